@@ -1,0 +1,1 @@
+"""Slack chat-ops bot for Apache Airflow: wiring (app, settings, Airflow client, posting)."""

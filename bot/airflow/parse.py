@@ -1,0 +1,165 @@
+"""Turning either API version's JSON into the same typed values and readable messages."""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from bot.airflow.models import Dag, DagRun
+
+_HTML = re.compile(r"^\s*<", re.S)
+MAX_MESSAGE = 300
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def dag_from_json(raw: dict[str, Any]) -> Dag:
+    return Dag(
+        dag_id=str(raw.get("dag_id", "")),
+        is_paused=bool(raw.get("is_paused")),
+        description=raw.get("description") or None,
+        schedule=_schedule(raw),
+        # v1 calls it next_dagrun; v2 next_dagrun_logical_date, or only run_after when the
+        # timetable has no logical dates.
+        next_run=parse_time(
+            raw.get("next_dagrun")
+            or raw.get("next_dagrun_logical_date")
+            or raw.get("next_dagrun_run_after")
+        ),
+        tags=tuple(str(t.get("name")) for t in raw.get("tags") or [] if isinstance(t, dict)),
+        owners=tuple(str(o) for o in raw.get("owners") or []),
+        has_import_errors=bool(raw.get("has_import_errors")),
+    )
+
+
+# Airflow 3 reports presets as their cron; show the name people wrote, as Airflow 2 does.
+_PRESETS = {
+    "0 * * * *": "@hourly",
+    "0 0 * * *": "@daily",
+    "0 0 * * 0": "@weekly",
+    "0 0 1 * *": "@monthly",
+    "0 0 1 */3 *": "@quarterly",
+    "0 0 1 1 *": "@yearly",
+}
+
+
+def _schedule(raw: dict[str, Any]) -> str | None:
+    summary = raw.get("timetable_summary")  # v2
+    if isinstance(summary, str) and summary and summary != "None":
+        return _PRESETS.get(summary, summary)
+    interval = raw.get("schedule_interval")  # v1: {"__type": "CronExpression", "value": "..."}
+    if isinstance(interval, dict):
+        value = interval.get("value")
+        if isinstance(value, str) and value:
+            return value
+        if interval.get("__type") == "TimeDelta":
+            return _timedelta_text(interval)
+    description = raw.get("timetable_description")
+    if isinstance(description, str) and description.lower() not in ("", "never", "none"):
+        return description
+    return None
+
+
+def _timedelta_text(interval: dict[str, Any]) -> str:
+    days = int(interval.get("days") or 0)
+    seconds = int(interval.get("seconds") or 0)
+    parts = []
+    if days:
+        parts.append(f"{days}d")
+    if seconds >= 3600:
+        parts.append(f"{seconds // 3600}h")
+    if seconds % 3600 >= 60:
+        parts.append(f"{seconds % 3600 // 60}m")
+    return "every " + (" ".join(parts) or f"{seconds}s")
+
+
+def run_from_json(raw: dict[str, Any]) -> DagRun:
+    conf = raw.get("conf")
+    return DagRun(
+        dag_id=str(raw.get("dag_id", "")),
+        run_id=str(raw.get("dag_run_id", "")),
+        state=str(raw.get("state") or "unknown"),
+        logical_date=parse_time(raw.get("logical_date") or raw.get("execution_date")),
+        start_date=parse_time(raw.get("start_date")),
+        end_date=parse_time(raw.get("end_date")),
+        run_type=raw.get("run_type"),
+        conf=conf if isinstance(conf, dict) else {},
+        note=raw.get("note"),
+    )
+
+
+def error_message(resp: requests.Response) -> str:
+    """Airflow's own words from any error body shape: problem JSON, FastAPI detail, HTML, text."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if body is not None:
+        message = _from_body(body)
+    else:
+        text = resp.text.strip()
+        message = text if text and not _HTML.match(text) else None
+    return _clip(message or f"HTTP {resp.status_code} {resp.reason or ''}".strip())
+
+
+def _from_body(body: Any) -> str | None:
+    if isinstance(body, str):
+        return body
+    if not isinstance(body, dict):
+        return None
+    detail = body.get("detail")
+    if isinstance(detail, str) and detail:
+        return detail  # v1 problem JSON and v2 plain errors
+    if isinstance(detail, list):  # v2 validation: [{"loc": [...], "msg": ...}, ...]
+        parts = [_validation_item(item) for item in detail]
+        return "; ".join(p for p in parts if p) or None
+    if isinstance(detail, dict):  # v2 conflicts: {"reason": ..., "statement": ..., ...}
+        for key in ("message", "reason", "msg"):
+            if isinstance(detail.get(key), str):
+                return str(detail[key])
+    for key in ("title", "message", "error"):
+        if isinstance(body.get(key), str) and body[key]:
+            return str(body[key])
+    return None
+
+
+def _validation_item(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    loc = item.get("loc")
+    where = ".".join(str(p) for p in loc if p != "body") if isinstance(loc, list) else ""
+    msg = str(item.get("msg", ""))
+    return f"{where}: {msg}" if where else msg
+
+
+def _clip(message: str) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds, from either of its forms (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
