@@ -1,0 +1,55 @@
+"""``python -m bot``: run the bot in the foreground.
+
+Over Socket Mode when ``SLACK_APP_TOKEN`` is set (no public URL needed), otherwise over HTTP
+on ``$PORT`` with the same gunicorn settings as the Procfile's ``web`` process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from bot.startup import StartupError, build_bot, configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser.add_argument("mode", nargs="?", default="serve", choices=["serve"])
+    parser.parse_args(argv)
+    configure_logging()
+    try:
+        bot = build_bot()
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+    app_token = bot.settings.slack_app_token
+    if app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        SocketModeHandler(bot.app, app_token).start()  # type: ignore[no-untyped-call]
+        return 0
+    return _serve_http(bot)
+
+
+def _serve_http(bot: Any) -> int:
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+    from bot import gunicorn_conf
+    from bot.wsgi import wsgi_app
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key in dir(gunicorn_conf):
+                if key in self.cfg.settings and not key.startswith("_"):
+                    self.cfg.set(key, getattr(gunicorn_conf, key))
+
+        def load(self) -> Any:
+            return wsgi_app(bot)
+
+    Server().run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""One Airflow client per configured deployment, built from the config."""
+
+from __future__ import annotations
+
+from bot.airflow import AirflowClient
+from bot.config import Config, Deployment
+
+
+def client_for(dep: Deployment, *, pool_size: int = 32) -> AirflowClient:
+    return AirflowClient(
+        base_url=dep.url,
+        name=dep.name,
+        token=dep.token,
+        username=dep.username,
+        password=dep.password,
+        api_version=dep.api_version,
+        read_timeout=dep.timeout,
+        pool_size=pool_size,
+    )
+
+
+def clients_for(config: Config, *, pool_size: int = 32) -> dict[str, AirflowClient]:
+    return {name: client_for(dep, pool_size=pool_size) for name, dep in config.deployments.items()}

@@ -1,0 +1,24 @@
+"""gunicorn settings for the ``web`` process, shared by the Procfile and ``python -m bot``."""
+
+from __future__ import annotations
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
+# Threads, not processes: a request's work is an ack of microseconds, and one process keeps
+# one worker pool and one set of Airflow connections. WEB_CONCURRENCY adds processes if wanted.
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+threads = int(os.environ.get("WEB_THREADS", "8"))
+# Build the bot (config check, Slack auth.test) once in the master, so a bad config stops the
+# process with its problems listed instead of workers failing to boot in a loop.
+preload_app = True
+# Slack waits 3 s for an ack; a request taking longer than this is stuck, not slow.
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# gunicorn's control socket (a file under $HOME) serves no purpose on a dyno, and two bots on
+# one machine would fight over its path.
+control_socket_disable = True

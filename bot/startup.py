@@ -1,0 +1,65 @@
+"""From the environment to a running bot: settings, config, logging, the app. Fails loudly."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from slack_bolt.error import BoltError
+
+from bot.app import Bot, create_bot
+from bot.config import Config, ConfigError, load_config
+from bot.logs import configure_logging
+from bot.settings import (
+    DEFAULT_CONFIG_PATH,
+    Settings,
+    SettingsError,
+    load_environment,
+    load_settings,
+)
+
+
+class StartupError(Exception):
+    exit_code = 2
+
+
+def load_all(env: Mapping[str, str] | None = None) -> tuple[Settings, Config]:
+    """Settings and config, with every problem of both listed before giving up."""
+    env = dict(env) if env is not None else load_environment()
+    problems: list[str] = []
+    settings = config = None
+    try:
+        settings = load_settings(env)
+    except SettingsError as exc:
+        problems.append(str(exc))
+    # The config is checked even when settings failed, so one start lists every problem.
+    config_path = settings.config_path if settings else env.get("CHATOPS_CONFIG", "").strip()
+    try:
+        config = load_config(config_path or DEFAULT_CONFIG_PATH, env)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if settings is None or config is None:
+        raise StartupError("The bot cannot start:\n" + "\n".join(problems))
+    return settings, config
+
+
+def secrets_of(settings: Settings, config: Config) -> list[str]:
+    values = [settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token]
+    for dep in config.deployments.values():
+        values += [dep.token, dep.password]
+    return [v for v in values if v]
+
+
+def build_bot(env: Mapping[str, str] | None = None) -> Bot:
+    settings, config = load_all(env)
+    configure_logging(secrets_of(settings, config))
+    try:
+        return create_bot(settings, config)
+    except BoltError as exc:
+        # Bolt checks the bot token with auth.test at construction: say which setting is wrong.
+        raise StartupError(
+            f"The bot cannot start: Slack refused SLACK_BOT_TOKEN ({exc}). "
+            "Copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page."
+        ) from None
+
+
+__all__ = ["StartupError", "build_bot", "configure_logging", "load_all"]

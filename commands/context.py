@@ -1,0 +1,28 @@
+"""What every command is given: the parsed command, who asked where, and the Airflow client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.airflow import AirflowClient
+from bot.config import Config
+from bot.parser import Command
+
+
+@dataclass(frozen=True)
+class Context:
+    command: Command
+    user_id: str
+    channel_id: str
+    config: Config
+    client: AirflowClient | None = None  # set for verbs that act on a deployment
+
+    @property
+    def airflow(self) -> AirflowClient:
+        if self.client is None:
+            raise RuntimeError(f"`{self.command.verb}` was dispatched without an Airflow client")
+        return self.client
+
+    @property
+    def deployment(self) -> str:
+        return self.command.deployment or ""

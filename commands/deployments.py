@@ -1,0 +1,21 @@
+"""``/airflow deployments``: the configured deployments, and this channel's default."""
+
+from __future__ import annotations
+
+from bot.reply import Reply, section
+from commands.context import Context
+
+
+def run(ctx: Context) -> Reply:
+    default = ctx.config.default_deployment(ctx.channel_id)
+    lines = []
+    for name, dep in ctx.config.deployments.items():
+        marks = []
+        if name == default:
+            marks.append("default here")
+        if dep.confirm:
+            marks.append("asks for confirmation")
+        suffix = f" ({', '.join(marks)})" if marks else ""
+        lines.append(f"• `{name}`{suffix}")
+    text = "*Deployments*\n" + "\n".join(lines)
+    return Reply(text=text, blocks=[section(text)], ephemeral=True)

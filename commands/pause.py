@@ -1,0 +1,33 @@
+"""``/airflow pause [<deployment>] <dag_id>``: stop the scheduler creating runs of a DAG."""
+
+from __future__ import annotations
+
+from bot.reply import Reply, link, section
+from commands import format as fmt
+from commands.context import Context
+from commands.lookup import find_dag
+
+
+def run(ctx: Context) -> Reply:
+    return set_paused(ctx, paused=True)
+
+
+def set_paused(ctx: Context, *, paused: bool) -> Reply:
+    """Pause or unpause; a DAG already in that state is left alone and the reply says so."""
+    client = ctx.airflow
+    dag_id = ctx.command.dag_id or ""
+    word = "paused" if paused else "unpaused"
+    dag = find_dag(client, dag_id)
+    name = link(client.dag_url(dag_id), dag_id)
+    if dag.is_paused == paused:
+        text = f"{name} on `{ctx.deployment}` was already {word}: nothing changed."
+        return Reply(text=text, blocks=[section(text)], outcome=f"`{dag_id}` was already {word}")
+    client.set_paused(dag_id, paused)
+    effect = (
+        "the scheduler creates no new runs; runs in progress carry on."
+        if paused
+        else "the scheduler creates runs on its schedule again."
+    )
+    icon = ":double_vertical_bar:" if paused else ":arrow_forward:"
+    text = f"{icon} {word.capitalize()} {name} on `{ctx.deployment}`: {effect}"
+    return Reply(text=text, blocks=[section(text)], outcome=f"{word} {fmt.code(dag_id)}")

@@ -1,0 +1,58 @@
+"""``/airflow status [<deployment>] <dag_id> [<run_id>]``: recent runs of a DAG, or one run."""
+
+from __future__ import annotations
+
+from bot.airflow import DagRun
+from bot.reply import Reply, context, escape, link, section
+from commands import format as fmt
+from commands.context import Context
+from commands.lookup import find_dag
+
+RECENT = 5
+
+
+def run(ctx: Context) -> Reply:
+    client, cmd = ctx.airflow, ctx.command
+    dag_id = cmd.dag_id or ""
+    if cmd.run_id:
+        one = client.get_run(dag_id, cmd.run_id)
+        text = f"*Run of {fmt.code(dag_id)} on `{ctx.deployment}`*\n" + _run_detail(
+            one, client.run_url(dag_id, one.run_id)
+        )
+        return Reply(text=text, blocks=[section(text)], outcome=f"{dag_id}: {one.state}")
+
+    runs = client.list_runs(dag_id, limit=RECENT)
+    if not runs:
+        dag = find_dag(client, dag_id)  # tells an unknown DAG from one that never ran
+        state = "paused" if dag.is_paused else "active"
+        text = f"{fmt.code(dag_id)} on `{ctx.deployment}` has no runs yet (it is {state})."
+        return Reply(text=text, blocks=[section(text)], outcome="no runs yet")
+    header = f"*Recent runs of {link(client.dag_url(dag_id), dag_id)} on `{ctx.deployment}`*"
+    lines = [_run_line(r, client.run_url(dag_id, r.run_id)) for r in runs]
+    text = header + "\n" + "\n".join(lines)
+    return Reply(
+        text=text,
+        blocks=[section(text), context("Newest first. Times in UTC.")],
+        outcome=f"{dag_id}: last run {runs[0].state}",
+    )
+
+
+def _run_line(run: DagRun, url: str) -> str:
+    started = fmt.when(run.logical_date or run.start_date)
+    return (
+        f"{fmt.state(run.state)}  {link(url, run.run_id)}  ·  {started}"
+        f"  ·  {fmt.duration(run.duration_seconds)}"
+    )
+
+
+def _run_detail(run: DagRun, url: str) -> str:
+    lines = [
+        f"Run: {link(url, run.run_id)}",
+        f"State: {fmt.state(run.state)}",
+        f"Logical date: {fmt.when(run.logical_date)}",
+        f"Started: {fmt.when(run.start_date)}  ·  Ended: {fmt.when(run.end_date)}"
+        f"  ·  Took: {fmt.duration(run.duration_seconds)}",
+    ]
+    if run.note:
+        lines.append(f"Note: {escape(run.note)}")
+    return "\n".join(lines)

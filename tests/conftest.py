@@ -1,0 +1,72 @@
+"""Shared fixtures: real Airflows (tests.airflow_fixtures), the Slack stand-in, the bot process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.airflow_harness import ADMIN_PASSWORD, AirflowServer
+from tests.bot_process import BotProcess, free_port
+from tests.slack_standin import SlackStandin
+
+pytest_plugins = ["tests.airflow_fixtures"]
+
+DOWN_TIMEOUT = 2
+
+
+@pytest.fixture(scope="session")
+def slack() -> Iterator[SlackStandin]:
+    with SlackStandin() as standin:
+        yield standin
+
+
+@pytest.fixture
+def slack_fresh(slack: SlackStandin) -> SlackStandin:
+    slack.reset()
+    return slack
+
+
+def e2e_config(af2: AirflowServer, af3: AirflowServer, *, extra: str = "") -> str:
+    """Both real Airflows, plus one that refuses connections, and channel defaults."""
+    return f"""
+deployments:
+  af2:
+    url: {af2.url}
+    username: admin
+    password: ${{AF_PASSWORD}}
+  af3:
+    url: {af3.url}
+    username: admin
+    password: ${{AF_PASSWORD}}
+  down:
+    url: http://127.0.0.1:{free_port()}
+    token: ${{DOWN_TOKEN}}
+    timeout: {DOWN_TIMEOUT}
+channels:
+  C0AF2: af2
+  C0AF3: af3
+{extra}
+"""
+
+
+E2E_ENV = {"AF_PASSWORD": ADMIN_PASSWORD, "DOWN_TOKEN": "down-token-secret-123456"}
+
+
+@pytest.fixture(scope="session")
+def bot(
+    airflow2: AirflowServer,
+    airflow3: AirflowServer,
+    slack: SlackStandin,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[BotProcess]:
+    workdir: Path = tmp_path_factory.mktemp("bot")
+    process = BotProcess(
+        workdir=workdir,
+        config=e2e_config(airflow2, airflow3),
+        slack_api_url=slack.api_url,
+        env=E2E_ENV,
+    )
+    with process:
+        yield process

@@ -1,0 +1,139 @@
+"""The /airflow grammar: every mistake gets what was wrong and the right form."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.parser import Command, UsageError, parse_command
+
+DEPLOYMENTS = ["prod", "dev"]
+
+
+def parse(text: str, default: str | None = None) -> Command:
+    return parse_command(text, deployments=DEPLOYMENTS, default_deployment=default)
+
+
+def problem(text: str, default: str | None = None) -> UsageError:
+    with pytest.raises(UsageError) as err:
+        parse(text, default)
+    return err.value
+
+
+def test_the_interface_example() -> None:
+    cmd = parse("trigger prod etl_daily 2022-11-16T11:34:00Z")
+    assert cmd.verb == "trigger"
+    assert cmd.deployment == "prod"
+    assert cmd.dag_id == "etl_daily"
+    assert cmd.logical_date == datetime(2022, 11, 16, 11, 34, tzinfo=UTC)
+    assert cmd.conf == {}
+
+
+def test_a_bare_date_means_midnight_utc() -> None:
+    assert parse("trigger prod etl 2022-11-16").logical_date == datetime(2022, 11, 16, tzinfo=UTC)
+
+
+def test_offsets_are_kept() -> None:
+    cmd = parse("trigger prod etl 2022-11-16T11:34:00+01:00")
+    assert cmd.logical_date == datetime(2022, 11, 16, 11, 34, tzinfo=timezone(timedelta(hours=1)))
+
+
+def test_conf_with_spaces_and_curly_quotes_from_slack_clients() -> None:
+    cmd = parse(
+        "trigger prod etl 2022-11-16 {\u201ctable\u201d: \u201cor ders\u201d, \u201cn\u201d: 2}"
+    )
+    assert cmd.conf == {"table": "or ders", "n": 2}
+    assert parse('trigger prod etl {"a": [1, 2]}').conf == {"a": [1, 2]}
+
+
+def test_html_escapes_slack_applies_are_undone() -> None:
+    assert parse('trigger prod etl {"q": "a &lt; b &amp;&amp; c"}').conf == {"q": "a < b && c"}
+
+
+def test_deployment_may_be_left_out_where_a_default_applies() -> None:
+    assert parse("pause etl", default="dev") == Command(
+        verb="pause", deployment="dev", dag_id="etl"
+    )
+    # naming one still wins over the default
+    assert parse("pause prod etl", default="dev").deployment == "prod"
+    # list's only argument is a filter when it is not a deployment
+    assert parse("list etl_", default="prod") == Command(
+        verb="list", deployment="prod", filter="etl_"
+    )
+    assert parse("list dev", default="prod") == Command(verb="list", deployment="dev")
+
+
+def test_no_default_asks_which_deployment() -> None:
+    err = problem("pause etl")
+    assert "Which deployment?" in err.problem
+    assert "`prod`, `dev`" in err.problem
+    assert err.usage == "/airflow pause [<deployment>] <dag_id>"
+
+
+def test_misspelt_deployment_and_verb_get_did_you_mean() -> None:
+    assert "Did you mean `prod`?" in problem("pause prdo etl").problem
+    assert "Did you mean `trigger`?" in problem("triger prod etl").problem
+    assert "Try `/airflow help`" in problem("frobnicate").problem
+
+
+def test_naive_date_is_refused_with_the_right_form() -> None:
+    err = problem("trigger prod etl 2022-11-16T11:34:00")
+    assert "no time zone" in err.problem
+    assert "2022-11-16T11:34:00Z" in err.problem
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("trigger prod etl 2022-13-45", "not a real date"),
+        ("trigger prod etl 2022-11-16T25:00:00Z", "not a valid date-time"),
+        ("trigger prod etl tomorrow", "neither a logical date nor a JSON object"),
+        ("trigger prod etl {not json}", "not valid JSON"),
+        ("trigger prod etl [1, 2]", "neither a logical date"),
+        ("trigger prod etl 2022-11-16 [1, 2]", "must be a JSON object"),
+        ("trigger prod", "needs a DAG id"),
+        ("pause prod etl extra", "unexpected `extra`"),
+        ("status prod", "needs a DAG id"),
+        ("status prod etl run extra", "one run id"),
+        ("pause prod 'etl'", "is not a DAG id"),
+        ("whoami please", "takes no arguments"),
+        ("help frobnicate", "not a command"),
+    ],
+)
+def test_each_mistake_is_named(text: str, expected: str) -> None:
+    assert expected in problem(text).problem
+
+
+def test_empty_text_is_help() -> None:
+    assert parse("   ").verb == "help"
+    assert parse("help trigger").topic == "trigger"
+
+
+def test_the_command_keeps_what_was_typed_for_the_parent_message() -> None:
+    assert (
+        parse('trigger  prod etl 2022-11-16  {"a": 1}').typed
+        == 'trigger prod etl 2022-11-16 {"a": 1}'
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_a_command_or_a_usage_error(text: str) -> None:
+    try:
+        cmd = parse(text, default="prod")
+    except UsageError as err:
+        assert err.problem
+    else:
+        assert cmd.verb in {
+            "help",
+            "deployments",
+            "list",
+            "status",
+            "trigger",
+            "pause",
+            "unpause",
+            "whoami",
+        }
