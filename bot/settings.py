@@ -31,7 +31,7 @@ DEFAULT_PORT = 3000
 DEFAULT_CONFIG_PATH = "chatops.yml"
 DEFAULT_DATABASE_URL = "sqlite:///chatops.db"
 DEFAULT_WORKER_THREADS = 32
-DEFAULT_MAX_PENDING = 256
+DEFAULT_MAX_PENDING = 1000
 
 # Slack's token prefixes are public, so naming the one we got is safe and helps with mix-ups.
 _TOKEN_KIND = re.compile(r"(xox[a-z]|xapp)-")

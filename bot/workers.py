@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class Workers:
-    def __init__(self, *, threads: int = 32, max_pending: int = 256) -> None:
+    def __init__(self, *, threads: int = 32, max_pending: int = 1000) -> None:
         self.capacity = threads + max_pending
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="chatops-work")
         self._slots = threading.BoundedSemaphore(self.capacity)
