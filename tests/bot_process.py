@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ class BotProcess:
         env: dict[str, str] | None = None,
         process: str = "web",
         command: list[str] | None = None,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
+        """``command`` runs instead of the Procfile line; ``ready`` replaces the /healthz check."""
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -69,6 +72,7 @@ class BotProcess:
         self.log_path = workdir / f"bot-{self.port}.log"
         self._command = command
         self._process_name = process
+        self._ready = ready or self._healthy
         self._popen: subprocess.Popen[bytes] | None = None
 
     def start(self, *, ready_timeout: float = 30) -> BotProcess:
@@ -92,14 +96,17 @@ class BotProcess:
         while time.monotonic() < deadline:
             if self._popen.poll() is not None:
                 raise RuntimeError(f"the bot exited with {self._popen.returncode}:\n{self.logs()}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
+            if self._ready():
+                return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"the bot did not answer /healthz in {ready_timeout} s:\n{self.logs()}")
+        raise RuntimeError(f"the bot was not ready in {ready_timeout} s:\n{self.logs()}")
+
+    def _healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
 
     def wait_exit(self, timeout: float = 30) -> int:
         assert self._popen is not None
