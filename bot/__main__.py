@@ -10,14 +10,30 @@ import argparse
 import sys
 from typing import Any
 
-from bot.startup import StartupError, build_bot, configure_logging
+from bot.startup import (
+    StartupError,
+    build_bot,
+    configure_logging,
+    load_all,
+    migrate_store,
+    secrets_of,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    parser.add_argument("mode", nargs="?", default="serve", choices=["serve"])
-    parser.parse_args(argv)
+    parser.add_argument(
+        "mode",
+        nargs="?",
+        default="serve",
+        choices=["serve", "migrate"],
+        help="serve (default): run the bot; migrate: create or upgrade the store's schema, "
+        "as the Procfile's release step does",
+    )
+    mode = parser.parse_args(argv).mode
     configure_logging()
+    if mode == "migrate":
+        return _migrate()
     try:
         bot = build_bot()
     except StartupError as exc:
@@ -30,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         SocketModeHandler(bot.app, app_token).start()  # type: ignore[no-untyped-call]
         return 0
     return _serve_http(bot)
+
+
+def _migrate() -> int:
+    try:
+        settings, config = load_all()
+        configure_logging(secrets_of(settings, config))
+        migrate_store(settings.database_url)
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+    print("The state store's schema is up to date.")
+    return 0
 
 
 def _serve_http(bot: Any) -> int:

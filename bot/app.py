@@ -10,12 +10,16 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.airflow import AirflowClient
+from bot.audit import Audit
 from bot.clients import clients_for
 from bot.config import Config
+from bot.permissions import Permissions
 from bot.posting import Poster
 from bot.settings import Settings
 from bot.slack_web import make_web_client
 from bot.slash import SlashCommand
+from bot.store import Store
+from bot.usergroups import UserGroups
 from bot.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -29,12 +33,14 @@ class Bot:
     app: App
     settings: Settings
     workers: Workers
+    store: Store
     clients: Mapping[str, AirflowClient] = field(default_factory=dict)
 
     def close(self, *, wait: bool = True) -> None:
         self.workers.shutdown(wait=wait)
         for client in self.clients.values():
             client.close()
+        self.store.close()
 
 
 def create_bot(
@@ -44,7 +50,9 @@ def create_bot(
     web_client: WebClient | None = None,
     clients: Mapping[str, AirflowClient] | None = None,
     workers: Workers | None = None,
+    store: Store | None = None,
 ) -> Bot:
+    """The app and its parts. The store's schema must be migrated already (see startup)."""
     web_client = web_client or make_web_client(settings.slack_bot_token, settings.slack_api_url)
     workers = workers or Workers(threads=settings.worker_threads, max_pending=settings.max_pending)
     clients = (
@@ -60,11 +68,20 @@ def create_bot(
         request_verification_enabled=not socket_mode,
         logger=logging.getLogger("slack_bolt"),
     )
-    slash = SlashCommand(config=config, clients=clients, poster=Poster(web_client), workers=workers)
+    store = store or Store(settings.database_url)
+    poster = Poster(web_client)
+    slash = SlashCommand(
+        config=config,
+        clients=clients,
+        poster=poster,
+        workers=workers,
+        permissions=Permissions(config, UserGroups(web_client)),
+        audit=Audit(store, poster=poster, channel=config.audit_channel),
+    )
     app.command(COMMAND)(slash.on_command)
 
     @app.error
     def on_error(error: Exception) -> None:
         log.error("unhandled error in a Slack listener", exc_info=error)
 
-    return Bot(app=app, settings=settings, workers=workers, clients=clients)
+    return Bot(app=app, settings=settings, workers=workers, store=store, clients=clients)

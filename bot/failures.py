@@ -63,6 +63,7 @@ def airflow_failure(exc: AirflowError, cmd: Command) -> Reply:
         blocks=[section(f":x: {text}")],
         ok=False,
         outcome=f"failed: {_short(exc)}",
+        error=f"{type(exc).__name__}: {exc.message}",
     )
 
 
@@ -106,4 +107,21 @@ def internal_failure(exc: BaseException) -> Reply:
         blocks=[section(f":boom: {text}"), context("Sorry about that.")],
         ok=False,
         outcome="failed: internal error",
+        error=f"internal error, log reference {ref}",
     )
+
+
+def denial_reply(reason: str) -> Reply:
+    text = f":no_entry: {reason}"
+    return Reply(text=text, blocks=[section(text)], ephemeral=True, ok=False, outcome="denied")
+
+
+def store_failure(exc: BaseException) -> Reply:
+    """The audit trail could not be written: refuse to act rather than act unrecorded."""
+    ref = uuid.uuid4().hex[:8]
+    log.error("state store failure ref=%s: %s", ref, type(exc).__name__)
+    text = (
+        "The bot cannot write its audit trail right now, so it did nothing "
+        f"(reference `{ref}`). Try again in a minute; if it persists, tell the bot's operators."
+    )
+    return Reply(text=text, blocks=[section(f":x: {text}")], ok=False, outcome="failed: store down")

@@ -89,6 +89,9 @@ class Poster:
             # The answer is in the thread already; a stale summary is worth a log line only.
             log.warning("could not update the parent message: %s", exc.response.get("error"))
 
+    def post(self, channel: str, text: str) -> None:
+        self._client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+
     def ephemeral(self, channel: str, user: str, reply: Reply) -> None:
         self._client.chat_postEphemeral(
             channel=channel, user=user, text=reply.text, blocks=reply.blocks or None

@@ -16,6 +16,8 @@ class Reply:
     ephemeral: bool = False  # only the asker sees it (help, usage errors, denials)
     ok: bool = True  # False when the action failed: the parent message says so
     outcome: str | None = None  # one line for the parent message, e.g. "paused `etl`"
+    run_id: str | None = None  # the DAG run the command created, for the audit trail
+    error: str | None = None  # what failed, for the audit trail (never shown twice to the user)
 
 
 def section(text: str) -> Block:

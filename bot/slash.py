@@ -1,9 +1,10 @@
-"""The ``/airflow`` slash command: ack at once, then do the slow part on our own pool.
+"""The ``/airflow`` slash command: ack at once, then do everything else on our own pool.
 
 The listener runs on the request thread (Bolt's ``process_before_response=True``) and does only
-what takes microseconds: parse, answer usage errors and local verbs in the ack itself, and
-hand everything that calls Airflow to ``Workers``. The worker posts the parent message, runs
-the command, puts the reply in the thread and writes the outcome on the parent.
+what takes microseconds: parse, answer usage errors in the ack itself, and hand the rest to
+``Workers``. There the asker is authorised (which may ask Slack about user groups), the
+action is audited, run, and answered: in a thread under a parent message, or only to the asker
+for help, whoami, deployments and denials.
 """
 
 from __future__ import annotations
@@ -14,22 +15,27 @@ from typing import Any
 
 from slack_bolt import Ack
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.airflow import AirflowClient
+from bot.audit import Audit
 from bot.config import Config
-from bot.failures import usage_reply
-from bot.parser import UsageError, parse_command
+from bot.failures import denial_reply, store_failure, usage_reply
+from bot.parser import Command, UsageError, parse_command
+from bot.permissions import Permissions
 from bot.posting import CannotPost, Poster, respond
 from bot.reply import Reply
 from bot.runner import run_command
 from bot.workers import Workers
-from commands import LOCAL_VERBS, Context
+from commands import Context
 
 log = logging.getLogger(__name__)
 BUSY = (
     ":hourglass: The bot is busy with {n} requests right now. Nothing was done: "
     "try again in a minute."
 )
+# Answered only to the asker, never in the channel.
+PRIVATE_VERBS = frozenset({"help", "whoami", "deployments"})
 
 
 class SlashCommand:
@@ -40,14 +46,17 @@ class SlashCommand:
         clients: Mapping[str, AirflowClient],
         poster: Poster,
         workers: Workers,
+        permissions: Permissions,
+        audit: Audit,
     ) -> None:
         self._config = config
         self._clients = clients
         self._poster = poster
         self._workers = workers
+        self._permissions = permissions
+        self._audit = audit
 
     def on_command(self, ack: Ack, command: dict[str, Any]) -> None:
-        user = str(command.get("user_id", ""))
         channel = str(command.get("channel_id", ""))
         try:
             cmd = parse_command(
@@ -58,45 +67,70 @@ class SlashCommand:
         except UsageError as err:
             _ack_with(ack, usage_reply(err))
             return
+        user = str(command.get("user_id", ""))
+        response_url = str(command.get("response_url", ""))
+        if not self._workers.try_submit(lambda: self._serve(cmd, user, channel, response_url)):
+            ack(text=BUSY.format(n=self._workers.capacity))
+            return
+        ack()
+
+    def _serve(self, cmd: Command, user: str, channel: str, response_url: str) -> None:
         ctx = Context(
             command=cmd,
             user_id=user,
             channel_id=channel,
             config=self._config,
+            access=self._permissions.access_for(user),
             client=self._clients.get(cmd.deployment or ""),
         )
-        if cmd.verb in LOCAL_VERBS:
-            _ack_with(ack, run_command(ctx))
-            return
-        response_url = str(command.get("response_url", ""))
-        if not self._workers.try_submit(lambda: self._work(ctx, response_url)):
-            ack(text=BUSY.format(n=self._workers.capacity))
-            return
-        ack()
-
-    def _work(self, ctx: Context, response_url: str) -> None:
-        header = parent_header(ctx)
+        decision = ctx.access.check(
+            channel_id=channel, verb=cmd.verb, deployment=cmd.deployment, dag_id=cmd.dag_id
+        )
         try:
-            thread = self._poster.open_thread(ctx.channel_id, header)
-        except CannotPost as exc:
-            log.info(
-                "cannot post in %s (%s): answering via response_url", ctx.channel_id, exc.error
-            )
-            respond(response_url, run_command(ctx), invite_hint=exc.needs_invite)
+            if not decision.allowed:
+                self._audit.denied(ctx, decision.reason)
+                respond(response_url, denial_reply(decision.reason))
+                return
+            if cmd.verb in PRIVATE_VERBS:
+                respond(response_url, self._run_audited(ctx))
+                return
+        except SQLAlchemyError as exc:
+            respond(response_url, store_failure(exc))
             return
-        reply = run_command(ctx)
+        self._in_thread(ctx, response_url)
+
+    def _in_thread(self, ctx: Context, response_url: str) -> None:
+        try:
+            thread = self._poster.open_thread(ctx.channel_id, parent_header(ctx))
+        except CannotPost as exc:
+            log.info("cannot post in %s (%s): using response_url", ctx.channel_id, exc.error)
+            respond(response_url, self._run_or_refuse(ctx), invite_hint=exc.needs_invite)
+            return
+        reply = self._run_or_refuse(ctx)
         try:
             self._poster.reply(thread, reply)
         except SlackApiError as exc:
-            log.warning(
-                "threaded reply failed (%s): answering via response_url", exc.response.get("error")
-            )
+            error = exc.response.get("error")
+            log.warning("threaded reply failed (%s): using response_url", error)
             respond(response_url, reply)
         self._poster.close(thread, reply)
 
+    def _run_or_refuse(self, ctx: Context) -> Reply:
+        try:
+            return self._run_audited(ctx)
+        except SQLAlchemyError as exc:
+            return store_failure(exc)
+
+    def _run_audited(self, ctx: Context) -> Reply:
+        # Recorded before acting: if the record cannot be written, nothing is done.
+        entry = self._audit.begin(ctx)
+        reply = run_command(ctx)
+        self._audit.end(entry, ctx, reply)
+        return reply
+
 
 def parent_header(ctx: Context) -> str:
-    """ "@user ran `/airflow ...`", as typed, naming the deployment where it was defaulted."""
+    """'@user ran `/airflow ...`', as typed, naming the deployment where it was defaulted."""
     cmd = ctx.command
     typed = cmd.typed.replace("`", "'")[:300]
     header = f"<@{ctx.user_id}> ran `/airflow {typed}`"

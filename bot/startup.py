@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from slack_bolt.error import BoltError
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import Bot, create_bot
 from bot.config import Config, ConfigError, load_config
@@ -16,6 +18,7 @@ from bot.settings import (
     load_environment,
     load_settings,
 )
+from bot.store import Store
 
 
 class StartupError(Exception):
@@ -44,14 +47,35 @@ def load_all(env: Mapping[str, str] | None = None) -> tuple[Settings, Config]:
 
 def secrets_of(settings: Settings, config: Config) -> list[str]:
     values = [settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token]
+    values.append(make_url(settings.database_url).password)
     for dep in config.deployments.values():
         values += [dep.token, dep.password]
     return [v for v in values if v]
 
 
+def migrate_store(database_url: str) -> None:
+    """Create or upgrade the store's schema, on a connection used for nothing else.
+
+    Its own short-lived Store, so no database connection made here is inherited by the
+    processes gunicorn forks after start-up.
+    """
+    shown = make_url(database_url).render_as_string(hide_password=True)
+    store = Store(database_url)
+    try:
+        store.migrate()
+    except SQLAlchemyError as exc:
+        raise StartupError(
+            f"The bot cannot start: the state store {shown} failed: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}. Check DATABASE_URL."
+        ) from None
+    finally:
+        store.close()
+
+
 def build_bot(env: Mapping[str, str] | None = None) -> Bot:
     settings, config = load_all(env)
     configure_logging(secrets_of(settings, config))
+    migrate_store(settings.database_url)
     try:
         return create_bot(settings, config)
     except BoltError as exc:
@@ -62,4 +86,4 @@ def build_bot(env: Mapping[str, str] | None = None) -> Bot:
         ) from None
 
 
-__all__ = ["StartupError", "build_bot", "configure_logging", "load_all"]
+__all__ = ["StartupError", "build_bot", "configure_logging", "load_all", "migrate_store"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.airflow import AirflowClient
 from bot.config import Config
 from bot.parser import Command
+from bot.permissions import Access
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class Context:
     user_id: str
     channel_id: str
     config: Config
+    access: Access  # what the asker may do: commands show only that
     client: AirflowClient | None = None  # set for verbs that act on a deployment
 
     @property

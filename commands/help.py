@@ -1,4 +1,4 @@
-"""``/airflow help [verb]``: what each command does and how to write it."""
+"""``/airflow help [verb]``: what each command does and how to write it, for what you may do."""
 
 from __future__ import annotations
 
@@ -35,24 +35,26 @@ NOTES = {
 
 
 def run(ctx: Context) -> Reply:
+    allowed = ctx.access.verbs_here(ctx.channel_id)
     topic = ctx.command.topic
     if topic:
         lines = [f"*{USAGE[topic]}*", ABOUT[topic]]
         if topic in NOTES:
             lines.append(NOTES[topic])
         lines += [f"`{example}`" for example in EXAMPLES.get(topic, [])]
+        if topic not in allowed:
+            lines.append(
+                ":no_entry: You may not use it here; `/airflow whoami` shows what you may."
+            )
         text = "\n".join(lines)
         return Reply(text=text, blocks=[section(text)], ephemeral=True)
-    rows = "\n".join(f"`{USAGE[verb]}`\n      {ABOUT[verb]}" for verb in USAGE)
+    shown = [verb for verb in USAGE if verb in allowed]
+    rows = "\n".join(f"`{USAGE[verb]}`\n      {ABOUT[verb]}" for verb in shown)
     text = f"*Airflow from Slack*\n{rows}"
-    return Reply(
-        text=text,
-        blocks=[
-            section(text),
-            context(
-                "`<deployment>` may be left out where the channel has a default. "
-                "`/airflow help trigger` shows examples."
-            ),
-        ],
-        ephemeral=True,
-    )
+    notes = [
+        "`<deployment>` may be left out where the channel has a default. "
+        "`/airflow help trigger` shows examples."
+    ]
+    if len(shown) < len(USAGE):
+        notes.append("Only the commands you may use here are shown.")
+    return Reply(text=text, blocks=[section(text), context(*notes)], ephemeral=True)

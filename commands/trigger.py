@@ -43,6 +43,7 @@ def run(ctx: Context) -> Reply:
         text=f"Triggered {dag_id} on {ctx.deployment}: run {started.run_id} ({started.state})",
         blocks=blocks,
         outcome=f"triggered run `{started.run_id}`",
+        run_id=started.run_id,
     )
 
 

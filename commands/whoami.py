@@ -1,11 +1,51 @@
-"""``/airflow whoami``: who the bot thinks you are."""
+"""``/airflow whoami``: what you may do, and where."""
 
 from __future__ import annotations
 
-from bot.reply import Reply, section
+from bot.permissions import Scope
+from bot.reply import Reply, context, section
 from commands.context import Context
+
+VERB_ORDER = ("list", "status", "trigger", "pause", "unpause", "clear")
 
 
 def run(ctx: Context) -> Reply:
-    text = f"You are <@{ctx.user_id}> (`{ctx.user_id}`), asking in <#{ctx.channel_id}>."
-    return Reply(text=text, blocks=[section(text)], ephemeral=True)
+    access = ctx.access
+    lines = [f"*You are <@{ctx.user_id}>* (`{ctx.user_id}`)"]
+    if access.scopes:
+        lines += [_scope_line(scope) for scope in access.scopes]
+    else:
+        lines.append(
+            "You have no permissions in this bot: ask an admin to add your user ID to a grant."
+        )
+    default = ctx.config.default_deployment(ctx.channel_id)
+    notes = []
+    if default:
+        notes.append(
+            f"Here in <#{ctx.channel_id}>, commands go to `{default}` unless you name one."
+        )
+    if access.unchecked_groups:
+        groups = ", ".join(f"<!subteam^{g}>" for g in access.unchecked_groups)
+        notes.append(f"Slack could not list {groups} just now: grants through them are left out.")
+    text = "\n".join(lines)
+    blocks = [section(text)]
+    if notes:
+        blocks.append(context(*notes))
+    return Reply(text=text, blocks=blocks, ephemeral=True)
+
+
+def _scope_line(scope: Scope) -> str:
+    verbs = ", ".join(f"`{v}`" for v in VERB_ORDER if v in scope.verbs) or "nothing"
+    where = (
+        "every deployment"
+        if scope.deployments is None
+        else ", ".join(f"`{d}`" for d in sorted(scope.deployments))
+    )
+    channels = (
+        "any channel"
+        if scope.channels is None
+        else ", ".join(f"<#{c}>" for c in sorted(scope.channels))
+    )
+    dags = "all DAGs" if scope.dags is None else "DAGs " + ", ".join(f"`{g}`" for g in scope.dags)
+    via = "" if scope.via == "you" else f" (through {scope.via})"
+    return f"• *{scope.role}*: {verbs} on {where}, in {channels}, {dags}{via}"

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -224,6 +223,18 @@ def _free_port() -> int:
         return port
 
 
+def _check_port_free(port: int) -> None:
+    # Airflow 2's gunicorn keeps retrying a taken port instead of exiting, which would
+    # surface only as a ready_timeout much later.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers do, so a port left in TIME_WAIT by a previous run still counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise RuntimeError(f"cannot start Airflow on 127.0.0.1:{port}: {exc}") from None
+
+
 def _base_env() -> dict[str, str]:
     # A developer's own AIRFLOW__* settings or PYTHONPATH must not leak into the test servers.
     dropped = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
@@ -261,8 +272,11 @@ def _airflow_env(
     if major == 2:
         env.update(
             {
+                # Airflow appends the session backend (for its UI) anyway, with a FutureWarning
+                # in every process's log unless it is listed here already.
                 "AIRFLOW__API__AUTH_BACKENDS": (
-                    "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth"
+                    "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,"
+                    "airflow.api.auth.backend.session"
                 ),
                 "AIRFLOW__WEBSERVER__WORKERS": "1",
                 "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
@@ -387,6 +401,22 @@ class _Process:
     popen: subprocess.Popen[bytes]
     log_path: Path
 
+    def exit_code(self) -> int | None:
+        """The exit status, without reaping the process before stop() does.
+
+        An unreaped leader keeps its PID, and so its process-group id, from being reused: stop()
+        can then signal the group without any risk of hitting someone else's processes.
+        """
+        if self.popen.returncode is not None:
+            return self.popen.returncode
+        try:
+            info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return self.popen.poll()
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
 
 _LIVE_SERVERS: set[AirflowServer] = set()
 _LIVE_LOCK = threading.Lock()
@@ -426,7 +456,11 @@ class AirflowServer:
         return process
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run ``airflow <args>`` against this server's home and database; does not raise."""
+        """Run ``airflow <args>`` against this server's home and database; does not raise.
+
+        Both versions log to stdout ahead of a command's own output: with ``-o json`` the JSON
+        is the last line.
+        """
         return subprocess.run(
             [str(self._venv / "bin" / "airflow"), *args],
             env=self.env,
@@ -444,7 +478,7 @@ class AirflowServer:
             return self._final_logs
         parts = []
         for process in self._processes:
-            code = process.popen.poll()
+            code = process.exit_code()
             state = "running" if code is None else f"exited {code}"
             parts.append(
                 f"----- {process.name} (pid {process.popen.pid}, {state}) {process.log_path}\n"
@@ -455,7 +489,7 @@ class AirflowServer:
     def is_running(self) -> bool:
         """True while every long-running process it started is alive."""
         return not self._stopped and all(
-            p.popen.poll() is None for p in self._processes if p.name != "reserialize"
+            p.exit_code() is None for p in self._processes if p.name != "reserialize"
         )
 
     def stop(self) -> None:
@@ -476,20 +510,18 @@ class AirflowServer:
     def _terminate_all(self) -> None:
         # Each child leads a process group whose id is its PID; signalling the group reaches
         # the grandchildren (gunicorn workers, task runners) that outlive a killed leader.
-        groups = [p.popen.pid for p in self._processes]
-        for pgid in reversed(groups):
+        # No leader has been reaped yet (see _Process.exit_code), so no group id was reused.
+        alive = [p.popen.pid for p in self._processes if p.popen.returncode is None]
+        for pgid in reversed(alive):
             _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + _STOP_GRACE_SECONDS
-        while time.monotonic() < deadline:
-            for process in self._processes:
-                process.popen.poll()
-            if not any(_group_alive(pgid) for pgid in groups):
-                break
+        while alive and time.monotonic() < deadline:
             time.sleep(0.1)
-        for pgid in groups:
-            if _group_alive(pgid):
-                log.warning("process group %d ignored SIGTERM; killing it", pgid)
-                _signal_group(pgid, signal.SIGKILL)
+            alive = [pgid for pgid in alive if _group_alive(pgid)]
+        for pgid in alive:
+            log.warning("process group %d ignored SIGTERM for %ss; killing it", pgid,
+                        _STOP_GRACE_SECONDS)  # fmt: skip
+            _signal_group(pgid, signal.SIGKILL)
         for process in self._processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=5)
@@ -510,7 +542,7 @@ class AirflowServer:
     def _wait_until(self, what: str, deadline: float, ready: Callable[[], bool]) -> None:
         while True:
             for process in self._processes:
-                code = process.popen.poll()
+                code = process.exit_code()
                 if code is None or (process.name == "reserialize" and code == 0):
                     continue
                 raise RuntimeError(
@@ -540,8 +572,8 @@ def _group_alive(pgid: int) -> bool:
 
 
 def _has_live_member(pgid: int) -> bool:
-    # killpg(pgid, 0) also succeeds while the only members are zombies nobody reaped yet
-    # (e.g. a task runner whose parent was killed); those are not running anything.
+    # killpg(pgid, 0) also succeeds while the only member left is the zombie leader, which
+    # stop() reaps only after this says the rest of its group is gone.
     proc = Path("/proc")
     if not proc.is_dir():
         return True
@@ -584,10 +616,13 @@ def start(
     venv = ensure_installed(major)
     template = _template_db(major, venv)
     started = time.monotonic()
+    if port is None:
+        port = _free_port()
+    else:
+        _check_port_free(port)
     created_home = home is None
     home = Path(tempfile.mkdtemp(prefix=f"airflow{major}-")) if home is None else home.resolve()
     _prepare_home(major, home)
-    port = _free_port() if port is None else port
     url = f"http://127.0.0.1:{port}"
     env = _airflow_env(major, venv, home, Path(dags_folder).resolve(), port)
     shutil.copyfile(template, home / "airflow.db")
@@ -610,7 +645,7 @@ def start(
             f"{server._health_url()} and the DAG serialisation",
             deadline,
             lambda: (
-                reserialize.popen.poll() == 0
+                reserialize.exit_code() == 0
                 and _component_healthy(server._health(), "metadatabase")
             ),
         )
@@ -693,7 +728,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--scheduler", action="store_true", help="also run the scheduler")
     run.add_argument("--dags", type=Path, default=DAGS_FOLDER, help="DAGs folder")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # start() logs its timing too, which would repeat the first line of the printed summary.
+    level = logging.INFO if args.command == "install" else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s")
 
     if args.command == "install":
         for major in _majors(args.major):

@@ -11,7 +11,7 @@ from tests.airflow_harness import ADMIN_PASSWORD, AirflowServer
 from tests.bot_process import BotProcess, free_port
 from tests.slack_standin import SlackStandin
 
-pytest_plugins = ["tests.airflow_fixtures"]
+pytest_plugins = ["tests.airflow_fixtures", "tests.postgres_server"]
 
 DOWN_TIMEOUT = 2
 
@@ -51,6 +51,14 @@ channels:
 """
 
 
+# Alice may do everything everywhere; the permission tests use configs of their own.
+OPERATOR_GRANT = """
+grants:
+  - role: operator
+    users: [U0ALICE]
+"""
+
+
 E2E_ENV = {"AF_PASSWORD": ADMIN_PASSWORD, "DOWN_TOKEN": "down-token-secret-123456"}
 
 
@@ -64,7 +72,7 @@ def bot(
     workdir: Path = tmp_path_factory.mktemp("bot")
     process = BotProcess(
         workdir=workdir,
-        config=e2e_config(airflow2, airflow3),
+        config=e2e_config(airflow2, airflow3, extra=OPERATOR_GRANT),
         slack_api_url=slack.api_url,
         env=E2E_ENV,
     )

@@ -532,17 +532,19 @@ class SlackStandin:
 
     def wait_for(
         self,
-        method: str,
+        method: str | tuple[str, ...],
         count: int = 1,
         timeout: float = 10.0,
         where: Callable[[Call], bool] | None = None,
     ) -> list[Call]:
-        """Block until at least ``count`` calls to ``method`` (matching ``where``) exist."""
+        """Block until at least ``count`` calls to ``method`` (or to any of several methods)
+        matching ``where`` exist; return them all, in the order they were made."""
+        methods = (method,) if isinstance(method, str) else method
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 found = [
-                    c for c in self._calls if c.method == method and (where is None or where(c))
+                    c for c in self._calls if c.method in methods and (where is None or where(c))
                 ]
                 if len(found) >= count:
                     return found

@@ -13,7 +13,7 @@ import pytest
 from tests.airflow_harness import AirflowServer
 from tests.airflow_probe import AirflowProbe
 from tests.bot_process import BotProcess
-from tests.conftest import DOWN_TIMEOUT, E2E_ENV, e2e_config
+from tests.conftest import DOWN_TIMEOUT, E2E_ENV, OPERATOR_GRANT, e2e_config
 from tests.conversation import finished_conversation, visible_text
 from tests.delay_proxy import DelayProxy
 from tests.slack_standin import SlackStandin
@@ -43,11 +43,11 @@ def run(bot: BotProcess, slack: SlackStandin, text: str, channel: str = "C0GENER
 
 
 def test_help_is_ephemeral_and_posts_nothing(bot: BotProcess, slack_fresh: SlackStandin) -> None:
-    status, body = bot.slash("help")
-    assert status == 200
-    ack = json.loads(body)
-    assert ack["response_type"] == "ephemeral"
-    assert "/airflow trigger [<deployment>] <dag_id>" in ack["text"]
+    status, body = bot.slash("help", response_url=slack_fresh.new_response_url())
+    assert (status, body) == (200, "")
+    answer = slack_fresh.wait_for("response_url")[0].params
+    assert answer["response_type"] == "ephemeral"
+    assert "/airflow trigger [<deployment>] <dag_id>" in visible_text(answer)
     assert slack_fresh.calls_to("chat.postMessage") == []
 
 
@@ -230,7 +230,9 @@ def test_slow_airflow_fifty_commands_at_once_all_acked_and_all_answered(
     tmp_path: Path,
 ) -> None:
     with DelayProxy(airflow3.url, delay=5.0) as proxy:
-        config = e2e_config(airflow2, airflow3, extra="").replace(airflow3.url, proxy.url)
+        config = e2e_config(airflow2, airflow3, extra=OPERATOR_GRANT).replace(
+            airflow3.url, proxy.url
+        )
         with BotProcess(
             workdir=tmp_path, config=config, slack_api_url=slack_fresh.api_url, env=E2E_ENV
         ) as slow_bot:

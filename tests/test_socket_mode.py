@@ -10,8 +10,8 @@ import pytest
 
 from tests.airflow_harness import AirflowServer
 from tests.bot_process import BotProcess
-from tests.conftest import E2E_ENV, e2e_config
-from tests.conversation import finished_conversation
+from tests.conftest import E2E_ENV, OPERATOR_GRANT, e2e_config
+from tests.conversation import finished_conversation, visible_text
 from tests.signing import slash_command_fields
 from tests.slack_standin import SlackStandin
 
@@ -36,7 +36,7 @@ def socket_bot(
 
     bot = BotProcess(
         workdir=tmp_path,
-        config=e2e_config(airflow2, airflow3),
+        config=e2e_config(airflow2, airflow3, extra=OPERATOR_GRANT),
         slack_api_url=socket_slack.api_url,
         env={**E2E_ENV, "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_SIGNING_SECRET": ""},
         command=[sys.executable, "-m", "bot"],
@@ -46,14 +46,26 @@ def socket_bot(
         yield bot
 
 
-def slash_payload(text: str) -> dict[str, str]:
-    return slash_command_fields(text=text, response_url="http://127.0.0.1:9/unused")
+def slash_payload(text: str, response_url: str = "http://127.0.0.1:9/unused") -> dict[str, str]:
+    return slash_command_fields(text=text, response_url=response_url)
 
 
-def test_help_is_acked_over_the_socket(socket_bot: BotProcess, socket_slack: SlackStandin) -> None:
-    envelope = socket_slack.socket_send("slash_commands", slash_payload("help"))
+def test_a_usage_error_is_answered_in_the_ack(
+    socket_bot: BotProcess, socket_slack: SlackStandin
+) -> None:
+    envelope = socket_slack.socket_send("slash_commands", slash_payload("triger af3 etl_daily"))
     ack = socket_slack.wait_for_socket_ack(envelope)
-    assert "/airflow trigger [<deployment>] <dag_id>" in ack["payload"]["text"]
+    assert "Did you mean `trigger`?" in ack["payload"]["text"]
+    assert socket_slack.calls_to("chat.postMessage") == []
+
+
+def test_help_comes_back_only_to_the_asker(
+    socket_bot: BotProcess, socket_slack: SlackStandin
+) -> None:
+    url = socket_slack.new_response_url()
+    socket_slack.socket_send("slash_commands", slash_payload("help", url))
+    answer = socket_slack.wait_for("response_url")[0].params
+    assert "/airflow trigger [<deployment>] <dag_id>" in visible_text(answer)
     assert socket_slack.calls_to("chat.postMessage") == []
 
 

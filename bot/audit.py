@@ -1,0 +1,95 @@
+"""The audit trail: every command and button action, allowed or denied, in the store.
+
+An entry is begun before the action and ended with its outcome before the reply is sent, so
+an action that crashes the bot midway is still on record. Actions that change Airflow (and
+denials of them) are also posted to the config's ``audit_channel`` when there is one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+
+from bot.posting import Poster
+from bot.reply import Reply
+from commands import Context
+
+log = logging.getLogger(__name__)
+WRITE_VERBS = frozenset({"trigger", "pause", "unpause", "clear"})
+
+
+class AuditStore(Protocol):
+    def begin_audit(
+        self,
+        *,
+        user_id: str,
+        channel_id: str,
+        verb: str,
+        deployment: str | None,
+        dag_id: str | None,
+        logical_date: datetime | None,
+        conf: dict[str, Any] | None,
+        source: str = "slash",
+        allowed: bool = True,
+        text: str | None = None,
+    ) -> int: ...
+
+    def end_audit(
+        self,
+        entry_id: int,
+        *,
+        ok: bool,
+        outcome: str,
+        run_id: str | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+
+class Audit:
+    def __init__(self, store: AuditStore, *, poster: Poster, channel: str | None) -> None:
+        self._store = store
+        self._poster = poster
+        self._channel = channel
+
+    def begin(self, ctx: Context, *, allowed: bool = True, source: str = "slash") -> int:
+        cmd = ctx.command
+        return self._store.begin_audit(
+            user_id=ctx.user_id,
+            channel_id=ctx.channel_id,
+            verb=cmd.verb,
+            deployment=cmd.deployment,
+            dag_id=cmd.dag_id,
+            logical_date=cmd.logical_date,
+            conf=cmd.conf or None,
+            source=source,
+            allowed=allowed,
+            text=cmd.typed or None,
+        )
+
+    def end(self, entry_id: int, ctx: Context, reply: Reply) -> None:
+        outcome = reply.outcome or ("done" if reply.ok else "failed")
+        self._store.end_audit(
+            entry_id, ok=reply.ok, outcome=outcome, run_id=reply.run_id, error=reply.error
+        )
+        if ctx.command.verb in WRITE_VERBS:
+            self._announce(ctx, (":white_check_mark: " if reply.ok else ":x: ") + outcome)
+
+    def denied(self, ctx: Context, reason: str, *, source: str = "slash") -> None:
+        entry = self.begin(ctx, allowed=False, source=source)
+        self._store.end_audit(entry, ok=False, outcome="denied", error=reason)
+        if ctx.command.verb in WRITE_VERBS:
+            self._announce(ctx, ":no_entry: denied")
+
+    def _announce(self, ctx: Context, result: str) -> None:
+        if not self._channel:
+            return
+        cmd = ctx.command
+        text = f"<@{ctx.user_id}> in <#{ctx.channel_id}>: `/airflow {cmd.typed}` {result}"
+        try:
+            self._poster.post(self._channel, text)
+        except SlackApiError as exc:
+            # The store holds the record; the channel is a convenience copy.
+            log.warning("could not post to the audit channel: %s", exc.response.get("error"))

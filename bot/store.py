@@ -1,0 +1,328 @@
+"""The state store: the audit trail (and, later, pending actions and followed runs).
+
+One small interface over SQLAlchemy Core, so the same code runs on a SQLite file (the
+default: nothing to set up) and on PostgreSQL (``DATABASE_URL``, which Heroku sets in its
+``postgres://`` form). The schema is versioned: ``migrate()`` applies the steps a database has
+not had yet, in order, and is safe to run from several processes at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
+
+# Long enough to wait out another process's migration or a burst of writers, short enough
+# that a stuck database surfaces as an error rather than a hung command.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Any fixed number: every process migrating the same PostgreSQL database takes this lock.
+_PG_MIGRATION_LOCK = 0x41495246  # "AIRF"
+
+metadata = MetaData()
+
+schema_version = Table(
+    "chatops_schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("channel_id", String(32), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("verb", String(32), nullable=False),
+    Column("deployment", String(255)),
+    Column("dag_id", String(255)),
+    Column("logical_date", DateTime(timezone=True)),
+    Column("conf", JSON),
+    Column("text", Text),
+    Column("allowed", Boolean, nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("ok", Boolean),
+    Column("outcome", Text),
+    Column("run_id", String(255)),
+    Column("error", Text),
+    Index("ix_audit_log_user_at", "user_id", "at"),
+)
+
+
+def _create_audit_log(conn: Connection) -> None:
+    audit_log.create(conn)
+
+
+# The schema's history: step N brings a database at version N-1 to version N. Append only;
+# a released step is never edited, since databases out there already ran it.
+MIGRATIONS: Sequence[Callable[[Connection], None]] = (_create_audit_log,)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One command or button action as recorded; ``ok`` is None while it is unfinished."""
+
+    id: int
+    at: datetime
+    user_id: str
+    channel_id: str
+    source: str
+    verb: str
+    deployment: str | None
+    dag_id: str | None
+    logical_date: datetime | None
+    conf: dict[str, Any] | None
+    text: str | None
+    allowed: bool
+    finished_at: datetime | None
+    ok: bool | None
+    outcome: str | None
+    run_id: str | None
+    error: str | None
+
+
+def normalise_url(database_url: str) -> URL:
+    """The SQLAlchemy URL for ``database_url``: Heroku's ``postgres://`` and a bare
+    ``postgresql://`` both mean PostgreSQL through psycopg 3, the driver installed."""
+    url = make_url(database_url)
+    if url.drivername in ("postgres", "postgresql"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+class Store:
+    def __init__(self, database_url: str) -> None:
+        self.url = normalise_url(database_url)
+        self._engine = _engine_for(self.url)
+        # An in-memory SQLite database is one connection that every thread shares: its
+        # transactions must take turns, where a file's or a server's connections queue by
+        # themselves.
+        self._turns: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if _in_memory(self.url) else contextlib.nullcontext()
+        )
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with self._turns, self._engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        with self._turns, self._engine.connect() as conn:
+            yield conn
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def schema_version(self) -> int:
+        with self._connect() as conn:
+            return _current_version(conn)
+
+    def migrate(self) -> int:
+        """Apply every migration step the database lacks; returns the version now in place.
+
+        Steps and the version row commit together, and concurrent callers are serialised (a
+        PostgreSQL advisory lock; SQLite's write lock), so each step runs exactly once.
+        """
+        with self._begin() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            schema_version.create(conn, checkfirst=True)
+            current = _current_version(conn)
+            for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
+                log.info("state store: applying schema migration %d", version)
+                step(conn)
+                conn.execute(insert(schema_version).values(version=version, applied_at=_now()))
+            if current > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"the state store's schema is at version {current}, newer than this bot "
+                    f"knows ({len(MIGRATIONS)}): run the newer release"
+                )
+            return max(current, len(MIGRATIONS))
+
+    # -- audit trail ---------------------------------------------------------------------
+
+    def begin_audit(
+        self,
+        *,
+        user_id: str,
+        channel_id: str,
+        verb: str,
+        deployment: str | None,
+        dag_id: str | None,
+        logical_date: datetime | None,
+        conf: dict[str, Any] | None,
+        source: str = "slash",
+        allowed: bool = True,
+        text: str | None = None,
+    ) -> int:
+        """Record an action before it is carried out; returns the entry's id for end_audit."""
+        values = {
+            "at": _now(),
+            "user_id": user_id,
+            "channel_id": channel_id,
+            "source": source,
+            "verb": verb,
+            "deployment": deployment,
+            "dag_id": dag_id,
+            "logical_date": logical_date.astimezone(UTC) if logical_date else None,
+            "conf": conf,
+            "text": text,
+            "allowed": allowed,
+        }
+        with self._begin() as conn:
+            result = conn.execute(insert(audit_log).values(values).returning(audit_log.c.id))
+            return int(result.scalar_one())
+
+    def end_audit(
+        self,
+        entry_id: int,
+        *,
+        ok: bool,
+        outcome: str,
+        run_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                update(audit_log)
+                .where(audit_log.c.id == entry_id)
+                .values(finished_at=_now(), ok=ok, outcome=outcome, run_id=run_id, error=error)
+            )
+
+    def audit(
+        self, *, limit: int = 100, user_id: str | None = None, since: datetime | None = None
+    ) -> list[AuditEntry]:
+        """The newest entries first."""
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(audit_log.c.user_id == user_id)
+        if since is not None:
+            query = query.where(audit_log.c.at >= since.astimezone(UTC))
+        with self._connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_entry(row) for row in rows]
+
+    def audit_count(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
+
+
+def _engine_for(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    # pre_ping: a database restarted or failed over (Heroku maintenance) costs a reconnect,
+    # not a failed command. hide_parameters: values (conf, texts) stay out of error messages.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                         hide_parameters=True)  # fmt: skip
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    in_memory = _in_memory(url)
+    engine = create_engine(
+        url,
+        hide_parameters=True,
+        # An in-memory database exists once per connection: every thread must share one.
+        poolclass=StaticPool if in_memory else None,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's BEGIN (below) start transactions, not the sqlite3 module.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        if not in_memory:
+            # Readers do not block the writer, and a commit is one append to the WAL.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Take the write lock up front: a read-then-write transaction (migrate) could
+        # otherwise fail with "database is locked" instead of waiting its turn.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _in_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _current_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, schema_version.name):
+        return 0
+    return int(
+        conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one()
+    )
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        at=_utc(row["at"]),
+        user_id=row["user_id"],
+        channel_id=row["channel_id"],
+        source=row["source"],
+        verb=row["verb"],
+        deployment=row["deployment"],
+        dag_id=row["dag_id"],
+        logical_date=_utc(row["logical_date"]) if row["logical_date"] else None,
+        conf=row["conf"],
+        text=row["text"],
+        allowed=bool(row["allowed"]),
+        finished_at=_utc(row["finished_at"]) if row["finished_at"] else None,
+        ok=None if row["ok"] is None else bool(row["ok"]),
+        outcome=row["outcome"],
+        run_id=row["run_id"],
+        error=row["error"],
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite keeps no zone: what was written is UTC (see begin_audit), so say so on the way out.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+__all__ = ["MIGRATIONS", "AuditEntry", "Store", "normalise_url"]
