@@ -13,6 +13,8 @@ from bot.airflow import AirflowClient
 from bot.audit import Audit
 from bot.clients import clients_for
 from bot.config import Config
+from bot.interactive import ACTION_IDS, TRIGGER_FORM, Interactive
+from bot.pending import PendingActions
 from bot.permissions import Permissions
 from bot.posting import Poster
 from bot.settings import Settings
@@ -70,15 +72,43 @@ def create_bot(
     )
     store = store or Store(settings.database_url)
     poster = Poster(web_client)
+    groups = UserGroups(web_client)
+    permissions = Permissions(config, groups)
+    audit = Audit(store, poster=poster, channel=config.audit_channel)
+    pending = PendingActions(
+        config=config,
+        clients=clients,
+        store=store,
+        poster=poster,
+        permissions=permissions,
+        groups=groups,
+        audit=audit,
+    )
     slash = SlashCommand(
         config=config,
         clients=clients,
         poster=poster,
         workers=workers,
-        permissions=Permissions(config, UserGroups(web_client)),
-        audit=Audit(store, poster=poster, channel=config.audit_channel),
+        permissions=permissions,
+        audit=audit,
+        store=store,
+        pending=pending,
     )
     app.command(COMMAND)(slash.on_command)
+    interactive = Interactive(
+        config=config,
+        clients=clients,
+        store=store,
+        poster=poster,
+        workers=workers,
+        permissions=permissions,
+        audit=audit,
+        pending=pending,
+        web_client=web_client,
+    )
+    for action_id in ACTION_IDS:
+        app.action(action_id)(interactive.on_action)
+    app.view(TRIGGER_FORM)(interactive.on_submit)
 
     @app.error
     def on_error(error: Exception) -> None:

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.posting import Poster
 from bot.reply import Reply
+from bot.runner import run_command
 from commands import Context
 
 log = logging.getLogger(__name__)
@@ -69,13 +70,26 @@ class Audit:
             text=cmd.typed or None,
         )
 
+    def run(self, ctx: Context, *, source: str = "slash") -> Reply:
+        """Run the command, recorded before acting: if the record cannot be written, nothing
+        is done (the store's error propagates)."""
+        entry = self.begin(ctx, source=source)
+        reply = run_command(ctx)
+        self.end(entry, ctx, reply)
+        return reply
+
     def end(self, entry_id: int, ctx: Context, reply: Reply) -> None:
         outcome = reply.outcome or ("done" if reply.ok else "failed")
         self._store.end_audit(
             entry_id, ok=reply.ok, outcome=outcome, run_id=reply.run_id, error=reply.error
         )
         if ctx.command.verb in WRITE_VERBS:
-            self._announce(ctx, (":white_check_mark: " if reply.ok else ":x: ") + outcome)
+            mark = (
+                ":hourglass_flowing_sand: "
+                if reply.waiting
+                else (":white_check_mark: " if reply.ok else ":x: ")
+            )
+            self._announce(ctx, mark + outcome)
 
     def denied(self, ctx: Context, reason: str, *, source: str = "slash") -> None:
         entry = self.begin(ctx, allowed=False, source=source)

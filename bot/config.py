@@ -45,7 +45,19 @@ API_VERSIONS: tuple[str, ...] = ("auto", "v1", "v2")
 MAX_TIMEOUT = 300.0
 
 _TOP_KEYS = ("deployments", "channels", "roles", "grants", "audit_channel")
-_DEPLOYMENT_KEYS = ("url", "token", "username", "password", "api_version", "confirm", "timeout")
+_DEPLOYMENT_KEYS = (
+    "url",
+    "token",
+    "username",
+    "password",
+    "api_version",
+    "confirm",
+    "confirm_timeout",
+    "approvers",
+    "timeout",
+)
+DEFAULT_CONFIRM_TIMEOUT = 600.0  # a confirmation or approval left longer is likely forgotten
+MAX_CONFIRM_TIMEOUT = 7 * 24 * 3600.0
 _GRANT_KEYS = ("role", "users", "usergroups", "channels", "deployments", "dags")
 _GRANT_LIST_EXAMPLES = {
     "users": "[U012ABCDEF]",
@@ -80,6 +92,13 @@ class Deployment:
     api_version: str = "auto"
     confirm: bool = False
     timeout: float = 10.0
+    confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
+    approvers: frozenset[str] = frozenset()  # user IDs who may approve
+    approver_groups: frozenset[str] = frozenset()  # user groups whose members may approve
+
+    @property
+    def needs_approval(self) -> bool:
+        return bool(self.approvers or self.approver_groups)
 
     def __repr__(self) -> str:
         # Reprs end up in logs and tracebacks: never let a secret through.
@@ -89,7 +108,8 @@ class Deployment:
             f"Deployment(name={self.name!r}, url={self.url!r}, token={token!s}, "
             f"username={self.username!r}, password={password!s}, "
             f"api_version={self.api_version!r}, confirm={self.confirm!r}, "
-            f"timeout={self.timeout!r})"
+            f"timeout={self.timeout!r}, confirm_timeout={self.confirm_timeout!r}, "
+            f"approvers={sorted(self.approvers | self.approver_groups)!r})"
         )
 
 
@@ -474,6 +494,8 @@ def _deployment(c: _Checker, path: str, name: str, body: object) -> Deployment |
     if not isinstance(confirm, bool):
         c.problem(_key(path, "confirm"), f"must be true or false, got {_show(confirm)}")
     timeout = _timeout(c, _key(path, "timeout"), fields.get("timeout", 10.0))
+    confirm_timeout = _confirm_timeout(c, _key(path, "confirm_timeout"), fields)
+    approvers, approver_groups = _approvers(c, _key(path, "approvers"), fields.get("approvers"))
     if len(c.problems) > before or url is None or not isinstance(confirm, bool):
         return None
     return Deployment(
@@ -485,7 +507,44 @@ def _deployment(c: _Checker, path: str, name: str, body: object) -> Deployment |
         api_version=api_version or "auto",
         confirm=confirm,
         timeout=timeout or 10.0,
+        confirm_timeout=confirm_timeout or DEFAULT_CONFIRM_TIMEOUT,
+        approvers=approvers,
+        approver_groups=approver_groups,
     )
+
+
+def _confirm_timeout(c: _Checker, path: str, fields: Mapping[Any, Any]) -> float | None:
+    raw = fields.get("confirm_timeout", DEFAULT_CONFIRM_TIMEOUT)
+    if (
+        isinstance(raw, int | float)
+        and not isinstance(raw, bool)
+        and 0 < raw <= MAX_CONFIRM_TIMEOUT
+    ):
+        return float(raw)
+    c.problem(path, f"must be a number of seconds above 0 and at most 604800, got {_show(raw)}")
+    return None
+
+
+def _approvers(c: _Checker, path: str, raw: object) -> tuple[frozenset[str], frozenset[str]]:
+    """Who may approve actions here (four eyes): Slack user IDs and user group IDs, mixed."""
+    if raw is None:
+        return frozenset(), frozenset()
+    items = c.sequence(path, raw, "[U012ABCDEF, S0123ABCD]: user IDs and user group IDs")
+    if items is not None and not items:
+        c.problem(path, "is empty, so nobody could approve; remove it to need no approval")
+    users: set[str] = set()
+    groups: set[str] = set()
+    for index, item in enumerate(items or []):
+        item_path = f"{path}[{index}]"
+        if isinstance(item, str) and item.strip().upper().startswith("S"):
+            group = _slack_id(c, item_path, item, _USERGROUP)
+            if group:
+                groups.add(group)
+        else:
+            user = _slack_id(c, item_path, item, _USER)
+            if user:
+                users.add(user)
+    return frozenset(users), frozenset(groups)
 
 
 def _url(c: _Checker, path: str, raw: object) -> str | None:

@@ -214,7 +214,8 @@ def parse_logical_date(value: str) -> datetime:
 
 
 def parse_conf(value: str) -> dict[str, Any]:
-    value = value.strip().strip("`").strip()
+    # Slack clients turn quotes curly, in a modal's text field as in a slash command.
+    value = value.translate(_QUOTES).strip().strip("`").strip()
     try:
         conf = json.loads(value)
     except json.JSONDecodeError as exc:

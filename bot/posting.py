@@ -67,8 +67,9 @@ class Poster:
             raise CannotPost(str(exc.response.get("error", "unknown_error"))) from None
         return Thread(channel=channel, ts=str(resp["ts"]), header=header)
 
-    def reply(self, thread: Thread, reply: Reply) -> None:
-        self._client.chat_postMessage(
+    def reply(self, thread: Thread, reply: Reply) -> str:
+        """Post in the thread; returns the reply's ts (its buttons' message)."""
+        resp = self._client.chat_postMessage(
             channel=thread.channel,
             thread_ts=thread.ts,  # always the parent's ts: replies to a reply start no new thread
             text=reply.text,
@@ -76,10 +77,19 @@ class Poster:
             unfurl_links=False,
             unfurl_media=False,
         )
+        return str(resp["ts"])
+
+    def replace(self, channel: str, ts: str, reply: Reply) -> None:
+        """Rewrite a message the bot posted: a list's next page, buttons become an outcome."""
+        self._client.chat_update(channel=channel, ts=ts, text=reply.text, blocks=reply.blocks)
 
     def close(self, thread: Thread, reply: Reply) -> None:
         """Say the outcome on the parent, so the channel reads it without opening the thread."""
-        mark = ":white_check_mark:" if reply.ok else ":x:"
+        mark = (
+            ":hourglass_flowing_sand:"
+            if reply.waiting
+            else (":white_check_mark:" if reply.ok else ":x:")
+        )
         outcome = reply.outcome or ("done" if reply.ok else "failed")
         try:
             self._client.chat_update(
@@ -98,8 +108,11 @@ class Poster:
         )
 
 
-def respond(response_url: str, reply: Reply, *, invite_hint: bool = False) -> None:
-    """Answer through the slash command's ``response_url`` (5 uses, 30 minutes)."""
+def respond(
+    response_url: str, reply: Reply, *, invite_hint: bool = False, replace: bool = False
+) -> None:
+    """Answer through a request's ``response_url`` (5 uses, 30 minutes); ``replace`` rewrites
+    the message whose button was clicked instead of adding one."""
     blocks = list(reply.blocks)
     if invite_hint:
         blocks.append(context(INVITE_HINT))
@@ -115,7 +128,7 @@ def respond(response_url: str, reply: Reply, *, invite_hint: bool = False) -> No
         text=reply.text,
         blocks=blocks or None,
         response_type="ephemeral",
-        replace_original=False,
+        replace_original=replace,
     )
     if resp.status_code != 200:
         log.warning("response_url answered %s", resp.status_code)

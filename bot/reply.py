@@ -15,9 +15,59 @@ class Reply:
     blocks: list[Block] = field(default_factory=list)
     ephemeral: bool = False  # only the asker sees it (help, usage errors, denials)
     ok: bool = True  # False when the action failed: the parent message says so
+    waiting: bool = False  # nothing done yet: a confirmation or an approval is awaited
     outcome: str | None = None  # one line for the parent message, e.g. "paused `etl`"
     run_id: str | None = None  # the DAG run the command created, for the audit trail
     error: str | None = None  # what failed, for the audit trail (never shown twice to the user)
+    # What the buttons in ``blocks`` stand for: a button's value says "intent:<index>" until
+    # bot/buttons.py keeps the intent in the store and puts the stored action's id instead.
+    intents: tuple[Intent, ...] = ()
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What clicking a button will do, described by the command that offers it."""
+
+    verb: str  # page, runs, refresh, trigger_form, pause, unpause (see bot/interactive.py)
+    deployment: str
+    dag_id: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+class Buttons:
+    """Collects a reply's buttons and the intents behind them."""
+
+    def __init__(self) -> None:
+        self.intents: list[Intent] = []
+
+    def button(self, text: str, intent: Intent, *, style: str | None = None) -> Block:
+        self.intents.append(intent)
+        element: Block = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": text[:75]},
+            "action_id": intent.verb,
+            "value": f"intent:{len(self.intents) - 1}",
+        }
+        if style:
+            element["style"] = style
+        return element
+
+
+def link_button(text: str, url: str) -> Block:
+    # Slack still sends the click to the app, which acks it (bot/interactive.py) and no more.
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text[:75]},
+        "action_id": "open_link",
+        "url": url,
+    }
+
+
+def actions(*elements: Block, block_id: str | None = None) -> Block:
+    block: Block = {"type": "actions", "elements": list(elements)[:25]}
+    if block_id:
+        block["block_id"] = block_id
+    return block
 
 
 def section(text: str) -> Block:

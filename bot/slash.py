@@ -19,13 +19,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.airflow import AirflowClient
 from bot.audit import Audit
+from bot.buttons import seal
 from bot.config import Config
 from bot.failures import denial_reply, store_failure, usage_reply
 from bot.parser import Command, UsageError, parse_command
+from bot.pending import PendingActions
 from bot.permissions import Permissions
-from bot.posting import CannotPost, Poster, respond
+from bot.posting import CannotPost, Poster, Thread, respond
 from bot.reply import Reply
-from bot.runner import run_command
+from bot.store import Store
 from bot.workers import Workers
 from commands import Context
 
@@ -48,6 +50,8 @@ class SlashCommand:
         workers: Workers,
         permissions: Permissions,
         audit: Audit,
+        store: Store,
+        pending: PendingActions,
     ) -> None:
         self._config = config
         self._clients = clients
@@ -55,6 +59,8 @@ class SlashCommand:
         self._workers = workers
         self._permissions = permissions
         self._audit = audit
+        self._store = store
+        self._pending = pending
 
     def on_command(self, ack: Ack, command: dict[str, Any]) -> None:
         channel = str(command.get("channel_id", ""))
@@ -92,7 +98,7 @@ class SlashCommand:
                 respond(response_url, denial_reply(decision.reason))
                 return
             if cmd.verb in PRIVATE_VERBS:
-                respond(response_url, self._run_audited(ctx))
+                respond(response_url, self._audit.run(ctx))
                 return
         except SQLAlchemyError as exc:
             respond(response_url, store_failure(exc))
@@ -104,9 +110,9 @@ class SlashCommand:
             thread = self._poster.open_thread(ctx.channel_id, parent_header(ctx))
         except CannotPost as exc:
             log.info("cannot post in %s (%s): using response_url", ctx.channel_id, exc.error)
-            respond(response_url, self._run_or_refuse(ctx), invite_hint=exc.needs_invite)
+            respond(response_url, self._answer(ctx, None), invite_hint=exc.needs_invite)
             return
-        reply = self._run_or_refuse(ctx)
+        reply = self._answer(ctx, thread)
         try:
             self._poster.reply(thread, reply)
         except SlackApiError as exc:
@@ -115,18 +121,23 @@ class SlashCommand:
             respond(response_url, reply)
         self._poster.close(thread, reply)
 
-    def _run_or_refuse(self, ctx: Context) -> Reply:
+    def _answer(self, ctx: Context, thread: Thread | None) -> Reply:
+        """Run the command (or ask for its confirmation), recorded in the audit trail first."""
+        cmd = ctx.command
         try:
-            return self._run_audited(ctx)
+            if self._pending.waits_for_click(cmd.verb, cmd.deployment):
+                entry = self._audit.begin(ctx)
+                reply = self._pending.ask(
+                    cmd, user_id=ctx.user_id, channel_id=ctx.channel_id, thread=thread
+                )
+                self._audit.end(entry, ctx, reply)
+                return reply
+            reply = self._audit.run(ctx)
+            thread_ts = thread.ts if thread else None
+            return seal(reply, self._store, user_id=ctx.user_id, channel_id=ctx.channel_id,
+                        thread_ts=thread_ts)  # fmt: skip
         except SQLAlchemyError as exc:
             return store_failure(exc)
-
-    def _run_audited(self, ctx: Context) -> Reply:
-        # Recorded before acting: if the record cannot be written, nothing is done.
-        entry = self._audit.begin(ctx)
-        reply = run_command(ctx)
-        self._audit.end(entry, ctx, reply)
-        return reply
 
 
 def parent_header(ctx: Context) -> str:

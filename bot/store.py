@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -79,13 +80,45 @@ audit_log = Table(
 )
 
 
+# What a button stands for, kept here so that a button's value is only this row's opaque id:
+# a click can name an action but never describe one.
+pending_action = Table(
+    "pending_action",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("verb", String(32), nullable=False),  # what clicking does: trigger, page, runs, ...
+    Column("state", String(24), nullable=False),
+    Column("user_id", String(32), nullable=False),  # who asked for it
+    Column("channel_id", String(32), nullable=False),
+    Column("thread_ts", String(32)),  # the thread it belongs to
+    Column("message_ts", String(32)),  # the message carrying its buttons, once posted
+    Column("deployment", String(255)),
+    Column("dag_id", String(255)),
+    Column("logical_date", DateTime(timezone=True)),
+    Column("conf", JSON),
+    Column("args", JSON),  # the rest, per verb: a page's offset and filter, a run id, ...
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_by", String(32)),
+    Column("approved_by", String(32)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("outcome", Text),
+    Column("run_id", String(255)),
+)
+
+
 def _create_audit_log(conn: Connection) -> None:
     audit_log.create(conn)
 
 
+def _create_pending_action(conn: Connection) -> None:
+    pending_action.create(conn)
+
+
 # The schema's history: step N brings a database at version N-1 to version N. Append only;
 # a released step is never edited, since databases out there already ran it.
-MIGRATIONS: Sequence[Callable[[Connection], None]] = (_create_audit_log,)
+MIGRATIONS: Sequence[Callable[[Connection], None]] = (_create_audit_log, _create_pending_action)
 
 
 @dataclass(frozen=True)
@@ -109,6 +142,50 @@ class AuditEntry:
     outcome: str | None
     run_id: str | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class NewAction:
+    """An action to keep until a button naming it is clicked."""
+
+    verb: str
+    state: str
+    user_id: str
+    channel_id: str
+    ttl_seconds: float
+    thread_ts: str | None = None
+    deployment: str | None = None
+    dag_id: str | None = None
+    logical_date: datetime | None = None
+    conf: dict[str, Any] | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PendingAction:
+    id: str
+    verb: str
+    state: str
+    user_id: str
+    channel_id: str
+    thread_ts: str | None
+    message_ts: str | None
+    deployment: str | None
+    dag_id: str | None
+    logical_date: datetime | None
+    conf: dict[str, Any] | None
+    args: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime
+    confirmed_by: str | None
+    approved_by: str | None
+    decided_at: datetime | None
+    finished_at: datetime | None
+    outcome: str | None
+    run_id: str | None
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or _now()) >= self.expires_at
 
 
 def normalise_url(database_url: str) -> URL:
@@ -237,6 +314,72 @@ class Store:
             rows = conn.execute(query).mappings().all()
         return [_entry(row) for row in rows]
 
+    # -- pending actions (what buttons stand for) --------------------------------------
+
+    def add_actions(self, actions: Sequence[NewAction]) -> list[str]:
+        """Keep these actions; returns their ids (unguessable), in order, for button values."""
+        now = _now()
+        rows = [
+            {
+                "id": secrets.token_hex(12),
+                "verb": a.verb,
+                "state": a.state,
+                "user_id": a.user_id,
+                "channel_id": a.channel_id,
+                "thread_ts": a.thread_ts,
+                "deployment": a.deployment,
+                "dag_id": a.dag_id,
+                "logical_date": a.logical_date.astimezone(UTC) if a.logical_date else None,
+                "conf": a.conf,
+                "args": a.args,
+                "created_at": now,
+                "expires_at": now + timedelta(seconds=a.ttl_seconds),
+            }
+            for a in actions
+        ]
+        if rows:
+            with self._begin() as conn:
+                conn.execute(insert(pending_action), rows)
+        return [str(row["id"]) for row in rows]
+
+    def action(self, action_id: str) -> PendingAction | None:
+        with self._connect() as conn:
+            row = (
+                conn.execute(select(pending_action).where(pending_action.c.id == action_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _action(row)
+
+    def claim_action(
+        self, action_id: str, *, from_state: str, to_state: str, **changes: Any
+    ) -> PendingAction | None:
+        """Move an unexpired action from one state to the next, atomically; None if it was
+        not in ``from_state`` (someone else's click got there first) or has expired.
+
+        One UPDATE with the old state in its WHERE: of any number of simultaneous clicks, in
+        any number of processes, exactly one changes the row.
+        """
+        now = _now()
+        with self._begin() as conn:
+            result = conn.execute(
+                update(pending_action)
+                .where(
+                    pending_action.c.id == action_id,
+                    pending_action.c.state == from_state,
+                    pending_action.c.expires_at > now,
+                )
+                .values(state=to_state, **changes)
+            )
+            won = result.rowcount == 1
+        return self.action(action_id) if won else None
+
+    def update_action(self, action_id: str, **changes: Any) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                update(pending_action).where(pending_action.c.id == action_id).values(**changes)
+            )
+
     def audit_count(self) -> int:
         with self._connect() as conn:
             return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
@@ -316,6 +459,34 @@ def _entry(row: Any) -> AuditEntry:
     )
 
 
+def _action(row: Any) -> PendingAction:
+    def when(value: datetime | None) -> datetime | None:
+        return _utc(value) if value else None
+
+    return PendingAction(
+        id=row["id"],
+        verb=row["verb"],
+        state=row["state"],
+        user_id=row["user_id"],
+        channel_id=row["channel_id"],
+        thread_ts=row["thread_ts"],
+        message_ts=row["message_ts"],
+        deployment=row["deployment"],
+        dag_id=row["dag_id"],
+        logical_date=when(row["logical_date"]),
+        conf=row["conf"],
+        args=dict(row["args"] or {}),
+        created_at=_utc(row["created_at"]),
+        expires_at=_utc(row["expires_at"]),
+        confirmed_by=row["confirmed_by"],
+        approved_by=row["approved_by"],
+        decided_at=when(row["decided_at"]),
+        finished_at=when(row["finished_at"]),
+        outcome=row["outcome"],
+        run_id=row["run_id"],
+    )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -325,4 +496,4 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-__all__ = ["MIGRATIONS", "AuditEntry", "Store", "normalise_url"]
+__all__ = ["MIGRATIONS", "AuditEntry", "NewAction", "PendingAction", "Store", "normalise_url"]

@@ -18,6 +18,9 @@ class Context:
     config: Config
     access: Access  # what the asker may do: commands show only that
     client: AirflowClient | None = None  # set for verbs that act on a deployment
+    page_offset: int = 0  # list: the first DAG to show, when a Next/Previous button asked
+    run_id: str | None = None  # trigger: the dag_run_id to use (one per pending action)
+    approved_by: str | None = None  # trigger: the approver, for the run's note
 
     @property
     def airflow(self) -> AirflowClient:

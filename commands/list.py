@@ -5,7 +5,18 @@ from __future__ import annotations
 from bot.airflow import AirflowError, Dag, DagRun
 from bot.airflow.client import MAX_PAGE
 from bot.permissions import dag_allowed
-from bot.reply import Block, Reply, context, escape, link, section
+from bot.reply import (
+    Block,
+    Buttons,
+    Intent,
+    Reply,
+    actions,
+    context,
+    escape,
+    link,
+    link_button,
+    section,
+)
 from commands import format as fmt
 from commands.context import Context
 
@@ -14,18 +25,17 @@ PAGE_SIZE = 20
 
 def run(ctx: Context) -> Reply:
     client, cmd = ctx.airflow, ctx.command
+    offset = max(0, ctx.page_offset)
     globs = ctx.access.dag_globs(channel_id=ctx.channel_id, verb="list", deployment=ctx.deployment)
     if globs is None:
-        page = client.list_dags(pattern=cmd.filter, limit=PAGE_SIZE)
-        dags, remaining, shown = page.dags, page.remaining, _count(page.total, page.remaining)
+        page = client.list_dags(pattern=cmd.filter, limit=PAGE_SIZE, offset=offset)
+        dags, total = page.dags, page.total
     else:
         # Grants limit this user to some DAGs: fetch a full page and keep theirs, so a page
         # still costs one listing call however the globs are written.
         page = client.list_dags(pattern=cmd.filter, limit=MAX_PAGE)
         visible = tuple(d for d in page.dags if dag_allowed(d.dag_id, globs))
-        dags = visible[:PAGE_SIZE]
-        remaining = len(visible) - len(dags) + page.remaining
-        shown = str(len(dags)) + (" you may see" if not remaining else " shown")
+        dags, total = visible[offset : offset + PAGE_SIZE], len(visible) + page.remaining
     notes: list[str] = []
     latest: dict[str, DagRun] = {}
     if dags:
@@ -37,26 +47,75 @@ def run(ctx: Context) -> Reply:
     matching = f" matching {fmt.code(cmd.filter)}" if cmd.filter else ""
     if not dags:
         mine = " that you may see" if globs is not None else ""
-        text = f"No DAGs{mine} on `{ctx.deployment}`{matching}."
+        beyond = f" past the first {offset}" if offset else ""
+        text = f"No DAGs{mine} on `{ctx.deployment}`{matching}{beyond}."
         return Reply(text=text, blocks=[section(text)], outcome="no DAGs found")
 
+    shown = _range(offset, len(dags), total)
     header = f"*DAGs on `{ctx.deployment}`*{matching}: {shown}"
+    buttons = Buttons()
     blocks: list[Block] = [section(header)]
-    for dag in dags:
-        blocks.append(section(_dag_line(dag, latest.get(dag.dag_id), client.dag_url(dag.dag_id))))
-    if remaining:
-        hint = f"`/airflow list {ctx.deployment} {cmd.filter or '<filter>'}`"
-        notes.append(f"{remaining} more not shown. Narrow the list with a filter: {hint}")
+    for index, dag in enumerate(dags):
+        url = client.dag_url(dag.dag_id)
+        blocks.append(section(_dag_line(dag, latest.get(dag.dag_id), url)))
+        blocks.append(actions(*_dag_buttons(ctx, buttons, dag, url), block_id=f"dag:{index}"))
+    nav = _page_buttons(ctx, buttons, offset, len(dags), total)
+    if nav:
+        blocks.append(actions(*nav, block_id="pages"))
     if globs is not None:
         notes.append("Only the DAGs your grants let you see are listed.")
     if notes:
         blocks.append(context(*notes))
     fallback = f"{header}\n" + "\n".join(d.dag_id for d in dags)
-    return Reply(text=fallback, blocks=blocks, outcome=f"listed {len(dags)} DAGs")
+    return Reply(
+        text=fallback,
+        blocks=blocks,
+        outcome=f"listed {len(dags)} DAGs",
+        intents=tuple(buttons.intents),
+    )
 
 
-def _count(total: int, remaining: int) -> str:
-    return f"{total - remaining} of {total}" if remaining else str(total)
+def _range(offset: int, count: int, total: int) -> str:
+    if offset == 0 and count >= total:
+        return str(total)
+    return f"{offset + 1}-{offset + count} of {total}"
+
+
+def _dag_buttons(ctx: Context, buttons: Buttons, dag: Dag, url: str) -> list[Block]:
+    """What the asker may do with this DAG; whoever clicks is authorised again then."""
+    here = {"channel_id": ctx.channel_id, "deployment": ctx.deployment, "dag_id": dag.dag_id}
+    elements: list[Block] = []
+
+    def may(verb: str) -> bool:
+        return ctx.access.check(verb=verb, **here).allowed
+
+    if may("trigger"):
+        elements.append(
+            buttons.button("Trigger…", Intent("trigger_form", ctx.deployment, dag.dag_id))
+        )
+    toggle = "unpause" if dag.is_paused else "pause"
+    if may(toggle):
+        elements.append(
+            buttons.button(toggle.capitalize(), Intent(toggle, ctx.deployment, dag.dag_id))
+        )
+    if may("status"):
+        elements.append(buttons.button("Runs", Intent("runs", ctx.deployment, dag.dag_id)))
+    elements.append(link_button("Open in Airflow", url))
+    return elements
+
+
+def _page_buttons(
+    ctx: Context, buttons: Buttons, offset: int, count: int, total: int
+) -> list[Block]:
+    args = {"filter": ctx.command.filter}
+    nav: list[Block] = []
+    if offset > 0:
+        previous = {**args, "offset": max(0, offset - PAGE_SIZE)}
+        nav.append(buttons.button("◀ Previous", Intent("page", ctx.deployment, args=previous)))
+    if offset + count < total:
+        following = {**args, "offset": offset + count}
+        nav.append(buttons.button("Next ▶", Intent("page", ctx.deployment, args=following)))
+    return nav
 
 
 def _dag_line(dag: Dag, last: DagRun | None, url: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.airflow import DagRun
-from bot.reply import Reply, context, escape, link, section
+from bot.reply import Buttons, Intent, Reply, actions, context, escape, link, link_button, section
 from commands import format as fmt
 from commands.context import Context
 from commands.lookup import find_dag
@@ -16,10 +16,21 @@ def run(ctx: Context) -> Reply:
     dag_id = cmd.dag_id or ""
     if cmd.run_id:
         one = client.get_run(dag_id, cmd.run_id)
-        text = f"*Run of {fmt.code(dag_id)} on `{ctx.deployment}`*\n" + _run_detail(
-            one, client.run_url(dag_id, one.run_id)
+        url = client.run_url(dag_id, one.run_id)
+        text = f"*Run of {fmt.code(dag_id)} on `{ctx.deployment}`*\n" + _run_detail(one, url)
+        buttons = Buttons()
+        refresh = Intent("refresh", ctx.deployment, dag_id, args={"run_id": one.run_id})
+        row = actions(
+            buttons.button("Refresh", refresh),
+            buttons.button("Runs", Intent("runs", ctx.deployment, dag_id)),
+            link_button("Open run in Airflow", url),
         )
-        return Reply(text=text, blocks=[section(text)], outcome=f"{dag_id}: {one.state}")
+        return Reply(
+            text=text,
+            blocks=[section(text), row],
+            outcome=f"{dag_id}: {one.state}",
+            intents=tuple(buttons.intents),
+        )
 
     runs = client.list_runs(dag_id, limit=RECENT)
     if not runs:
@@ -30,10 +41,16 @@ def run(ctx: Context) -> Reply:
     header = f"*Recent runs of {link(client.dag_url(dag_id), dag_id)} on `{ctx.deployment}`*"
     lines = [_run_line(r, client.run_url(dag_id, r.run_id)) for r in runs]
     text = header + "\n" + "\n".join(lines)
+    buttons = Buttons()
+    row = actions(
+        buttons.button("Refresh", Intent("runs", ctx.deployment, dag_id, args={"in_place": True})),
+        link_button("Open in Airflow", client.dag_url(dag_id)),
+    )
     return Reply(
         text=text,
-        blocks=[section(text), context("Newest first. Times in UTC.")],
+        blocks=[section(text), context("Newest first. Times in UTC."), row],
         outcome=f"{dag_id}: last run {runs[0].state}",
+        intents=tuple(buttons.intents),
     )
 
 

@@ -20,6 +20,7 @@ def run(ctx: Context) -> Reply:
         dag_id,
         logical_date=cmd.logical_date,
         conf=cmd.conf,
+        run_id=ctx.run_id,
         note=run_note(ctx),
     )
     url = client.run_url(dag_id, started.run_id)
@@ -49,4 +50,5 @@ def run(ctx: Context) -> Reply:
 
 def run_note(ctx: Context) -> str:
     """Stamped on the run, so the Airflow UI shows who started it from Slack, and where."""
-    return f"Triggered from Slack by user {ctx.user_id} in channel {ctx.channel_id}"
+    note = f"Triggered from Slack by user {ctx.user_id} in channel {ctx.channel_id}"
+    return note + (f", approved by user {ctx.approved_by}" if ctx.approved_by else "")

@@ -485,7 +485,8 @@ def test_unknown_keys_in_a_deployment_and_a_grant_are_reported() -> None:
 
     assert found == [
         "deployments.prod: unknown key 'confrim' (did you mean 'confirm'?); expected one of "
-        "url, token, username, password, api_version, confirm, timeout",
+        "url, token, username, password, api_version, confirm, confirm_timeout, approvers, "
+        "timeout",
         "grants[0]: unknown key 'dag' (did you mean 'dags'?); expected one of "
         "role, users, usergroups, channels, deployments, dags",
     ]
@@ -864,14 +865,18 @@ _SCALARS = (
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=True, allow_infinity=True)
 )
+_HASHABLE_KEYS = _KEYS | _SCALARS.filter(lambda v: not isinstance(v, float))
+
+
+def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    # A named function: hypothesis 6.17x misreads a lambda holding another lambda as one that
+    # ignores its argument, and would then build no nested structures at all.
+    return st.lists(children, max_size=4) | st.dictionaries(_HASHABLE_KEYS, children, max_size=5)
+
+
 _TREES = st.recursive(
     _SCALARS,
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            _KEYS | _SCALARS.filter(lambda v: not isinstance(v, float)), children, max_size=5
-        )
-    ),
+    _containers,
     max_leaves=25,
 )
 
@@ -938,3 +943,48 @@ def test_secret_values_never_appear_in_problems_or_reprs(secret: str, url: str, 
         # The url and username are the user's to show, even if they (oddly) hold the secret.
         prod = dataclasses.replace(config.deployments["prod"], url="http://x", username=None)
         assert secret not in repr(prod)
+
+
+def test_approvers_mix_users_and_groups_and_confirm_timeout_is_read() -> None:
+    config = parse(
+        with_deployment(
+            """\
+            url: http://localhost:8080
+            token: ${ASTRO_PROD_TOKEN}
+            confirm: true
+            confirm_timeout: 120
+            approvers: [U012ABCDEF, S0123ABCD]
+            """
+        )
+    )
+    prod = config.deployments["prod"]
+    assert prod.approvers == {"U012ABCDEF"} and prod.approver_groups == {"S0123ABCD"}
+    assert prod.needs_approval and prod.confirm_timeout == 120.0
+    assert parse(MINIMAL).deployments["prod"].confirm_timeout == 600.0
+    assert not parse(MINIMAL).deployments["prod"].needs_approval
+
+
+def test_bad_approvers_and_confirm_timeout_are_each_reported() -> None:
+    found = problems(
+        with_deployment(
+            """\
+            url: http://localhost
+            token: ${ASTRO_PROD_TOKEN}
+            confirm_timeout: 0
+            approvers: [alice, s0123abcd9]
+            """
+        )
+    )
+    assert found == [
+        "deployments.prod.confirm_timeout: must be a number of seconds above 0 and at most "
+        "604800, got 0",
+        "deployments.prod.approvers[0]: 'alice' is not a Slack user ID like U012ABCDEF; use the "
+        "Slack user ID (U...), not a display name",
+        "deployments.prod.approvers[1]: Slack IDs are upper case with no spaces: write S0123ABCD9",
+    ]
+    assert problems(
+        with_deployment("url: http://h\ntoken: ${ASTRO_PROD_TOKEN}\napprovers: []\n")
+    ) == [
+        "deployments.prod.approvers: is empty, so nobody could approve; remove it to need no "
+        "approval"
+    ]

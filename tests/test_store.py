@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.startup import migrate_store
-from bot.store import MIGRATIONS, Store, normalise_url
+from bot.store import MIGRATIONS, NewAction, Store, normalise_url
 from tests.bot_process import procfile_command
 from tests.postgres_server import PASSWORD, PostgresServer
 
@@ -264,3 +265,68 @@ def test_the_release_step_fails_clearly_on_a_wrong_password(
     output = result.stdout + result.stderr
     assert "password authentication failed" in output and "DATABASE_URL" in output
     assert "not-the-password-31" not in output and "Traceback" not in output
+
+
+def _pending(store: Store, ttl: float = 600) -> str:
+    [action_id] = store.add_actions(
+        [
+            NewAction(
+                verb="trigger",
+                state="awaiting_confirm",
+                user_id="U0ALICE",
+                channel_id="C0OPS",
+                ttl_seconds=ttl,
+                thread_ts="1700000000.000100",
+                deployment="prod",
+                dag_id="etl_daily",
+                logical_date=datetime(2022, 11, 16, 11, 34, tzinfo=UTC),
+                conf={"full_refresh": True},
+                args={"header": "<@U0ALICE> ran `/airflow trigger prod etl_daily`"},
+            )
+        ]
+    )
+    return action_id
+
+
+def test_a_pending_action_round_trips_under_an_unguessable_id(store: Store) -> None:
+    action_id = _pending(store)
+    assert len(action_id) == 24 and action_id != _pending(store)
+    action = store.action(action_id)
+    assert action is not None
+    assert (action.verb, action.state, action.dag_id) == (
+        "trigger",
+        "awaiting_confirm",
+        "etl_daily",
+    )
+    assert action.logical_date == datetime(2022, 11, 16, 11, 34, tzinfo=UTC)
+    assert action.conf == {"full_refresh": True} and action.args["header"].startswith("<@U0ALICE>")
+    assert not action.expired()
+    assert store.action("0" * 24) is None
+
+
+def test_of_many_simultaneous_claims_exactly_one_wins(store: Store) -> None:
+    # Ten clicks on one Confirm, delivered at once (possibly to several processes).
+    action_id = _pending(store)
+    barrier = threading.Barrier(10)
+
+    def claim(n: int) -> bool:
+        barrier.wait()
+        won = store.claim_action(
+            action_id, from_state="awaiting_confirm", to_state="running", confirmed_by=f"U{n}"
+        )
+        return won is not None
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(claim, range(10)))
+    assert results.count(True) == 1
+    action = store.action(action_id)
+    assert action is not None and action.state == "running"
+    assert action.confirmed_by == f"U{results.index(True)}"
+
+
+def test_an_expired_action_cannot_be_claimed(store: Store) -> None:
+    action_id = _pending(store, ttl=0.2)
+    time.sleep(0.3)
+    assert store.claim_action(action_id, from_state="awaiting_confirm", to_state="running") is None
+    action = store.action(action_id)
+    assert action is not None and action.expired() and action.state == "awaiting_confirm"
