@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+        bot.start_background()
         SocketModeHandler(bot.app, app_token).start()  # type: ignore[no-untyped-call]
         return 0
     return _serve_http(bot)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from bot.airflow import AirflowClient
 from bot.audit import Audit
 from bot.clients import clients_for
 from bot.config import Config
+from bot.follower import Follower
 from bot.interactive import ACTION_IDS, TRIGGER_FORM, Interactive
 from bot.pending import PendingActions
 from bot.permissions import Permissions
@@ -36,9 +38,15 @@ class Bot:
     settings: Settings
     workers: Workers
     store: Store
+    follower: Follower
     clients: Mapping[str, AirflowClient] = field(default_factory=dict)
 
+    def start_background(self) -> None:
+        """Start following runs; in each serving process, after gunicorn forks it."""
+        self.follower.start()
+
     def close(self, *, wait: bool = True) -> None:
+        self.follower.stop()
         self.workers.shutdown(wait=wait)
         for client in self.clients.values():
             client.close()
@@ -60,14 +68,16 @@ def create_bot(
     clients = (
         clients if clients is not None else clients_for(config, pool_size=settings.worker_threads)
     )
-    socket_mode = settings.slack_app_token is not None
     app = App(
         client=web_client,
-        signing_secret=settings.slack_signing_secret or "",
+        # Without a signing secret (Socket Mode needs none) HTTP requests are checked against
+        # a random one nobody knows, so an HTTP endpoint left reachable accepts nothing.
+        signing_secret=settings.slack_signing_secret or secrets.token_hex(32),
         # Listeners run on the request thread and ack at once; slow work goes to `workers`.
         process_before_response=True,
-        # Socket Mode traffic is authenticated by the app token's connection, not signatures.
-        request_verification_enabled=not socket_mode,
+        # Always on: Bolt skips it for Socket Mode traffic (authenticated by the app token's
+        # connection) and checks every HTTP request, whatever the mode.
+        request_verification_enabled=True,
         logger=logging.getLogger("slack_bolt"),
     )
     store = store or Store(settings.database_url)
@@ -75,6 +85,12 @@ def create_bot(
     groups = UserGroups(web_client)
     permissions = Permissions(config, groups)
     audit = Audit(store, poster=poster, channel=config.audit_channel)
+    follower = Follower(
+        store=store,
+        clients=clients,
+        poster=poster,
+        limit_seconds=settings.follow_limit_minutes * 60.0,
+    )
     pending = PendingActions(
         config=config,
         clients=clients,
@@ -83,6 +99,7 @@ def create_bot(
         permissions=permissions,
         groups=groups,
         audit=audit,
+        follower=follower,
     )
     slash = SlashCommand(
         config=config,
@@ -93,6 +110,7 @@ def create_bot(
         audit=audit,
         store=store,
         pending=pending,
+        follower=follower,
     )
     app.command(COMMAND)(slash.on_command)
     interactive = Interactive(
@@ -105,6 +123,7 @@ def create_bot(
         audit=audit,
         pending=pending,
         web_client=web_client,
+        follower=follower,
     )
     for action_id in ACTION_IDS:
         app.action(action_id)(interactive.on_action)
@@ -114,4 +133,18 @@ def create_bot(
     def on_error(error: Exception) -> None:
         log.error("unhandled error in a Slack listener", exc_info=error)
 
-    return Bot(app=app, settings=settings, workers=workers, store=store, clients=clients)
+    bot = Bot(
+        app=app, settings=settings, workers=workers, store=store, follower=follower, clients=clients
+    )
+    _LIVE.append(bot)
+    return bot
+
+
+# Bots built in this process: gunicorn builds the app before forking its workers (preload),
+# and threads do not survive a fork, so each worker starts their background work itself.
+_LIVE: list[Bot] = []
+
+
+def start_background_work() -> None:
+    for bot in _LIVE:
+        bot.start_background()

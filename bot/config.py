@@ -34,7 +34,7 @@ __all__ = [
 
 BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "viewer": frozenset({"list", "status"}),
-    "operator": frozenset({"list", "status", "trigger", "pause", "unpause"}),
+    "operator": frozenset({"list", "status", "trigger", "pause", "unpause", "clear"}),
 }
 # Verbs a role may grant. help, deployments and whoami are open to everyone.
 KNOWN_VERBS: frozenset[str] = frozenset({"list", "status", "trigger", "pause", "unpause", "clear"})

@@ -22,3 +22,10 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # gunicorn's control socket (a file under $HOME) serves no purpose on a dyno, and two bots on
 # one machine would fight over its path.
 control_socket_disable = True
+
+
+def post_worker_init(worker: object) -> None:
+    # Threads do not survive gunicorn's fork: each worker starts following runs itself.
+    from bot.app import start_background_work
+
+    start_background_work()

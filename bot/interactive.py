@@ -24,6 +24,7 @@ from bot.audit import Audit
 from bot.buttons import seal
 from bot.config import Config
 from bot.failures import denial_reply, store_failure
+from bot.follower import Follower, follow_run
 from bot.parser import Command, UsageError, parse_conf
 from bot.pending import DECISION_ACTIONS, Click, PendingActions
 from bot.permissions import Permissions
@@ -36,7 +37,7 @@ from commands import format as fmt
 
 log = logging.getLogger(__name__)
 
-VIEW_ACTIONS = ("page", "runs", "refresh", "pause", "unpause", "trigger_form")
+VIEW_ACTIONS = ("page", "runs", "refresh", "pause", "unpause", "trigger_form", "clear")
 ACTION_IDS = (*VIEW_ACTIONS, *sorted(DECISION_ACTIONS), "open_link")
 TRIGGER_FORM = "trigger_form"
 BUSY = ":hourglass: The bot is busy right now. Nothing was done: click again in a minute."
@@ -56,7 +57,9 @@ class Interactive:
         audit: Audit,
         pending: PendingActions,
         web_client: WebClient,
+        follower: Follower,
     ) -> None:
+        self._follower = follower
         self._config = config
         self._clients = clients
         self._store = store
@@ -101,6 +104,7 @@ class Interactive:
             "pause": self._toggle,
             "unpause": self._toggle,
             TRIGGER_FORM: self._open_form,
+            "clear": self._clear,
         }
 
     def _page(self, click: Click, action: PendingAction) -> None:
@@ -141,6 +145,20 @@ class Interactive:
         else:
             reply = self._audit.run(ctx, source="button")
         self._show(click, action, reply, in_place=False)
+
+    def _clear(self, click: Click, action: PendingAction) -> None:
+        run_id = str(action.args.get("run_id") or "")
+        cmd = Command(verb="clear", deployment=action.deployment, dag_id=action.dag_id,
+                      run_id=run_id)  # fmt: skip
+        ctx = self._allowed(click, cmd)
+        if ctx is None:
+            return
+        reply = self._audit.run(ctx, source="button")
+        self._show(click, action, reply, in_place=False)
+        if reply.ok and action.thread_ts and reply.outcome != "nothing to clear":
+            # The cleared tasks run again: report how the run ends this time.
+            thread = Thread(click.channel_id, action.thread_ts, "")
+            follow_run(self._follower, cmd, click.channel_id, thread, click.user_id, run_id)
 
     def _open_form(self, click: Click, action: PendingAction) -> None:
         cmd = Command(verb="trigger", deployment=action.deployment, dag_id=action.dag_id)
@@ -212,7 +230,9 @@ class Interactive:
                     cmd, user_id=user, channel_id=form.channel_id, thread=thread
                 )
             else:
-                reply = self._pending.run_now(self._new_trigger(cmd, user, form), actor=user)
+                action = self._new_trigger(cmd, user, form)
+                reply = self._pending.run_now(action, actor=user)
+                self._pending.follow_if_triggered(action, reply)
             self._show(click, form, reply, in_place=False)
         except SQLAlchemyError as exc:
             log.error("state store failure on a trigger form: %s", type(exc).__name__)

@@ -25,6 +25,7 @@ from bot.airflow import AirflowClient
 from bot.audit import Audit
 from bot.config import Config, Deployment
 from bot.failures import denial_reply
+from bot.follower import Follower, follow_run
 from bot.parser import Command
 from bot.permissions import Permissions
 from bot.posting import Poster, Thread, respond
@@ -76,7 +77,9 @@ class PendingActions:
         permissions: Permissions,
         groups: UserGroups,
         audit: Audit,
+        follower: Follower,
     ) -> None:
+        self._follower = follower
         self._config = config
         self._clients = clients
         self._store = store
@@ -157,6 +160,14 @@ class PendingActions:
         self._audit.end(entry, ctx, reply)
         return reply
 
+    def follow_if_triggered(self, action: PendingAction, reply: Reply) -> None:
+        if action.verb != "trigger" or not reply.ok or not reply.run_id or not action.thread_ts:
+            return
+        cmd = Command(verb="trigger", deployment=action.deployment, dag_id=action.dag_id)
+        header = str(action.args.get("header") or "")
+        thread = Thread(action.channel_id, action.thread_ts, header)
+        follow_run(self._follower, cmd, action.channel_id, thread, action.user_id, reply.run_id)
+
     def _act(self, click: Click, action: PendingAction, audit_ctx: Context) -> None:
         entry = self._audit.begin(audit_ctx, source="button")
         reply = self._execute(action)
@@ -166,6 +177,7 @@ class PendingActions:
             who += f" · approved by <@{action.approved_by}> at {fmt.when(action.decided_at)}"
         elif action.confirmed_by:
             who += f" · confirmed by <@{action.confirmed_by}> at {fmt.when(action.decided_at)}"
+        self.follow_if_triggered(action, reply)
         self._finish(click, action, reply, who)
 
     def _execute(self, action: PendingAction) -> Reply:

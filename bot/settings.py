@@ -32,6 +32,7 @@ DEFAULT_CONFIG_PATH = "chatops.yml"
 DEFAULT_DATABASE_URL = "sqlite:///chatops.db"
 DEFAULT_WORKER_THREADS = 32
 DEFAULT_MAX_PENDING = 1000
+DEFAULT_FOLLOW_LIMIT_MINUTES = 24 * 60  # a run still going after a day is reported as such
 
 # Slack's token prefixes are public, so naming the one we got is safe and helps with mix-ups.
 _TOKEN_KIND = re.compile(r"(xox[a-z]|xapp)-")
@@ -52,6 +53,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     worker_threads: int = DEFAULT_WORKER_THREADS  # Airflow calls in flight at once
     max_pending: int = DEFAULT_MAX_PENDING  # requests queued behind them before "busy, retry"
+    follow_limit_minutes: int = DEFAULT_FOLLOW_LIMIT_MINUTES  # stop following a run after this
 
     @property
     def socket_mode(self) -> bool:
@@ -71,7 +73,7 @@ class Settings:
             f"slack_api_url={self.slack_api_url!r}, port={self.port!r}, "
             f"config_path={self.config_path!r}, "
             f"database_url={database_url!r}, worker_threads={self.worker_threads!r}, "
-            f"max_pending={self.max_pending!r})"
+            f"max_pending={self.max_pending!r}, follow_limit_minutes={self.follow_limit_minutes!r})"
         )
 
 
@@ -128,6 +130,14 @@ def load_settings(
     max_pending = _whole_number(
         "MAX_PENDING", values.get("MAX_PENDING"), DEFAULT_MAX_PENDING, 0, 100_000, problems
     )
+    follow_limit = _whole_number(
+        "FOLLOW_LIMIT_MINUTES",
+        values.get("FOLLOW_LIMIT_MINUTES"),
+        DEFAULT_FOLLOW_LIMIT_MINUTES,
+        1,
+        30 * 24 * 60,
+        problems,
+    )
     database_url = _database_url(values.get("DATABASE_URL", DEFAULT_DATABASE_URL), problems)
 
     if problems:
@@ -143,6 +153,7 @@ def load_settings(
         database_url=database_url,
         worker_threads=worker_threads,
         max_pending=max_pending,
+        follow_limit_minutes=follow_limit,
     )
 
 

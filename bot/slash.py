@@ -22,6 +22,7 @@ from bot.audit import Audit
 from bot.buttons import seal
 from bot.config import Config
 from bot.failures import denial_reply, store_failure, usage_reply
+from bot.follower import Follower, follow_run
 from bot.parser import Command, UsageError, parse_command
 from bot.pending import PendingActions
 from bot.permissions import Permissions
@@ -52,6 +53,7 @@ class SlashCommand:
         audit: Audit,
         store: Store,
         pending: PendingActions,
+        follower: Follower,
     ) -> None:
         self._config = config
         self._clients = clients
@@ -61,6 +63,7 @@ class SlashCommand:
         self._audit = audit
         self._store = store
         self._pending = pending
+        self._follower = follower
 
     def on_command(self, ack: Ack, command: dict[str, Any]) -> None:
         channel = str(command.get("channel_id", ""))
@@ -113,6 +116,9 @@ class SlashCommand:
             respond(response_url, self._answer(ctx, None), invite_hint=exc.needs_invite)
             return
         reply = self._answer(ctx, thread)
+        if ctx.command.verb == "trigger" and reply.ok and reply.run_id:
+            follow_run(self._follower, ctx.command, ctx.channel_id, thread, ctx.user_id,
+                       reply.run_id)  # fmt: skip
         try:
             self._poster.reply(thread, reply)
         except SlackApiError as exc:

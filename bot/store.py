@@ -108,6 +108,32 @@ pending_action = Table(
 )
 
 
+# The DAG runs the bot started and reports on, until they end. A process holds a row's lease
+# while it checks it; another takes the row over once the lease lapses (its holder died).
+followed_run = Table(
+    "followed_run",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment", String(255), nullable=False),
+    Column("dag_id", String(255), nullable=False),
+    Column("run_id", String(255), nullable=False),
+    Column("channel_id", String(32), nullable=False),
+    Column("thread_ts", String(32)),
+    Column("header", Text),  # the parent message's text, to put the outcome on it
+    Column("requested_by", String(32), nullable=False),
+    Column("reported", String(16), nullable=False),  # what the thread has been told: queued,
+    #   running, ended, gave_up
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("give_up_at", DateTime(timezone=True), nullable=False),
+    Column("next_check_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("checks", Integer, nullable=False),
+    Index("ix_followed_run_due", "reported", "next_check_at"),
+    Index("ux_followed_run", "deployment", "dag_id", "run_id", unique=True),
+)
+
+
 def _create_audit_log(conn: Connection) -> None:
     audit_log.create(conn)
 
@@ -118,7 +144,16 @@ def _create_pending_action(conn: Connection) -> None:
 
 # The schema's history: step N brings a database at version N-1 to version N. Append only;
 # a released step is never edited, since databases out there already ran it.
-MIGRATIONS: Sequence[Callable[[Connection], None]] = (_create_audit_log, _create_pending_action)
+def _create_followed_run(conn: Connection) -> None:
+    followed_run.create(conn)
+
+
+MIGRATIONS: Sequence[Callable[[Connection], None]] = (
+    _create_audit_log,
+    _create_pending_action,
+    _create_followed_run,
+)
+FOLLOWING = ("queued", "running")  # reported states of a follow still under way
 
 
 @dataclass(frozen=True)
@@ -186,6 +221,22 @@ class PendingAction:
 
     def expired(self, now: datetime | None = None) -> bool:
         return (now or _now()) >= self.expires_at
+
+
+@dataclass(frozen=True)
+class Follow:
+    id: int
+    deployment: str
+    dag_id: str
+    run_id: str
+    channel_id: str
+    thread_ts: str | None
+    header: str | None
+    requested_by: str
+    reported: str
+    created_at: datetime
+    give_up_at: datetime
+    checks: int
 
 
 def normalise_url(database_url: str) -> URL:
@@ -380,6 +431,116 @@ class Store:
                 update(pending_action).where(pending_action.c.id == action_id).values(**changes)
             )
 
+    # -- followed runs -----------------------------------------------------------------
+
+    def add_follow(
+        self,
+        *,
+        deployment: str,
+        dag_id: str,
+        run_id: str,
+        channel_id: str,
+        thread_ts: str | None,
+        header: str | None,
+        requested_by: str,
+        limit_seconds: float,
+        reported: str = "queued",
+        first_check_in: float = 0.0,
+    ) -> None:
+        """Follow a run until it ends (or ``limit_seconds`` pass); following it again (a
+        cleared run) starts over."""
+        now = _now()
+        values = {
+            "channel_id": channel_id,
+            "thread_ts": thread_ts,
+            "header": header,
+            "requested_by": requested_by,
+            "reported": reported,
+            "created_at": now,
+            "give_up_at": now + timedelta(seconds=limit_seconds),
+            "next_check_at": now + timedelta(seconds=first_check_in),
+            "lease_owner": None,
+            "lease_until": None,
+            "checks": 0,
+        }
+        key = {"deployment": deployment, "dag_id": dag_id, "run_id": run_id}
+        with self._begin() as conn:
+            updated = conn.execute(
+                update(followed_run)
+                .where(*(followed_run.c[k] == v for k, v in key.items()))
+                .values(values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(insert(followed_run).values({**key, **values}))
+
+    def take_due_follows(
+        self, owner: str, *, lease_seconds: float, limit: int = 50
+    ) -> list[Follow]:
+        """Lease the follows due for a check that nobody else holds; returns those now ours.
+
+        A lease is taken by one conditional UPDATE per row: when several processes look at
+        once, each row goes to exactly one of them.
+        """
+        now = _now()
+        free = (
+            followed_run.c.lease_owner.is_(None)
+            | (followed_run.c.lease_until < now)
+            | (followed_run.c.lease_owner == owner)
+        )
+        due = (
+            followed_run.c.reported.in_(FOLLOWING),
+            followed_run.c.next_check_at <= now,
+        )
+        with self._connect() as conn:
+            ids = conn.execute(
+                select(followed_run.c.id).where(*due, free).order_by(followed_run.c.next_check_at)
+                .limit(limit)
+            ).scalars().all()  # fmt: skip
+        taken: list[Follow] = []
+        for follow_id in ids:
+            with self._begin() as conn:
+                won = conn.execute(
+                    update(followed_run)
+                    .where(followed_run.c.id == follow_id, *due, free)
+                    .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
+                ).rowcount
+                if won == 1:
+                    row = conn.execute(select(followed_run).where(followed_run.c.id == follow_id))
+                    taken.append(_follow(row.mappings().one()))
+        return taken
+
+    def report_follow(self, follow_id: int, owner: str, *, before: str, after: str) -> bool:
+        """Record that the thread is told ``after``; False if someone else already told it
+        (or our lease was taken over), so that each state is reported exactly once."""
+        with self._begin() as conn:
+            return conn.execute(
+                update(followed_run)
+                .where(
+                    followed_run.c.id == follow_id,
+                    followed_run.c.reported == before,
+                    followed_run.c.lease_owner == owner,
+                )
+                .values(reported=after)
+            ).rowcount == 1  # fmt: skip
+
+    def check_follow_later(self, follow_id: int, owner: str, delay_seconds: float) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                update(followed_run)
+                .where(followed_run.c.id == follow_id, followed_run.c.lease_owner == owner)
+                .values(
+                    next_check_at=_now() + timedelta(seconds=delay_seconds),
+                    checks=followed_run.c.checks + 1,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    def follows(self) -> list[Follow]:
+        with self._connect() as conn:
+            rows = conn.execute(select(followed_run).order_by(followed_run.c.id)).mappings().all()
+        return [_follow(row) for row in rows]
+
     def audit_count(self) -> int:
         with self._connect() as conn:
             return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
@@ -459,6 +620,23 @@ def _entry(row: Any) -> AuditEntry:
     )
 
 
+def _follow(row: Any) -> Follow:
+    return Follow(
+        id=row["id"],
+        deployment=row["deployment"],
+        dag_id=row["dag_id"],
+        run_id=row["run_id"],
+        channel_id=row["channel_id"],
+        thread_ts=row["thread_ts"],
+        header=row["header"],
+        requested_by=row["requested_by"],
+        reported=row["reported"],
+        created_at=_utc(row["created_at"]),
+        give_up_at=_utc(row["give_up_at"]),
+        checks=row["checks"],
+    )
+
+
 def _action(row: Any) -> PendingAction:
     def when(value: datetime | None) -> datetime | None:
         return _utc(value) if value else None
@@ -496,4 +674,12 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-__all__ = ["MIGRATIONS", "AuditEntry", "NewAction", "PendingAction", "Store", "normalise_url"]
+__all__ = [
+    "MIGRATIONS",
+    "AuditEntry",
+    "Follow",
+    "NewAction",
+    "PendingAction",
+    "Store",
+    "normalise_url",
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.reply import Reply
-from commands import deployments, help, pause, status, trigger, unpause, whoami
+from commands import clear, deployments, help, pause, status, trigger, unpause, whoami
 from commands import list as list_
 from commands.context import Context
 
@@ -20,6 +20,7 @@ HANDLERS: dict[str, Callable[[Context], Reply]] = {
     "trigger": trigger.run,
     "pause": pause.run,
     "unpause": unpause.run,
+    "clear": clear.run,  # from the button under a failed run
 }
 # Verbs answered from the config alone, quick enough to answer inside the ack itself.
 LOCAL_VERBS = frozenset({"help", "deployments", "whoami"})

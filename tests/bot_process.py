@@ -124,6 +124,12 @@ class BotProcess:
         except ProcessLookupError:
             pass
 
+    def kill(self) -> None:
+        """SIGKILL the bot and all its processes, as a crashed or evicted dyno dies."""
+        if self._popen is not None and self._popen.poll() is None:
+            os.killpg(self._popen.pid, signal.SIGKILL)
+            self._popen.wait(10)
+
     def logs(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-6000:]

@@ -88,6 +88,25 @@ def test_bad_or_stale_signature_gets_401_and_changes_nothing(
     assert slack_fresh.calls_to("chat.postMessage") == []
 
 
+@pytest.mark.parametrize("secret", ["", "not-the-secret"])
+def test_an_http_endpoint_with_socket_mode_configured_still_checks_signatures(
+    tmp_path: Path,
+    slack_fresh: SlackStandin,
+    airflow2: AirflowServer,
+    airflow3: AirflowServer,
+    secret: str,
+) -> None:
+    # The Procfile's web process started with SLACK_APP_TOKEN set and no signing secret:
+    # requests signed with an empty or a guessed secret are still refused.
+    env = {**E2E_ENV, "SLACK_APP_TOKEN": slack_fresh.app_token, "SLACK_SIGNING_SECRET": ""}
+    web = BotProcess(workdir=tmp_path, config=e2e_config(airflow2, airflow3, extra=OPERATOR_GRANT),
+                     slack_api_url=slack_fresh.api_url, env=env)  # fmt: skip
+    with web:
+        status, _ = web.slash("pause af3 pause_target_b", secret=secret)
+    assert status == 401
+    assert slack_fresh.calls_to("chat.postMessage") == []
+
+
 # -- the commands against both real Airflows ---------------------------------------------------
 
 

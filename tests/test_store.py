@@ -330,3 +330,60 @@ def test_an_expired_action_cannot_be_claimed(store: Store) -> None:
     assert store.claim_action(action_id, from_state="awaiting_confirm", to_state="running") is None
     action = store.action(action_id)
     assert action is not None and action.expired() and action.state == "awaiting_confirm"
+
+
+def _follow(store: Store, run_id: str = "manual__1") -> None:
+    store.add_follow(
+        deployment="prod",
+        dag_id="etl_daily",
+        run_id=run_id,
+        channel_id="C0OPS",
+        thread_ts="1700000000.000100",
+        header="<@U0ALICE> ran `/airflow trigger prod etl_daily`",
+        requested_by="U0ALICE",
+        limit_seconds=3600,
+    )
+
+
+def test_two_processes_never_hold_the_same_follow(store: Store) -> None:
+    for n in range(20):
+        _follow(store, f"manual__{n}")
+    barrier = threading.Barrier(2)
+
+    def take(owner: str) -> set[str]:
+        barrier.wait()
+        return {f.run_id for f in store.take_due_follows(owner, lease_seconds=60)}
+
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(take, ["host-a:1:x", "host-b:2:y"])
+    assert a.isdisjoint(b) and len(a | b) == 20
+    # Each state is reported by one holder only, once.
+    follow = store.follows()[0]
+    holder = "host-a:1:x" if follow.run_id in a else "host-b:2:y"
+    other = "host-b:2:y" if holder == "host-a:1:x" else "host-a:1:x"
+    assert not store.report_follow(follow.id, other, before="queued", after="ended")
+    assert store.report_follow(follow.id, holder, before="queued", after="ended")
+    assert not store.report_follow(follow.id, holder, before="queued", after="ended")
+
+
+def test_a_dead_holders_follows_are_taken_over_once_its_lease_lapses(store: Store) -> None:
+    _follow(store)
+    assert len(store.take_due_follows("dead:1:x", lease_seconds=0.3)) == 1
+    assert store.take_due_follows("alive:2:y", lease_seconds=60) == []  # still leased
+    time.sleep(0.4)
+    [taken] = store.take_due_follows("alive:2:y", lease_seconds=60)
+    assert taken.run_id == "manual__1"
+    # Checked and put back for later: not due again until then.
+    store.check_follow_later(taken.id, "alive:2:y", 30)
+    assert store.take_due_follows("alive:2:y", lease_seconds=60) == []
+    assert store.follows()[0].checks == 1
+
+
+def test_following_a_run_again_starts_over(store: Store) -> None:
+    _follow(store)
+    [taken] = store.take_due_follows("a:1:x", lease_seconds=60)
+    assert store.report_follow(taken.id, "a:1:x", before="queued", after="ended")
+    assert store.take_due_follows("a:1:x", lease_seconds=60) == []  # ended: no more checks
+    _follow(store)  # its failed tasks were cleared: it runs again
+    [again] = store.take_due_follows("a:1:x", lease_seconds=60)
+    assert again.id == taken.id and again.reported == "queued"

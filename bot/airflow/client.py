@@ -11,10 +11,12 @@ nothing).
 
 from __future__ import annotations
 
+import json as json_lib
 import logging
+import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -77,6 +79,7 @@ class AirflowClient:
         self._version: ApiVersion | None = self._forced_version
         self._version_lock = threading.Lock()
         self._auth: Auth | None = None
+        self._can_wait: bool | None = None
 
     # -- version and auth -------------------------------------------------------------------
 
@@ -206,6 +209,80 @@ class AirflowClient:
 
     def get_run(self, dag_id: str, run_id: str) -> DagRun:
         return run_from_json(self._call("GET", f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}"))
+
+    def can_wait(self) -> bool:
+        """Whether the server streams a run's state changes (Airflow 3.1+: ``.../wait``)."""
+        if self._can_wait is None:
+            try:
+                numbers = re.findall(r"\d+", self.version())[:2] if self.api_version == "v2" else []
+                self._can_wait = tuple(int(n) for n in numbers) >= (3, 1)
+            except AirflowError:
+                return False  # ask again next time
+        return self._can_wait
+
+    def wait_run(
+        self, dag_id: str, run_id: str, *, seconds: float, interval: float = 1.0
+    ) -> Iterator[str]:
+        """The run's state as Airflow streams it (a line per ``interval``), for up to
+        ``seconds`` or until it ends. Experimental in Airflow: callers fall back on get_run."""
+        url = f"{self.base_url}/api/v2/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/wait"
+        auth = self._get_auth()
+        headers = {"Accept": "application/x-ndjson"}
+        auth.apply(headers)
+        deadline = time.monotonic() + seconds
+        try:
+            resp = self._session.get(
+                url,
+                params={"interval": interval},
+                headers=headers,
+                stream=True,
+                timeout=(self._timeout[0], interval + 10),
+            )
+        except requests.RequestException as exc:
+            raise AirflowUnavailable(f"{type(exc).__name__} waiting on the run",
+                                     deployment=self.name) from None  # fmt: skip
+        with resp:
+            if resp.status_code == 401:
+                auth.renew()
+            if resp.status_code >= 400:
+                raise self._error(resp)
+            try:
+                for line in resp.iter_lines():
+                    if line:
+                        state = json_lib.loads(line).get("state")
+                        if isinstance(state, str):
+                            yield state
+                    if time.monotonic() >= deadline:
+                        return
+            except (requests.RequestException, ValueError) as exc:
+                raise AirflowUnavailable(f"the run's state stream broke: {type(exc).__name__}",
+                                         deployment=self.name) from None  # fmt: skip
+
+    def failed_tasks(self, dag_id: str, run_id: str) -> list[str]:
+        """The ids of a run's failed (or upstream-failed) task instances, in task-id order."""
+        body = self._call(
+            "GET",
+            f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances",
+            params={"state": ["failed", "upstream_failed"], "limit": MAX_PAGE},
+        )
+        tasks = {str(ti.get("task_id")) for ti in body.get("task_instances", [])}
+        return sorted(tasks)
+
+    def clear_failed(self, dag_id: str, run_id: str) -> list[str]:
+        """Clear a run's failed task instances so the scheduler runs them again; returns their
+        task ids. Never retried: a clear is an action."""
+        body = self._call(
+            "POST",
+            f"/dags/{_seg(dag_id)}/clearTaskInstances",
+            json={
+                "dag_run_id": run_id,
+                "only_failed": True,
+                "dry_run": False,
+                "reset_dag_runs": True,
+            },
+            retry=False,
+        )
+        return sorted({str(ti.get("task_id")) for ti in body.get("task_instances", [])})
 
     # -- links into the Airflow UI ----------------------------------------------------------
 

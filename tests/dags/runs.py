@@ -20,9 +20,11 @@ except ImportError:
 START = pendulum.datetime(2022, 1, 1, tz="UTC")
 
 
-def _succeed() -> None:
-    # Long enough for a test to see the run "running", short enough to keep the suite fast.
-    time.sleep(1)
+def _succeed(dag_run: Any = None) -> None:
+    # Long enough for a test to see the run "running", short enough to keep the suite fast;
+    # a test that must see it running asks for longer with conf {"sleep": seconds}.
+    conf = (dag_run.conf or {}) if dag_run is not None else {}
+    time.sleep(float(conf.get("sleep", 1)))
 
 
 def _explode() -> None:

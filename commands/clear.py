@@ -1,0 +1,29 @@
+"""Clear a run's failed tasks so that the scheduler runs them again (the "Clear failed tasks"
+button under a failed run). Needs the ``clear`` verb."""
+
+from __future__ import annotations
+
+from bot.reply import Reply, link, section
+from commands import format as fmt
+from commands.context import Context
+
+
+def run(ctx: Context) -> Reply:
+    client, cmd = ctx.airflow, ctx.command
+    dag_id, run_id = cmd.dag_id or "", cmd.run_id or ""
+    cleared = client.clear_failed(dag_id, run_id)
+    url = client.run_url(dag_id, run_id)
+    if not cleared:
+        text = f"Run {link(url, run_id)} of {fmt.code(dag_id)} has no failed tasks to clear."
+        return Reply(text=text, blocks=[section(text)], outcome="nothing to clear")
+    names = ", ".join(fmt.code(t) for t in cleared[:20])
+    text = (
+        f":repeat: Cleared {names} in run {link(url, run_id)} of {fmt.code(dag_id)} on "
+        f"`{ctx.deployment}`: the scheduler runs them again."
+    )
+    return Reply(
+        text=text,
+        blocks=[section(text)],
+        outcome=f"cleared {len(cleared)} failed task(s)",
+        run_id=run_id,
+    )
