@@ -2,6 +2,8 @@
 
 Over Socket Mode when ``SLACK_APP_TOKEN`` is set (no public URL needed), otherwise over HTTP
 on ``$PORT`` with the same gunicorn settings as the Procfile's ``web`` process.
+``python -m bot console`` chats with it in the terminal, without Slack;
+``python -m bot doctor`` checks a setup: settings, config, Slack token, deployments, manifest.
 """
 
 from __future__ import annotations
@@ -26,11 +28,39 @@ def main(argv: list[str] | None = None) -> int:
         "mode",
         nargs="?",
         default="serve",
-        choices=["serve", "migrate"],
+        choices=["serve", "migrate", "console", "doctor"],
         help="serve (default): run the bot; migrate: create or upgrade the store's schema, "
-        "as the Procfile's release step does",
+        "as the Procfile's release step does; console: chat with the bot in this terminal, "
+        "without Slack; doctor: check the settings, config, Slack token and deployments",
     )
-    mode = parser.parse_args(argv).mode
+    parser.add_argument(
+        "--as",
+        dest="user",
+        default=None,
+        metavar="USER_ID",
+        help="console: the Slack user ID you act as (default U0CONSOLE)",
+    )
+    parser.add_argument(
+        "--in",
+        dest="channel",
+        default=None,
+        metavar="CHANNEL_ID",
+        help="console: the Slack channel ID you type in (default C0CONSOLE)",
+    )
+    parser.add_argument(
+        "--manifest",
+        default=None,
+        metavar="PATH",
+        help="doctor: the Slack app manifest to check (default manifest.yml)",
+    )
+    args = parser.parse_args(argv)
+    mode = args.mode
+    if mode == "console":
+        return _console(args.user, args.channel)
+    if mode == "doctor":
+        from bot.doctor import run_doctor
+
+        return run_doctor(manifest=args.manifest)
     configure_logging()
     if mode == "migrate":
         return _migrate()
@@ -47,6 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         SocketModeHandler(bot.app, app_token).start()  # type: ignore[no-untyped-call]
         return 0
     return _serve_http(bot)
+
+
+def _console(user: str | None, channel: str | None) -> int:
+    from bot.console import DEFAULT_CHANNEL, DEFAULT_USER, run_console
+    from bot.settings import load_environment
+
+    return run_console(
+        load_environment(), user=user or DEFAULT_USER, channel=channel or DEFAULT_CHANNEL
+    )
 
 
 def _migrate() -> int:

@@ -1,0 +1,1 @@
+"""``./scripts/demo``: the bot against a local Airflow 3, in the terminal, without Slack."""
