@@ -8,49 +8,21 @@ denials of them) are also posted to the config's ``audit_channel`` when there is
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
 
 from bot.posting import Poster
 from bot.reply import Reply
 from bot.runner import run_command
+from bot.store import Store
 from commands import Context
 
 log = logging.getLogger(__name__)
 WRITE_VERBS = frozenset({"trigger", "pause", "unpause", "clear"})
 
 
-class AuditStore(Protocol):
-    def begin_audit(
-        self,
-        *,
-        user_id: str,
-        channel_id: str,
-        verb: str,
-        deployment: str | None,
-        dag_id: str | None,
-        logical_date: datetime | None,
-        conf: dict[str, Any] | None,
-        source: str = "slash",
-        allowed: bool = True,
-        text: str | None = None,
-    ) -> int: ...
-
-    def end_audit(
-        self,
-        entry_id: int,
-        *,
-        ok: bool,
-        outcome: str,
-        run_id: str | None = None,
-        error: str | None = None,
-    ) -> None: ...
-
-
 class Audit:
-    def __init__(self, store: AuditStore, *, poster: Poster, channel: str | None) -> None:
+    def __init__(self, store: Store, *, poster: Poster, channel: str | None) -> None:
         self._store = store
         self._poster = poster
         self._channel = channel
