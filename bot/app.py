@@ -19,6 +19,7 @@ from bot.interactive import ACTION_IDS, TRIGGER_FORM, Interactive
 from bot.pending import PendingActions
 from bot.permissions import Permissions
 from bot.posting import Poster
+from bot.replay import replay_guard
 from bot.settings import Settings
 from bot.slack_web import make_web_client
 from bot.slash import SlashCommand
@@ -112,6 +113,7 @@ def create_bot(
         pending=pending,
         follower=follower,
     )
+    app.use(replay_guard(store))
     app.command(COMMAND)(slash.on_command)
     interactive = Interactive(
         config=config,

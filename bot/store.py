@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,16 @@ followed_run = Table(
 )
 
 
+# Signatures of the requests already served, for a few minutes: Slack signs a request once,
+# so the same signature again is a replay (or a duplicate delivery) and must not act twice.
+seen_request = Table(
+    "seen_request",
+    metadata,
+    Column("signature", String(80), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
 def _create_audit_log(conn: Connection) -> None:
     audit_log.create(conn)
 
@@ -148,10 +160,15 @@ def _create_followed_run(conn: Connection) -> None:
     followed_run.create(conn)
 
 
+def _create_seen_request(conn: Connection) -> None:
+    seen_request.create(conn)
+
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _create_audit_log,
     _create_pending_action,
     _create_followed_run,
+    _create_seen_request,
 )
 FOLLOWING = ("queued", "running")  # reported states of a follow still under way
 
@@ -540,6 +557,25 @@ class Store:
         with self._connect() as conn:
             rows = conn.execute(select(followed_run).order_by(followed_run.c.id)).mappings().all()
         return [_follow(row) for row in rows]
+
+    # -- replayed requests ---------------------------------------------------------------
+
+    def first_time(self, signature: str, *, keep_seconds: float) -> bool:
+        """True the first time a request signature is seen (in any process on this store)."""
+        now = _now()
+        try:
+            with self._begin() as conn:
+                conn.execute(insert(seen_request).values(signature=signature[:80], at=now))
+                # Old ones are worthless: Slack refuses requests older than 5 minutes anyway.
+                if secrets.randbelow(200) == 0:
+                    conn.execute(
+                        delete(seen_request).where(
+                            seen_request.c.at < now - timedelta(seconds=keep_seconds)
+                        )
+                    )
+        except IntegrityError:
+            return False
+        return True
 
     def audit_count(self) -> int:
         with self._connect() as conn:

@@ -1,4 +1,4 @@
-"""A reverse proxy that answers like the Airflow behind it, only slower, on demand."""
+"""A reverse proxy that answers like the Airflow behind it, only slower, or fails on demand."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ class DelayProxy:
         self.upstream = upstream.rstrip("/")
         self.delay = delay
         self.requests = 0
+        self.seen: list[tuple[str, str]] = []  # (method, path) of every request, in order
+        # Answers given instead of forwarding: (method, path prefix, status, headers), once each.
+        self._faults: list[tuple[str, str, int, dict[str, str]]] = []
         self._lock = threading.Lock()
         proxy = self
         session = requests.Session()
@@ -28,7 +31,12 @@ class DelayProxy:
             def _forward(self) -> None:
                 with proxy._lock:
                     proxy.requests += 1
+                    proxy.seen.append((self.command, self.path))
+                    fault = proxy._take_fault(self.command, self.path)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if fault is not None:
+                    self._fail(*fault)
+                    return
                 time.sleep(proxy.delay)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
                 resp = session.request(
@@ -42,6 +50,16 @@ class DelayProxy:
                 self.end_headers()
                 self.wfile.write(resp.content)
 
+            def _fail(self, status: int, headers: dict[str, str]) -> None:
+                # Nothing reaches Airflow: what a failing load balancer or a busy server does.
+                payload = b'{"detail": "injected failure"}'
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             do_GET = do_POST = do_PATCH = do_DELETE = _forward
 
             def log_message(self, format: str, *args: Any) -> None:
@@ -53,6 +71,20 @@ class DelayProxy:
         self._thread = threading.Thread(
             target=lambda: self._server.serve_forever(poll_interval=0.05), daemon=True
         )
+
+    def fail_next(
+        self, method: str, path_prefix: str, status: int, headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer the next ``method`` request under ``path_prefix`` with ``status`` itself."""
+        with self._lock:
+            self._faults.append((method, path_prefix, status, headers or {}))
+
+    def _take_fault(self, method: str, path: str) -> tuple[int, dict[str, str]] | None:
+        for i, (m, prefix, status, headers) in enumerate(self._faults):
+            if m == method and path.startswith(prefix):
+                del self._faults[i]
+                return status, headers
+        return None
 
     def __enter__(self) -> DelayProxy:
         self._thread.start()

@@ -387,3 +387,15 @@ def test_following_a_run_again_starts_over(store: Store) -> None:
     _follow(store)  # its failed tasks were cleared: it runs again
     [again] = store.take_due_follows("a:1:x", lease_seconds=60)
     assert again.id == taken.id and again.reported == "queued"
+
+
+def test_a_request_signature_is_new_once_even_from_many_threads(store: Store) -> None:
+    barrier = threading.Barrier(8)
+
+    def arrive(_: int) -> bool:
+        barrier.wait()
+        return store.first_time("v0=" + "ab" * 32, keep_seconds=600)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(arrive, range(8))) == [False] * 7 + [True]
+    assert store.first_time("v0=" + "cd" * 32, keep_seconds=600)
