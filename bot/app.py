@@ -12,14 +12,14 @@ from slack_sdk import WebClient
 
 from bot.airflow import AirflowClient
 from bot.audit import Audit
-from bot.clients import clients_for
+from bot.clients import clients_for, web_processes
 from bot.config import Config
 from bot.follower import Follower
 from bot.interactive import ACTION_IDS, TRIGGER_FORM, Interactive
 from bot.pending import PendingActions
 from bot.permissions import Permissions
 from bot.posting import Poster
-from bot.replay import replay_guard
+from bot.replay import RecentSignatures, replay_guard
 from bot.settings import Settings
 from bot.slack_web import make_web_client
 from bot.slash import SlashCommand
@@ -67,7 +67,9 @@ def create_bot(
     web_client = web_client or make_web_client(settings.slack_bot_token, settings.slack_api_url)
     workers = workers or Workers(threads=settings.worker_threads, max_pending=settings.max_pending)
     clients = (
-        clients if clients is not None else clients_for(config, pool_size=settings.worker_threads)
+        clients
+        if clients is not None
+        else clients_for(config, pool_size=settings.worker_threads, processes=web_processes())
     )
     app = App(
         client=web_client,
@@ -113,7 +115,7 @@ def create_bot(
         pending=pending,
         follower=follower,
     )
-    app.use(replay_guard(store))
+    app.use(replay_guard(RecentSignatures()))
     app.command(COMMAND)(slash.on_command)
     interactive = Interactive(
         config=config,

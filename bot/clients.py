@@ -6,7 +6,14 @@ from bot.airflow import AirflowClient
 from bot.config import Config, Deployment
 
 
-def client_for(dep: Deployment, *, pool_size: int = 32) -> AirflowClient:
+def web_processes() -> int:
+    """How many serving processes share this machine's budget of calls to each deployment."""
+    from bot import gunicorn_conf
+
+    return max(1, int(gunicorn_conf.workers))
+
+
+def client_for(dep: Deployment, *, pool_size: int = 32, processes: int = 1) -> AirflowClient:
     return AirflowClient(
         base_url=dep.url,
         name=dep.name,
@@ -16,8 +23,15 @@ def client_for(dep: Deployment, *, pool_size: int = 32) -> AirflowClient:
         api_version=dep.api_version,
         read_timeout=dep.timeout,
         pool_size=pool_size,
+        # max_in_flight is the deployment's budget for the whole dyno, shared by its processes.
+        max_in_flight=max(1, dep.max_in_flight // processes),
     )
 
 
-def clients_for(config: Config, *, pool_size: int = 32) -> dict[str, AirflowClient]:
-    return {name: client_for(dep, pool_size=pool_size) for name, dep in config.deployments.items()}
+def clients_for(
+    config: Config, *, pool_size: int = 32, processes: int = 1
+) -> dict[str, AirflowClient]:
+    return {
+        name: client_for(dep, pool_size=pool_size, processes=processes)
+        for name, dep in config.deployments.items()
+    }

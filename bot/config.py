@@ -55,7 +55,9 @@ _DEPLOYMENT_KEYS = (
     "confirm_timeout",
     "approvers",
     "timeout",
+    "max_in_flight",
 )
+DEFAULT_MAX_IN_FLIGHT = 16  # a default Airflow 3 api-server was seen to hang at 24, not 16
 DEFAULT_CONFIRM_TIMEOUT = 600.0  # a confirmation or approval left longer is likely forgotten
 MAX_CONFIRM_TIMEOUT = 7 * 24 * 3600.0
 _GRANT_KEYS = ("role", "users", "usergroups", "channels", "deployments", "dags")
@@ -95,6 +97,7 @@ class Deployment:
     confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
     approvers: frozenset[str] = frozenset()  # user IDs who may approve
     approver_groups: frozenset[str] = frozenset()  # user groups whose members may approve
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # Airflow calls at once to this deployment
 
     @property
     def needs_approval(self) -> bool:
@@ -496,6 +499,13 @@ def _deployment(c: _Checker, path: str, name: str, body: object) -> Deployment |
     timeout = _timeout(c, _key(path, "timeout"), fields.get("timeout", 10.0))
     confirm_timeout = _confirm_timeout(c, _key(path, "confirm_timeout"), fields)
     approvers, approver_groups = _approvers(c, _key(path, "approvers"), fields.get("approvers"))
+    in_flight = fields.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT)
+    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or not 1 <= in_flight <= 256:
+        c.problem(
+            _key(path, "max_in_flight"),
+            f"must be a whole number of calls from 1 to 256, got {_show(in_flight)}",
+        )
+        in_flight = DEFAULT_MAX_IN_FLIGHT
     if len(c.problems) > before or url is None or not isinstance(confirm, bool):
         return None
     return Deployment(
@@ -510,6 +520,7 @@ def _deployment(c: _Checker, path: str, name: str, body: object) -> Deployment |
         confirm_timeout=confirm_timeout or DEFAULT_CONFIRM_TIMEOUT,
         approvers=approvers,
         approver_groups=approver_groups,
+        max_in_flight=in_flight,
     )
 
 

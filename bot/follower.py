@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 UNDER_WAY = frozenset({"queued", "running"})
 MAX_INTERVAL_S = 60.0
 # How long one check listens to Airflow 3.1+'s stream of a run's state before handing the
-# follow back (well within its lease); a pool lets several runs be listened to at once.
+# follow back (well within its lease); a small pool lets several be listened to at once.
 STREAM_WINDOW_S = 10.0
-CHECK_THREADS = 8
+CHECK_THREADS = 4  # streams hold an api-server connection: leave room for commands
 
 
 class Follower:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_bolt import Ack
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,6 +29,7 @@ from bot.parser import Command, UsageError, parse_conf
 from bot.pending import DECISION_ACTIONS, Click, PendingActions
 from bot.permissions import Permissions
 from bot.posting import Poster, Thread, respond
+from bot.replay import SIGNATURE_KEY, first_delivery
 from bot.reply import Reply, section
 from bot.store import NewAction, PendingAction, Store
 from bot.workers import Workers
@@ -72,12 +73,18 @@ class Interactive:
 
     # -- buttons ---------------------------------------------------------------------------
 
-    def on_action(self, ack: Ack, body: dict[str, Any]) -> None:
+    def on_action(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
         click = _click(body)
         if click is None or click.action_id == "open_link":
             return  # a link button: Slack opened the URL; the app only acknowledges
-        if not self._workers.try_submit(lambda: self._serve(click)):
+        signature = context.get(SIGNATURE_KEY)
+
+        def serve() -> None:
+            if first_delivery(self._store, signature):
+                self._serve(click)
+
+        if not self._workers.try_submit(serve):
             self._tell(click, BUSY)
 
     def _serve(self, click: Click) -> None:
@@ -173,7 +180,7 @@ class Interactive:
 
     # -- the trigger form ------------------------------------------------------------------
 
-    def on_submit(self, ack: Ack, body: dict[str, Any]) -> None:
+    def on_submit(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         view = body.get("view") or {}
         values = (view.get("state") or {}).get("values") or {}
         errors: dict[str, str] = {}
@@ -199,8 +206,11 @@ class Interactive:
         user = str((body.get("user") or {}).get("id", ""))
         form_id = str(view.get("private_metadata", ""))
 
+        signature = context.get(SIGNATURE_KEY)
+
         def submit() -> None:
-            self._submitted(user, form_id, logical_date, conf)
+            if first_delivery(self._store, signature):
+                self._submitted(user, form_id, logical_date, conf)
 
         if not self._workers.try_submit(submit):
             log.warning("busy: a trigger form from %s was dropped", user)

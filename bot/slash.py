@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from slack_bolt import Ack
+from slack_bolt import Ack, BoltContext
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,6 +27,7 @@ from bot.parser import Command, UsageError, parse_command
 from bot.pending import PendingActions
 from bot.permissions import Permissions
 from bot.posting import CannotPost, Poster, Thread, respond
+from bot.replay import SIGNATURE_KEY, first_delivery
 from bot.reply import Reply
 from bot.store import Store
 from bot.workers import Workers
@@ -65,7 +66,7 @@ class SlashCommand:
         self._pending = pending
         self._follower = follower
 
-    def on_command(self, ack: Ack, command: dict[str, Any]) -> None:
+    def on_command(self, ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         channel = str(command.get("channel_id", ""))
         try:
             cmd = parse_command(
@@ -78,7 +79,13 @@ class SlashCommand:
             return
         user = str(command.get("user_id", ""))
         response_url = str(command.get("response_url", ""))
-        if not self._workers.try_submit(lambda: self._serve(cmd, user, channel, response_url)):
+        signature = context.get(SIGNATURE_KEY)
+
+        def serve() -> None:
+            if first_delivery(self._store, signature):
+                self._serve(cmd, user, channel, response_url)
+
+        if not self._workers.try_submit(serve):
             ack(text=BUSY.format(n=self._workers.capacity))
             return
         ack()

@@ -76,6 +76,8 @@ class BotProcess:
         self._popen: subprocess.Popen[bytes] | None = None
 
     def start(self, *, ready_timeout: float = 30) -> BotProcess:
+        if self._popen is not None and self._popen.poll() is None:
+            return self  # already running (``with bot.start():`` must not start a second one)
         with self.log_path.open("ab") as log:
             if self._command is not None:
                 args: Any = self._command

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -341,3 +343,25 @@ def test_links_escape_run_ids(server: FakeHTTPServer) -> None:
     assert "dag_run_id=manual__2022-11-16T11%3A34%3A00%2B00%3A00" in client(
         server, api_version="v1"
     ).run_url("etl", run_id)
+
+
+def test_no_more_calls_than_max_in_flight_reach_one_deployment(server: FakeHTTPServer) -> None:
+    # A default Airflow 3 api-server hangs when more calls are in flight than its DB pool holds.
+    lock = threading.Lock()
+    now = peak = 0
+
+    def slow(req: Request) -> Response:
+        nonlocal now, peak
+        with lock:
+            now += 1
+            peak = max(peak, now)
+        time.sleep(0.2)
+        with lock:
+            now -= 1
+        return Response(200, {"dags": [], "total_entries": 0})
+
+    server.route("GET", "/api/v2/dags", slow)
+    capped = client(server, max_in_flight=3)
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(lambda _: capped.list_dags(), range(12)))
+    assert peak == 3

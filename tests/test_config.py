@@ -487,7 +487,7 @@ def test_unknown_keys_in_a_deployment_and_a_grant_are_reported() -> None:
     assert found == [
         "deployments.prod: unknown key 'confrim' (did you mean 'confirm'?); expected one of "
         "url, token, username, password, api_version, confirm, confirm_timeout, approvers, "
-        "timeout",
+        "timeout, max_in_flight",
         "grants[0]: unknown key 'dag' (did you mean 'dags'?); expected one of "
         "role, users, usergroups, channels, deployments, dags",
     ]

@@ -171,3 +171,26 @@ def test_a_confirmation_survives_a_restart_and_is_confirmed_once(
     new = {r["dag_run_id"] for r in probe.runs(DAG)} - before
     assert new == {f"slack__{confirm['value']}"}
     assert "Triggered" in visible_text(slack.message(CHANNEL, prompt["ts"]))
+
+
+def test_a_request_replayed_to_another_process_on_the_store_acts_once(
+    tmp_path: Path, slack: SlackStandin, airflow3: AirflowServer, proxy: DelayProxy
+) -> None:
+    shared = {**E2E_ENV, "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = BotProcess(workdir=tmp_path / "a", config=config(airflow3, proxy),
+                       slack_api_url=slack.api_url, env=shared)  # fmt: skip
+    second = BotProcess(workdir=tmp_path / "b", config=config(airflow3, proxy),
+                        slack_api_url=slack.api_url, env=shared)  # fmt: skip
+    with first, second:
+        slack.reset()
+        body = slash_command_body(text="list flaky manual", user_id=USER, channel_id=CHANNEL,
+                                  response_url=slack.new_response_url())  # fmt: skip
+        timestamp = int(time.time())
+        for bot in (first, second):
+            sent = post_signed(f"{bot.url}/slack/events", body, SIGNING_SECRET, timestamp=timestamp)
+            assert sent == (200, "")
+        time.sleep(3)
+    parents = [c for c in slack.calls_to("chat.postMessage") if "thread_ts" not in c.params]
+    assert len(parents) == 1

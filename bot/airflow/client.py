@@ -59,6 +59,7 @@ class AirflowClient:
         backoff: float = 0.25,
         max_retry_wait: float = 5.0,
         pool_size: int = 16,
+        max_in_flight: int = 16,
         session: requests.Session | None = None,
     ) -> None:
         if api_version not in ("auto", "v1", "v2"):
@@ -80,6 +81,10 @@ class AirflowClient:
         self._version_lock = threading.Lock()
         self._auth: Auth | None = None
         self._can_wait: bool | None = None
+        # Airflow 3's api-server hangs for good when more calls are in flight than its database
+        # pool holds (5 + 10 by default; apache/airflow#73422): however many commands arrive,
+        # at most this many calls go to one deployment at once; the rest wait their turn.
+        self._in_flight = threading.BoundedSemaphore(max(1, max_in_flight))
 
     # -- version and auth -------------------------------------------------------------------
 
@@ -370,9 +375,10 @@ class AirflowClient:
             auth.apply(headers)
         started = time.monotonic()
         try:
-            resp = self._session.request(
-                method, url, params=params, json=json, headers=headers, timeout=self._timeout
-            )
+            with self._in_flight:
+                resp = self._session.request(
+                    method, url, params=params, json=json, headers=headers, timeout=self._timeout
+                )
         except requests.ConnectionError as exc:
             # Nothing reached Airflow's application: a retry of a read is harmless.
             if may_retry:
