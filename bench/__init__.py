@@ -1,0 +1,1 @@
+"""Benchmarks of the bot against real servers on this machine: ``python -m bench.<name>``."""
