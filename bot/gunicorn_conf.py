@@ -8,9 +8,11 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
 # Threads, not processes: a request's work is an ack of microseconds, and one process keeps
 # one worker pool and one set of Airflow connections. WEB_CONCURRENCY adds processes if wanted.
 worker_class = "gthread"
-# One process per core (at most 4) by default: under a burst, acks queue behind each other in a
-# process (the GIL), and a second process halves that queue (bench/: p99 113 -> 94 ms at 50).
-workers = int(os.environ.get("WEB_CONCURRENCY") or min(4, os.cpu_count() or 1))
+# One process by default, not one per core: a second one only trimmed the p99 ack of a burst of
+# 50 from 113 to 94 ms (bench/), while it costs its own memory, splits each deployment's
+# max_in_flight budget in two halves that fill unevenly (answers came later), and a dyno's
+# os.cpu_count() is the host's, not the dyno's share.
+workers = int(os.environ.get("WEB_CONCURRENCY") or "1")
 threads = int(os.environ.get("WEB_THREADS", "8"))
 # Build the bot (config check, Slack auth.test) once in the master, so a bad config stops the
 # process with its problems listed instead of workers failing to boot in a loop.
