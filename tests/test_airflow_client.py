@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -93,6 +94,32 @@ def test_bearer_token_is_sent(server: FakeHTTPServer) -> None:
     server.route("GET", "/api/v2/dags/etl", Response(200, {"dag_id": "etl", "is_paused": False}))
     client(server).get_dag("etl")
     assert server.requests[0].headers["Authorization"] == f"Bearer {SECRET}"
+
+
+def test_a_netrc_entry_for_the_host_does_not_replace_the_token(
+    server: FakeHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests' trust_env would send the netrc login instead of the deployment's token.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password other-credential\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    server.route("GET", "/api/v2/dags/etl", Response(200, {"dag_id": "etl", "is_paused": False}))
+    client(server).get_dag("etl")
+    assert server.requests[0].headers["Authorization"] == f"Bearer {SECRET}"
+
+
+def test_the_proxy_in_the_environment_is_still_used(
+    server: FakeHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeHTTPServer() as proxy:
+        proxy.route("GET", "/api/v2/dags/etl", Response(200, {"dag_id": "etl", "is_paused": True}))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        assert client(server).get_dag("etl").is_paused
+    assert [r.path for r in proxy.requests] == ["/api/v2/dags/etl"]
+    assert server.requests == []
 
 
 def test_basic_auth_on_v1(server: FakeHTTPServer) -> None:
