@@ -117,7 +117,14 @@ class Interactive:
     def _page(self, click: Click, action: PendingAction) -> None:
         args = action.args
         cmd = Command(verb="list", deployment=action.deployment, filter=args.get("filter"))
-        ctx = self._allowed(click, cmd, page_offset=int(args.get("offset") or 0))
+        back = tuple((int(o), int(f)) for o, f in args.get("back") or ())
+        ctx = self._allowed(
+            click,
+            cmd,
+            page_offset=int(args.get("offset") or 0),
+            page_from=int(args.get("from") or 0),
+            page_back=back,
+        )
         if ctx is not None:
             self._show(click, action, self._audit.run(ctx, source="button"), in_place=True)
 
@@ -273,7 +280,15 @@ class Interactive:
 
     # -- shared ----------------------------------------------------------------------------
 
-    def _allowed(self, click: Click, cmd: Command, *, page_offset: int = 0) -> Context | None:
+    def _allowed(
+        self,
+        click: Click,
+        cmd: Command,
+        *,
+        page_offset: int = 0,
+        page_from: int = 0,
+        page_back: tuple[tuple[int, int], ...] = (),
+    ) -> Context | None:
         """The clicker's context when their own grants allow this; else they are told why."""
         if not cmd.typed:
             cmd = dataclasses.replace(cmd, typed=_typed(cmd))
@@ -285,6 +300,8 @@ class Interactive:
             access=self._permissions.access_for(click.user_id),
             client=self._clients.get(cmd.deployment or ""),
             page_offset=page_offset,
+            page_from=page_from,
+            page_back=page_back,
         )
         decision = ctx.access.check(
             channel_id=click.channel_id,

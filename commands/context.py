@@ -19,6 +19,10 @@ class Context:
     access: Access  # what the asker may do: commands show only that
     client: AirflowClient | None = None  # set for verbs that act on a deployment
     page_offset: int = 0  # list: the first DAG to show, when a Next/Previous button asked
+    # list, for a user limited to some DAGs: where in Airflow's listing this page starts
+    # looking, and (offset, start) of the pages before it, for Previous.
+    page_from: int = 0
+    page_back: tuple[tuple[int, int], ...] = ()
     run_id: str | None = None  # trigger: the dag_run_id to use (one per pending action)
     approved_by: str | None = None  # trigger: the approver, for the run's note
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bot.airflow import AirflowError, Dag, DagRun
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.airflow import AirflowClient, AirflowError, Dag, DagRun
 from bot.airflow.client import MAX_PAGE
 from bot.permissions import dag_allowed
 from bot.reply import (
@@ -21,22 +25,45 @@ from commands import format as fmt
 from commands.context import Context
 
 PAGE_SIZE = 20
+# For a user limited to some DAGs, how many listing calls one page may make looking for theirs
+# (MAX_PAGE DAGs each): past that the page shows what was found and Next looks further.
+SCAN_CALLS = 10
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """The user's own DAGs in the listing, from a position in it onwards."""
+
+    dags: tuple[Dag, ...]  # all of theirs in the listing pages read: a page and often more
+    next_from: int  # the listing position where the next page starts looking
+    complete: bool  # the listing ended: nothing of theirs lies past these
+    looked_at: int  # how far into the listing the scan went
+    listing_total: int
 
 
 def run(ctx: Context) -> Reply:
     client, cmd = ctx.airflow, ctx.command
     offset = max(0, ctx.page_offset)
     globs = ctx.access.dag_globs(channel_id=ctx.channel_id, verb="list", deployment=ctx.deployment)
+    notes: list[str] = []
+    scan: _Scan | None = None
+    total: int | None
     if globs is None:
         page = client.list_dags(pattern=cmd.filter, limit=PAGE_SIZE, offset=offset)
         dags, total = page.dags, page.total
+        has_next = offset + len(dags) < total
     else:
-        # Grants limit this user to some DAGs: fetch a full page and keep theirs, so a page
-        # still costs one listing call however the globs are written.
-        page = client.list_dags(pattern=cmd.filter, limit=MAX_PAGE)
-        visible = tuple(d for d in page.dags if dag_allowed(d.dag_id, globs))
-        dags, total = visible[offset : offset + PAGE_SIZE], len(visible) + page.remaining
-    notes: list[str] = []
+        # Grants limit this user to some DAGs, which Airflow cannot filter by: narrow the
+        # listing by what all their globs share, and keep theirs from full pages of it.
+        scan = _scan(client, cmd.filter or _shared_literal(globs), globs, ctx.page_from)
+        dags = scan.dags[:PAGE_SIZE]
+        has_next = len(scan.dags) > PAGE_SIZE or not scan.complete
+        total = offset + len(scan.dags) if scan.complete else None
+        if not scan.complete and len(scan.dags) <= PAGE_SIZE:
+            notes.append(
+                f"Looked through {scan.looked_at:,} of {scan.listing_total:,} DAGs for yours; "
+                "Next looks further, or add a filter to narrow the list."
+            )
     latest: dict[str, DagRun] = {}
     if dags:
         try:
@@ -45,7 +72,7 @@ def run(ctx: Context) -> Reply:
             # The listing itself worked: show it, and say plainly what is missing.
             notes.append(f"Last runs could not be read: {escape(exc.message)}")
     matching = f" matching {fmt.code(cmd.filter)}" if cmd.filter else ""
-    if not dags:
+    if not dags and not has_next:
         mine = " that you may see" if globs is not None else ""
         beyond = f" past the first {offset}" if offset else ""
         text = f"No DAGs{mine} on `{ctx.deployment}`{matching}{beyond}."
@@ -59,7 +86,7 @@ def run(ctx: Context) -> Reply:
         url = client.dag_url(dag.dag_id)
         blocks.append(section(_dag_line(dag, latest.get(dag.dag_id), url)))
         blocks.append(actions(*_dag_buttons(ctx, buttons, dag, url), block_id=f"dag:{index}"))
-    nav = _page_buttons(ctx, buttons, offset, len(dags), total)
+    nav = _page_buttons(ctx, buttons, len(dags), has_next, scan)
     if nav:
         blocks.append(actions(*nav, block_id="pages"))
     if globs is not None:
@@ -75,10 +102,56 @@ def run(ctx: Context) -> Reply:
     )
 
 
-def _range(offset: int, count: int, total: int) -> str:
+def _range(offset: int, count: int, total: int | None) -> str:
+    if total is None:
+        return f"{offset + 1}-{offset + count}, more to come" if count else "none yet"
     if offset == 0 and count >= total:
         return str(total)
     return f"{offset + 1}-{offset + count} of {total}"
+
+
+def _scan(client: AirflowClient, pattern: str | None, globs: Sequence[str], start: int) -> _Scan:
+    """Read the listing from ``start``, whole pages of it, until it holds more than a page of
+    the user's DAGs (so Next is known to be needed), it ends, or SCAN_CALLS were made."""
+    found: list[Dag] = []
+    position, total, next_from = start, 0, None
+    for _ in range(SCAN_CALLS):
+        page = client.list_dags(pattern=pattern, limit=MAX_PAGE, offset=position)
+        total = page.total
+        for index, dag in enumerate(page.dags):
+            if dag_allowed(dag.dag_id, globs):
+                found.append(dag)
+                if len(found) == PAGE_SIZE + 1:
+                    next_from = position + index
+        position += len(page.dags)
+        ended = not page.dags or position >= page.total
+        if ended or next_from is not None:
+            break
+    return _Scan(
+        dags=tuple(found),
+        next_from=position if next_from is None else next_from,
+        complete=ended,
+        looked_at=position,
+        listing_total=total,
+    )
+
+
+def _shared_literal(globs: Sequence[str]) -> str | None:
+    """The longest plain text that every DAG id the globs match contains, to narrow the listing.
+
+    Airflow's ``dag_id_pattern`` matches ids containing it (case-insensitively), so every DAG
+    the globs allow is still listed; the globs themselves are applied here.
+    """
+    pieces = [[p for p in re.split(r"\*|\?|\[[^]]*\]?", g) if p] for g in globs]
+    if not pieces or any(not p for p in pieces):
+        return None
+    for length in range(max(len(c) for c in pieces[0]), 0, -1):
+        for piece in pieces[0]:
+            for start in range(len(piece) - length + 1):
+                text = piece[start : start + length]
+                if all(any(text in q for q in other) for other in pieces[1:]):
+                    return text
+    return None
 
 
 def _dag_buttons(ctx: Context, buttons: Buttons, dag: Dag, url: str) -> list[Block]:
@@ -105,15 +178,25 @@ def _dag_buttons(ctx: Context, buttons: Buttons, dag: Dag, url: str) -> list[Blo
 
 
 def _page_buttons(
-    ctx: Context, buttons: Buttons, offset: int, count: int, total: int
+    ctx: Context, buttons: Buttons, count: int, has_next: bool, scan: _Scan | None
 ) -> list[Block]:
-    args = {"filter": ctx.command.filter}
+    """Next/Previous. For a user limited to some DAGs, the buttons also carry where in the
+    listing each page starts (``from``), and the pages before (``back``) for Previous."""
+    offset = ctx.page_offset
+    args: dict[str, object] = {"filter": ctx.command.filter}
     nav: list[Block] = []
     if offset > 0:
-        previous = {**args, "offset": max(0, offset - PAGE_SIZE)}
+        previous: dict[str, object] = {**args, "offset": max(0, offset - PAGE_SIZE)}
+        if scan is not None and ctx.page_back:
+            prev_offset, prev_from = ctx.page_back[-1]
+            previous.update(offset=prev_offset, back=[list(p) for p in ctx.page_back[:-1]])
+            previous["from"] = prev_from
         nav.append(buttons.button("◀ Previous", Intent("page", ctx.deployment, args=previous)))
-    if offset + count < total:
-        following = {**args, "offset": offset + count}
+    if has_next:
+        following: dict[str, object] = {**args, "offset": offset + count}
+        if scan is not None:
+            following["from"] = scan.next_from
+            following["back"] = [list(p) for p in (*ctx.page_back, (offset, ctx.page_from))]
         nav.append(buttons.button("Next ▶", Intent("page", ctx.deployment, args=following)))
     return nav
 
