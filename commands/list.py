@@ -47,18 +47,25 @@ def run(ctx: Context) -> Reply:
     globs = ctx.access.dag_globs(channel_id=ctx.channel_id, verb="list", deployment=ctx.deployment)
     notes: list[str] = []
     scan: _Scan | None = None
-    total: int | None
     if globs is None:
         page = client.list_dags(pattern=cmd.filter, limit=PAGE_SIZE, offset=offset)
-        dags, total = page.dags, page.total
-        has_next = offset + len(dags) < total
+        dags = page.dags
+        has_next = offset + len(dags) < page.total
+        shown = _range(offset, len(dags), page.total)
     else:
         # Grants limit this user to some DAGs, which Airflow cannot filter by: narrow the
         # listing by what all their globs share, and keep theirs from full pages of it.
         scan = _scan(client, cmd.filter or _shared_literal(globs), globs, ctx.page_from)
         dags = scan.dags[:PAGE_SIZE]
         has_next = len(scan.dags) > PAGE_SIZE or not scan.complete
-        total = offset + len(scan.dags) if scan.complete else None
+        known = offset + len(scan.dags)
+        if scan.complete:
+            shown = _range(offset, len(dags), known)
+        else:
+            # Not read to its end, the listing still bounds the count: of the rest of it, at
+            # most all are theirs.
+            most = known + scan.listing_total - scan.looked_at
+            shown = f"{offset + 1}-{offset + len(dags)} of up to {most}" if dags else "none yet"
         if not scan.complete and len(scan.dags) <= PAGE_SIZE:
             notes.append(
                 f"Looked through {scan.looked_at:,} of {scan.listing_total:,} DAGs for yours; "
@@ -78,7 +85,6 @@ def run(ctx: Context) -> Reply:
         text = f"No DAGs{mine} on `{ctx.deployment}`{matching}{beyond}."
         return Reply(text=text, blocks=[section(text)], outcome="no DAGs found")
 
-    shown = _range(offset, len(dags), total)
     header = f"*DAGs on `{ctx.deployment}`*{matching}: {shown}"
     buttons = Buttons()
     blocks: list[Block] = [section(header)]
@@ -102,9 +108,7 @@ def run(ctx: Context) -> Reply:
     )
 
 
-def _range(offset: int, count: int, total: int | None) -> str:
-    if total is None:
-        return f"{offset + 1}-{offset + count}, more to come" if count else "none yet"
+def _range(offset: int, count: int, total: int) -> str:
     if offset == 0 and count >= total:
         return str(total)
     return f"{offset + 1}-{offset + count} of {total}"
