@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -112,6 +113,15 @@ grants:
 _EXTRA_ENV = dict(
     item.split("=", 1) for item in os.environ.get("BENCH_BOT_ENV", "").split(",") if "=" in item
 )
+
+
+def start_bench_airflow(
+    major: int, home: Path, *, more_cfg: str = "", **options: Any
+) -> AirflowServer:
+    """The test harness's Airflow with AIRFLOW_CFG's room in its database pool (and more_cfg)."""
+    home.mkdir(parents=True)
+    (home / "airflow.cfg").write_text(AIRFLOW_CFG + more_cfg)
+    return start_airflow(major, home=home, **options)
 
 
 def log(message: str) -> None:
@@ -669,10 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-ack-"))
     results: list[Result] = []
     log("starting Airflow 3 (tests.airflow_harness)")
-    airflow_home = run_dir / "airflow"
-    airflow_home.mkdir()
-    (airflow_home / "airflow.cfg").write_text(AIRFLOW_CFG)
-    airflow = start_airflow(3, home=airflow_home)
+    airflow = start_bench_airflow(3, run_dir / "airflow")
     failed = True
     try:
         info = machine_info(airflow)
