@@ -303,10 +303,20 @@ def official_v2_venv() -> Path:
             return venv
     log(f"installing apache-airflow-client {OFFICIAL_V2_VERSION} into {venv}")
     shutil.rmtree(venv, ignore_errors=True)
+    venv.mkdir(parents=True)
+    # The project's constraints pin the 3.x client (and pydantic) for this venv's neighbour:
+    # everything else they pin applies here too.
+    pins = [
+        line
+        for line in constraints.read_text().splitlines()
+        if not line.lower().startswith("apache-airflow-client==")
+    ]
+    own_constraints = venv.with_name(venv.name + "-constraints.txt")
+    own_constraints.write_text("\n".join(pins) + "\n")
     for command in (
         [sys.executable, "-m", "venv", str(venv)],
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-         "--no-input", "--progress-bar", "off", "-c", str(constraints),
+         "--no-input", "--progress-bar", "off", "-c", str(own_constraints),
          f"apache-airflow-client=={OFFICIAL_V2_VERSION}"],
     ):  # fmt: skip
         # pip's output only matters when it fails.
