@@ -514,7 +514,8 @@ def machine_info(airflow: AirflowServer) -> list[str]:
         "api-server froze here under 24 or 32 concurrent API calls (a revoked-token check "
         "that blocks its event loop once the pool is dry, apache/airflow#73422); the Bolt "
         "default makes as many at once as it has threads.",
-        f"- gunicorn as the Procfile runs it: {gunicorn_conf.workers} process(es) of "
+        f"- gunicorn as the Procfile runs it: {gunicorn_conf.workers} "
+        f"process{'es' if gunicorn_conf.workers > 1 else ''} of "
         f"{gunicorn_conf.threads} threads (`WEB_CONCURRENCY`, `WEB_THREADS`), for both subjects.",
         "- Everything on this one machine: Airflow, the subject, the Slack stand-in, the delay "
         "proxy and the client sending the commands compete for the same cores.",
