@@ -741,8 +741,9 @@ def write_markdown(
             *info,
             *airflow_lines,
             "- Everything on this one machine: Airflow and both clients compete for the same "
-            "cores, and other work was running on it.",
-            f"- Load average (1 min) at the end: {os.getloadavg()[0]:.2f}.",
+            "cores.",
+            f"- Load average (1 min) at the end: {os.getloadavg()[0]:.2f}; other work on the "
+            "machine during the run would show in it.",
             "",
             "## Calls per second",
             "",
