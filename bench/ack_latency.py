@@ -589,10 +589,7 @@ def write_markdown(
 
 
 def write_chart(results: Sequence[Result], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     scenarios = sorted({(r.scenario.delay, r.scenario.burst) for r in results})
     labels = [f"{fmt_delay(d)} delay\n{b} at once" for d, b in scenarios]
@@ -651,6 +648,27 @@ def widen_backlog(server: socketserver.TCPServer | None) -> None:
         server.socket.listen(BACKLOG)
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot drawing to files only (no display here); imported when charting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def subject_list(value: str) -> list[str]:
+    """``--subjects ours,bolt-default``: argparse's type for it."""
+    subjects = [s for s in value.split(",") if s]
+    unknown = set(subjects) - set(SUBJECTS)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown subjects {sorted(unknown)}; choose from {', '.join(SUBJECTS)}"
+        )
+    return subjects
+
+
 def parse_list(kind: Callable[[str], float | int]) -> Callable[[str], list[float | int]]:
     def parse(value: str) -> list[float | int]:
         return [kind(part) for part in value.split(",") if part.strip()]
@@ -666,14 +684,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--bursts", type=parse_list(int), default=list(DEFAULT_BURSTS))
     parser.add_argument("--delays", type=parse_list(float), default=list(DEFAULT_DELAYS))
-    parser.add_argument(
-        "--subjects", type=lambda v: [s for s in v.split(",") if s], default=list(SUBJECTS)
-    )
+    parser.add_argument("--subjects", type=subject_list, default=list(SUBJECTS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
-    unknown = set(args.subjects) - set(SUBJECTS)
-    if unknown:
-        parser.error(f"unknown subjects {sorted(unknown)}; choose from {', '.join(SUBJECTS)}")
 
     started_at = datetime.now(UTC)
     began = time.monotonic()

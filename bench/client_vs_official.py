@@ -57,7 +57,7 @@ from typing import IO, Any, Protocol
 
 import requests
 
-from bench.ack_latency import start_bench_airflow
+from bench.ack_latency import pyplot, start_bench_airflow
 from bench.official_v2_worker import (
     GET_DAG_ID,
     LIST_LIMIT,
@@ -794,10 +794,7 @@ def write_markdown(
 
 
 def write_chart(runs: Sequence[MajorRun], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(
         1, len(runs), figsize=(6.4 * len(runs), 4.8), squeeze=False, sharey=False

@@ -59,7 +59,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bench.ack_latency import Subject, log, start_bench_airflow, widen_backlog
+from bench.ack_latency import Subject, log, pyplot, start_bench_airflow, widen_backlog
 from bot import gunicorn_conf
 from tests.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
 from tests.bot_process import ROOT, SIGNING_SECRET
@@ -911,11 +911,9 @@ def write_markdown(
 
 
 def write_chart(results: Sequence[AirflowResult], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib import ticker
+
+    plt = pyplot()
 
     rows = rows_of(results)
     pairs = [(o, n) for o, n in ratio_rows(rows) if o.operation != COLD]

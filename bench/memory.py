@@ -53,7 +53,9 @@ from bench.ack_latency import (
     match_answers,
     new_commands,
     parse_list,
+    pyplot,
     start_bench_airflow,
+    subject_list,
     warm_up,
     widen_backlog,
 )
@@ -704,10 +706,7 @@ def write_markdown(
 
 
 def write_chart(runs: Sequence[SubjectRun], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(
         len(runs), 1, figsize=(10, 3.6 * len(runs)), sharex=True, sharey=True, squeeze=False
@@ -779,14 +778,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE, help="idle s after each")
     parser.add_argument("--answer-timeout", type=float, default=DEFAULT_ANSWER_TIMEOUT)
     parser.add_argument("--web-concurrency", type=int, default=1)
-    parser.add_argument(
-        "--subjects", type=lambda v: [s for s in v.split(",") if s], default=list(SUBJECTS)
-    )
+    parser.add_argument("--subjects", type=subject_list, default=list(SUBJECTS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
-    unknown = set(args.subjects) - set(SUBJECTS)
-    if unknown:
-        parser.error(f"unknown subjects {sorted(unknown)}; choose from {', '.join(SUBJECTS)}")
     if not Path("/proc/self/status").exists():
         parser.error("this benchmark reads /proc/<pid>/status: it runs on Linux only")
 

@@ -64,8 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     if mode == "migrate":
         return _migrate()
+    from bot import gunicorn_conf
+    from bot.settings import load_environment
+
+    env = load_environment()
+    # Over HTTP gunicorn forks its processes from this one; Socket Mode is this process alone.
+    socket_mode = bool(env.get("SLACK_APP_TOKEN", "").strip())
     try:
-        bot = build_bot()
+        bot = build_bot(env, processes=1 if socket_mode else gunicorn_conf.workers)
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code

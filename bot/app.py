@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 
 from bot.airflow import AirflowClient
 from bot.audit import Audit
-from bot.clients import clients_for, web_processes
+from bot.clients import clients_for
 from bot.config import Config
 from bot.follower import Follower
 from bot.interactive import ACTION_IDS, TRIGGER_FORM, Interactive
@@ -62,14 +62,18 @@ def create_bot(
     clients: Mapping[str, AirflowClient] | None = None,
     workers: Workers | None = None,
     store: Store | None = None,
+    processes: int = 1,
 ) -> Bot:
-    """The app and its parts. The store's schema must be migrated already (see startup)."""
+    """The app and its parts. The store's schema must be migrated already (see startup).
+
+    ``processes``: how many processes gunicorn will fork from this one, sharing the
+    deployments' budgets of calls in flight."""
     web_client = web_client or make_web_client(settings.slack_bot_token, settings.slack_api_url)
     workers = workers or Workers(threads=settings.worker_threads, max_pending=settings.max_pending)
     clients = (
         clients
         if clients is not None
-        else clients_for(config, pool_size=settings.worker_threads, processes=web_processes())
+        else clients_for(config, pool_size=settings.worker_threads, processes=processes)
     )
     app = App(
         client=web_client,

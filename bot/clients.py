@@ -6,13 +6,6 @@ from bot.airflow import AirflowClient
 from bot.config import Config, Deployment
 
 
-def web_processes() -> int:
-    """How many serving processes share this machine's budget of calls to each deployment."""
-    from bot import gunicorn_conf
-
-    return max(1, int(gunicorn_conf.workers))
-
-
 def client_for(dep: Deployment, *, pool_size: int = 32, processes: int = 1) -> AirflowClient:
     return AirflowClient(
         base_url=dep.url,
@@ -24,7 +17,7 @@ def client_for(dep: Deployment, *, pool_size: int = 32, processes: int = 1) -> A
         read_timeout=dep.timeout,
         pool_size=pool_size,
         # max_in_flight is the deployment's budget for the whole dyno, shared by its processes.
-        max_in_flight=max(1, dep.max_in_flight // processes),
+        max_in_flight=max(1, dep.max_in_flight // max(1, processes)),
     )
 
 

@@ -29,12 +29,13 @@ from bot.parser import Command, UsageError, parse_conf
 from bot.pending import DECISION_ACTIONS, Click, PendingActions
 from bot.permissions import Permissions
 from bot.posting import Poster, Thread, respond
-from bot.replay import SIGNATURE_KEY, first_delivery
+from bot.replay import once
 from bot.reply import Reply, section
 from bot.store import NewAction, PendingAction, Store
 from bot.workers import Workers
 from commands import Context
 from commands import format as fmt
+from commands.context import PagePosition
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +79,7 @@ class Interactive:
         click = _click(body)
         if click is None or click.action_id == "open_link":
             return  # a link button: Slack opened the URL; the app only acknowledges
-        signature = context.get(SIGNATURE_KEY)
-
-        def serve() -> None:
-            if first_delivery(self._store, signature):
-                self._serve(click)
-
-        if not self._workers.try_submit(serve):
+        if not self._workers.try_submit(once(self._store, context, lambda: self._serve(click))):
             self._tell(click, BUSY)
 
     def _serve(self, click: Click) -> None:
@@ -117,14 +112,7 @@ class Interactive:
     def _page(self, click: Click, action: PendingAction) -> None:
         args = action.args
         cmd = Command(verb="list", deployment=action.deployment, filter=args.get("filter"))
-        back = tuple((int(o), int(f)) for o, f in args.get("back") or ())
-        ctx = self._allowed(
-            click,
-            cmd,
-            page_offset=int(args.get("offset") or 0),
-            page_from=int(args.get("from") or 0),
-            page_back=back,
-        )
+        ctx = self._allowed(click, cmd, page=PagePosition.from_args(args))
         if ctx is not None:
             self._show(click, action, self._audit.run(ctx, source="button"), in_place=True)
 
@@ -213,13 +201,10 @@ class Interactive:
         user = str((body.get("user") or {}).get("id", ""))
         form_id = str(view.get("private_metadata", ""))
 
-        signature = context.get(SIGNATURE_KEY)
-
         def submit() -> None:
-            if first_delivery(self._store, signature):
-                self._submitted(user, form_id, logical_date, conf)
+            self._submitted(user, form_id, logical_date, conf)
 
-        if not self._workers.try_submit(submit):
+        if not self._workers.try_submit(once(self._store, context, submit)):
             log.warning("busy: a trigger form from %s was dropped", user)
             action = self._store.action(form_id)
             if action is not None:
@@ -281,13 +266,7 @@ class Interactive:
     # -- shared ----------------------------------------------------------------------------
 
     def _allowed(
-        self,
-        click: Click,
-        cmd: Command,
-        *,
-        page_offset: int = 0,
-        page_from: int = 0,
-        page_back: tuple[tuple[int, int], ...] = (),
+        self, click: Click, cmd: Command, *, page: PagePosition | None = None
     ) -> Context | None:
         """The clicker's context when their own grants allow this; else they are told why."""
         if not cmd.typed:
@@ -299,9 +278,7 @@ class Interactive:
             config=self._config,
             access=self._permissions.access_for(click.user_id),
             client=self._clients.get(cmd.deployment or ""),
-            page_offset=page_offset,
-            page_from=page_from,
-            page_back=page_back,
+            page=page or PagePosition(),
         )
         decision = ctx.access.check(
             channel_id=click.channel_id,

@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from slack_bolt import BoltContext
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from sqlalchemy.exc import SQLAlchemyError
@@ -67,6 +68,17 @@ def replay_guard(recent: RecentSignatures) -> Callable[..., BoltResponse]:
         return next()
 
     return guard
+
+
+def once(store: Store, context: BoltContext, work: Callable[[], None]) -> Callable[[], None]:
+    """``work``, for a worker to run, done only if no process has served this request yet."""
+    signature = context.get(SIGNATURE_KEY)
+
+    def run() -> None:
+        if first_delivery(store, signature):
+            work()
+
+    return run
 
 
 def first_delivery(store: Store, signature: str | None) -> bool:

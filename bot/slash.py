@@ -27,7 +27,7 @@ from bot.parser import Command, UsageError, parse_command
 from bot.pending import PendingActions
 from bot.permissions import Permissions
 from bot.posting import CannotPost, Poster, Thread, respond
-from bot.replay import SIGNATURE_KEY, first_delivery
+from bot.replay import once
 from bot.reply import Reply
 from bot.store import Store
 from bot.workers import Workers
@@ -79,12 +79,7 @@ class SlashCommand:
             return
         user = str(command.get("user_id", ""))
         response_url = str(command.get("response_url", ""))
-        signature = context.get(SIGNATURE_KEY)
-
-        def serve() -> None:
-            if first_delivery(self._store, signature):
-                self._serve(cmd, user, channel, response_url)
-
+        serve = once(self._store, context, lambda: self._serve(cmd, user, channel, response_url))
         if not self._workers.try_submit(serve):
             ack(text=BUSY.format(n=self._workers.capacity))
             return

@@ -72,12 +72,12 @@ def migrate_store(database_url: str) -> None:
         store.close()
 
 
-def build_bot(env: Mapping[str, str] | None = None) -> Bot:
+def build_bot(env: Mapping[str, str] | None = None, *, processes: int = 1) -> Bot:
     settings, config = load_all(env)
     configure_logging(secrets_of(settings, config))
     migrate_store(settings.database_url)
     try:
-        return create_bot(settings, config)
+        return create_bot(settings, config, processes=processes)
     except BoltError as exc:
         # Bolt checks the bot token with auth.test at construction: say which setting is wrong.
         raise StartupError(

@@ -29,11 +29,12 @@ def wsgi_app(bot: Bot) -> WsgiApp:
 
 
 def _load() -> WsgiApp:
+    from bot import gunicorn_conf
     from bot.startup import StartupError, build_bot, configure_logging
 
     configure_logging()
     try:
-        bot = build_bot()
+        bot = build_bot(processes=gunicorn_conf.workers)
     except StartupError as exc:
         # gunicorn shows stderr; the problems list is what the operator needs, not a traceback.
         print(str(exc), file=sys.stderr, flush=True)

@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from bot.airflow import AirflowClient
 from bot.config import Config
 from bot.parser import Command
 from bot.permissions import Access
+
+
+@dataclass(frozen=True)
+class PagePosition:
+    """Where a ``list`` page starts, as its Next/Previous buttons carry it.
+
+    ``offset``: the first DAG shown, counted among those the asker may see. For a user limited
+    to some DAGs, also ``start``: where in Airflow's listing to begin looking for theirs, and
+    ``back``: the (offset, start) of the pages before, for Previous.
+    """
+
+    offset: int = 0
+    start: int = 0
+    back: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> PagePosition:
+        return cls(
+            offset=int(args.get("offset") or 0),
+            start=int(args.get("from") or 0),
+            back=tuple((int(o), int(f)) for o, f in args.get("back") or ()),
+        )
+
+    def args(self) -> dict[str, Any]:
+        """The button's stored args (JSON): what ``from_args`` reads back."""
+        args: dict[str, Any] = {"offset": self.offset}
+        if self.start or self.back:
+            args.update({"from": self.start, "back": [list(p) for p in self.back]})
+        return args
 
 
 @dataclass(frozen=True)
@@ -18,11 +49,7 @@ class Context:
     config: Config
     access: Access  # what the asker may do: commands show only that
     client: AirflowClient | None = None  # set for verbs that act on a deployment
-    page_offset: int = 0  # list: the first DAG to show, when a Next/Previous button asked
-    # list, for a user limited to some DAGs: where in Airflow's listing this page starts
-    # looking, and (offset, start) of the pages before it, for Previous.
-    page_from: int = 0
-    page_back: tuple[tuple[int, int], ...] = ()
+    page: PagePosition = PagePosition()  # list: the page a Next/Previous button asked for
     run_id: str | None = None  # trigger: the dag_run_id to use (one per pending action)
     approved_by: str | None = None  # trigger: the approver, for the run's note
 

@@ -22,7 +22,7 @@ from bot.reply import (
     section,
 )
 from commands import format as fmt
-from commands.context import Context
+from commands.context import Context, PagePosition
 
 PAGE_SIZE = 20
 # For a user limited to some DAGs, how many listing calls one page may make looking for theirs
@@ -43,7 +43,7 @@ class _Scan:
 
 def run(ctx: Context) -> Reply:
     client, cmd = ctx.airflow, ctx.command
-    offset = max(0, ctx.page_offset)
+    offset = max(0, ctx.page.offset)
     globs = ctx.access.dag_globs(channel_id=ctx.channel_id, verb="list", deployment=ctx.deployment)
     notes: list[str] = []
     scan: _Scan | None = None
@@ -55,7 +55,7 @@ def run(ctx: Context) -> Reply:
     else:
         # Grants limit this user to some DAGs, which Airflow cannot filter by: narrow the
         # listing by what all their globs share, and keep theirs from full pages of it.
-        scan = _scan(client, cmd.filter or _shared_literal(globs), globs, ctx.page_from)
+        scan = _scan(client, cmd.filter or _shared_literal(globs), globs, ctx.page.start)
         dags = scan.dags[:PAGE_SIZE]
         has_next = len(scan.dags) > PAGE_SIZE or not scan.complete
         known = offset + len(scan.dags)
@@ -92,7 +92,7 @@ def run(ctx: Context) -> Reply:
         url = client.dag_url(dag.dag_id)
         blocks.append(section(_dag_line(dag, latest.get(dag.dag_id), url)))
         blocks.append(actions(*_dag_buttons(ctx, buttons, dag, url), block_id=f"dag:{index}"))
-    nav = _page_buttons(ctx, buttons, len(dags), has_next, scan)
+    nav = _page_buttons(ctx, buttons, offset, len(dags), has_next, scan)
     if nav:
         blocks.append(actions(*nav, block_id="pages"))
     if globs is not None:
@@ -182,27 +182,31 @@ def _dag_buttons(ctx: Context, buttons: Buttons, dag: Dag, url: str) -> list[Blo
 
 
 def _page_buttons(
-    ctx: Context, buttons: Buttons, count: int, has_next: bool, scan: _Scan | None
+    ctx: Context, buttons: Buttons, offset: int, count: int, has_next: bool, scan: _Scan | None
 ) -> list[Block]:
-    """Next/Previous. For a user limited to some DAGs, the buttons also carry where in the
-    listing each page starts (``from``), and the pages before (``back``) for Previous."""
-    offset = ctx.page_offset
-    args: dict[str, object] = {"filter": ctx.command.filter}
+    """Next/Previous. For a user limited to some DAGs (``scan``), they also carry where in the
+    listing each page starts, and the pages before for Previous."""
+    here = ctx.page
     nav: list[Block] = []
     if offset > 0:
-        previous: dict[str, object] = {**args, "offset": max(0, offset - PAGE_SIZE)}
-        if scan is not None and ctx.page_back:
-            prev_offset, prev_from = ctx.page_back[-1]
-            previous.update(offset=prev_offset, back=[list(p) for p in ctx.page_back[:-1]])
-            previous["from"] = prev_from
-        nav.append(buttons.button("◀ Previous", Intent("page", ctx.deployment, args=previous)))
+        if scan is not None and here.back:
+            (back_offset, back_start), earlier = here.back[-1], here.back[:-1]
+            previous = PagePosition(back_offset, back_start, earlier)
+        else:
+            previous = PagePosition(max(0, offset - PAGE_SIZE))
+        nav.append(buttons.button("◀ Previous", _page_intent(ctx, previous)))
     if has_next:
-        following: dict[str, object] = {**args, "offset": offset + count}
+        following = PagePosition(offset + count)
         if scan is not None:
-            following["from"] = scan.next_from
-            following["back"] = [list(p) for p in (*ctx.page_back, (offset, ctx.page_from))]
-        nav.append(buttons.button("Next ▶", Intent("page", ctx.deployment, args=following)))
+            following = PagePosition(
+                offset + count, scan.next_from, (*here.back, (offset, here.start))
+            )
+        nav.append(buttons.button("Next ▶", _page_intent(ctx, following)))
     return nav
+
+
+def _page_intent(ctx: Context, position: PagePosition) -> Intent:
+    return Intent("page", ctx.deployment, args={"filter": ctx.command.filter, **position.args()})
 
 
 def _dag_line(dag: Dag, last: DagRun | None, url: str) -> str:

@@ -17,6 +17,7 @@ from bot.parser import Command
 from bot.permissions import Access, Scope
 from commands import Context
 from commands import list as list_
+from commands.context import PagePosition
 from tests.conversation import visible_text
 from tests.fake_http import FakeHTTPServer, Request, Response
 
@@ -54,7 +55,7 @@ def page(
         config=config,
         access=Access("U0ALICE", (scope,)),
         client=client,
-        page_offset=offset,
+        page=PagePosition(offset=offset),
     )
     reply = list_.run(ctx)
     nav = {
@@ -126,9 +127,7 @@ def click(
         config=config,
         access=Access("U0ALICE", (scope,)),
         client=AirflowClient(base_url=server.url, name="prod", token="t", api_version="v2"),
-        page_offset=int(args.get("offset") or 0),
-        page_from=int(args.get("from") or 0),
-        page_back=tuple((int(o), int(f)) for o, f in args.get("back") or ()),
+        page=PagePosition.from_args(args),
     )
     reply = list_.run(ctx)
     nav = {

@@ -85,6 +85,7 @@ class AirflowClient:
         # Airflow 3's api-server hangs for good when more calls are in flight than its database
         # pool holds (5 + 10 by default; apache/airflow#73422): however many commands arrive,
         # at most this many calls go to one deployment at once; the rest wait their turn.
+        # (wait_run's streams are outside it, bounded by the follower's own few threads.)
         self._in_flight = threading.BoundedSemaphore(max(1, max_in_flight))
 
     # -- version and auth -------------------------------------------------------------------
