@@ -119,6 +119,8 @@ def create_bot(
         pending=pending,
         follower=follower,
     )
+    # First of our middleware: it counts a request from its start to its ack.
+    app.use(workers.priority.middleware)
     app.use(replay_guard(RecentSignatures()))
     app.command(COMMAND)(slash.on_command)
     interactive = Interactive(

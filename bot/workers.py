@@ -2,7 +2,8 @@
 
 Bolt's own executor is shared with its ack machinery; ours is separate, so acks never wait
 behind Airflow calls. It is bounded twice: a fixed number of threads, and a cap on work
-waiting for one, so a flood is told "busy" at once instead of queueing for minutes.
+waiting for one, so a flood is told "busy" at once instead of queueing for minutes. Each job
+starts in a lull between acks (``bot.ack_priority``), so a burst's work does not slow its acks.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from bot.ack_priority import AckPriority
+
 log = logging.getLogger(__name__)
 
 
 class Workers:
-    def __init__(self, *, threads: int = 32, max_pending: int = 1000) -> None:
+    def __init__(
+        self, *, threads: int = 32, max_pending: int = 1000, priority: AckPriority | None = None
+    ) -> None:
         self.capacity = threads + max_pending
+        self.priority = priority or AckPriority()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="chatops-work")
         self._slots = threading.BoundedSemaphore(self.capacity)
         self._in_flight = 0
@@ -30,12 +36,16 @@ class Workers:
         with self._lock:
             self._in_flight += 1
         try:
-            future = self._pool.submit(fn)
+            future = self._pool.submit(self._run, fn)
         except RuntimeError:  # the pool is shutting down
             self._release(None)
             return False
         future.add_done_callback(self._release)
         return True
+
+    def _run(self, fn: Callable[[], None]) -> None:
+        self.priority.wait_for_lull()
+        fn()
 
     @property
     def in_flight(self) -> int:
