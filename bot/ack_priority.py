@@ -10,6 +10,12 @@ Slack shows the user an error when an ack misses its 3 s deadline; nobody notice
 answer that comes 50 ms later. So a worker about to start a job first waits until no request
 has been in the bot for ``quiet_seconds``, but never longer than ``max_wait_seconds``: a
 steady stream of requests delays work by that much at most, and never starves it.
+
+Why 1 s: long enough to hold the work back for a whole burst. 500 commands at once take this
+process about 0.6 s to ack; with 0.25 s the held-back jobs were let go together in the middle
+of it and the p99 ack got worse than with no waiting at all (median of runs: 680 ms against
+566 ms), with 1 s it got better (502 ms). The cost is bounded: with requests arriving back to
+back for good, a pool of 32 threads still starts 32 jobs a second.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from contextlib import contextmanager
 from slack_bolt.response import BoltResponse
 
 QUIET_SECONDS = 0.01
-MAX_WAIT_SECONDS = 0.25
+MAX_WAIT_SECONDS = 1.0
 
 
 class AckPriority:

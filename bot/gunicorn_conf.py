@@ -9,10 +9,10 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
 # Threads, not processes: a request's work is an ack of microseconds, and one process keeps
 # one worker pool and one set of Airflow connections. WEB_CONCURRENCY adds processes if wanted.
 worker_class = "gthread"
-# One process by default, not one per core: a second one only trimmed the p99 ack of a burst of
-# 50 from 113 to 94 ms (bench/), while it costs its own memory, splits each deployment's
-# max_in_flight budget in two halves that fill unevenly (answers came later), and a dyno's
-# os.cpu_count() is the host's, not the dyno's share.
+# One process by default, not one per core: one acks a burst of 50 with p99 45-64 ms (bench/,
+# work held back while acks are in progress: bot/ack_priority.py), while a second costs its own
+# memory, splits each deployment's max_in_flight budget in two halves that fill unevenly
+# (answers came later), and a dyno's os.cpu_count() is the host's, not the dyno's share.
 workers = int(os.environ.get("WEB_CONCURRENCY") or "1")
 threads = int(os.environ.get("WEB_THREADS", "8"))
 # Build the bot (config check, Slack auth.test) once in the master, so a bad config stops the
