@@ -7,7 +7,8 @@ Sets up, all on 127.0.0.1: a real Airflow 3 (``tests.airflow_harness``), the Sla
 scenario. Then, for every Airflow delay x burst size x subject, it starts the subject afresh,
 warms it up with one command (proxy delay 0: JWT fetched, connections open), and sends a burst
 of ``/airflow list`` commands at once, each a correctly signed request like Slack's from its own
-thread and connection, with its own channel and ``response_url``. It measures each request's
+thread and connection, with its own channel and ``response_url``, all from a child process (the
+users' side: Slack's stand-in and the proxy keep this one). It measures each request's
 time to the HTTP response (the ack Slack waits 3 s for), then waits, up to the scenario's answer
 window counted from the burst's start, for each command's answer to reach the stand-in: a
 threaded ``chat.postMessage`` in its channel or a POST to its ``response_url``.
@@ -29,6 +30,7 @@ import contextlib
 import http.client
 import importlib.metadata
 import math
+import multiprocessing
 import os
 import platform
 import shutil
@@ -251,9 +253,33 @@ def fire(url: str, commands: Sequence[Command], *, timeout: float) -> None:
         thread.join()
 
 
-def probe_while_busy(url: str, slack: SlackStandin, *, timeout: float) -> list[Command]:
-    """Send PROBES commands, one every PROBE_INTERVAL, each on its own thread and connection."""
-    probes = new_commands(slack, PROBES, "P")
+def send_as_users(
+    url: str, commands: list[Command], probes: list[Command], *, timeout: float
+) -> None:
+    """Fire the burst, then the probes, from a child process, filling in their acks.
+
+    The users' side gets a process of its own: Slack's servers (the stand-in) and Airflow (the
+    proxy) run in this one, and sharing its interpreter lock with them made the measured acks
+    depend on how busy the stand-in was at that moment, not only on the bot.
+    """
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        sent, sent_probes = pool.apply(_send, (url, commands, probes, timeout))
+    for mine, theirs in zip([*commands, *probes], [*sent, *sent_probes], strict=True):
+        mine.sent_at, mine.status = theirs.sent_at, theirs.status
+        mine.ack_seconds, mine.ack_body = theirs.ack_seconds, theirs.ack_body
+
+
+def _send(
+    url: str, commands: list[Command], probes: list[Command], timeout: float
+) -> tuple[list[Command], list[Command]]:
+    fire(url, commands, timeout=timeout)
+    if probes:
+        probe_while_busy(url, probes, timeout=timeout)
+    return commands, probes
+
+
+def probe_while_busy(url: str, probes: Sequence[Command], *, timeout: float) -> None:
+    """Send the probes one every PROBE_INTERVAL, each on its own thread and connection."""
     threads = []
     for probe in probes:
         thread = threading.Thread(
@@ -264,7 +290,6 @@ def probe_while_busy(url: str, slack: SlackStandin, *, timeout: float) -> list[C
         time.sleep(PROBE_INTERVAL)
     for thread in threads:
         thread.join()
-    return probes
 
 
 def match_answers(calls: Sequence[Call], commands: Sequence[Command]) -> None:
@@ -372,11 +397,9 @@ def run_scenario(
         slack.reset()
         proxy.delay = scenario.delay
         commands = new_commands(slack, scenario.burst, "B")
-        began = time.monotonic()
-        fire(subject.url, commands, timeout=scenario.window)
-        probes: list[Command] = []
-        if scenario.burst >= 50:
-            probes = probe_while_busy(subject.url, slack, timeout=scenario.window)
+        probes = new_commands(slack, PROBES, "P") if scenario.burst >= 50 else []
+        send_as_users(subject.url, commands, probes, timeout=scenario.window)
+        began = min(c.sent_at for c in commands)
         wait_for_answers(slack, commands, began + scenario.window)
         return Result(scenario, commands, time.monotonic() - began, probes)
     finally:
@@ -555,7 +578,9 @@ def write_markdown(
             "",
             "- Each burst sends `/airflow list` N times at once, each from its own thread over "
             "its own connection, signed like Slack's, to a freshly started subject warmed up with "
-            "one command. The ack time runs from connecting to reading the HTTP response.",
+            "one command. The ack time runs from connecting to reading the HTTP response. The "
+            "senders run in a process of their own, apart from the Slack stand-in and the delay "
+            "proxy, so that how busy those are does not slow the measuring clients.",
             "- *acks over 3 s*: Slack shows the user an error for these; in brackets those that "
             "were not even a 200 (Bolt answers 404 when the listener has not called `ack()` 3 s "
             "after Bolt got the request; time spent queued in gunicorn before that is not "
