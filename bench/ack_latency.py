@@ -50,6 +50,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from bench.report import log, markdown_table, pyplot
 from bot import gunicorn_conf
 from tests.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
 from tests.airflow_harness import start as start_airflow
@@ -124,10 +125,6 @@ def start_bench_airflow(
     home.mkdir(parents=True)
     (home / "airflow.cfg").write_text(AIRFLOW_CFG + more_cfg)
     return start_airflow(major, home=home, **options)
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 # -- the subjects -------------------------------------------------------------------------------
@@ -473,13 +470,9 @@ HEADERS = [
 ]
 
 
-def markdown_table(results: Sequence[Result]) -> str:
-    lines = [
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join(" --- " if i < 3 else " ---: " for i in range(len(HEADERS))) + "|",
-    ]
-    lines += ["| " + " | ".join(result_row(r)) + " |" for r in results]
-    return "\n".join(lines)
+def results_table(results: Sequence[Result]) -> str:
+    rows = [result_row(r) for r in results]
+    return markdown_table(HEADERS, rows, numeric=range(3, len(HEADERS)))
 
 
 def ratio_line(results: Sequence[Result]) -> str:
@@ -572,7 +565,7 @@ def write_markdown(
             f"- Load average (1 min) at the end: {os.getloadavg()[0]:.2f}; other work on the "
             "machine during the run would show in it.",
             "",
-            markdown_table(results),
+            results_table(results),
             "",
             ratio_line(results),
             "",
@@ -671,16 +664,6 @@ def widen_backlog(server: socketserver.TCPServer | None) -> None:
     """
     if server is not None:
         server.socket.listen(BACKLOG)
-
-
-def pyplot() -> Any:
-    """matplotlib's pyplot drawing to files only (no display here); imported when charting."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def subject_list(value: str) -> list[str]:

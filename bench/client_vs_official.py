@@ -57,7 +57,7 @@ from typing import IO, Any, Protocol
 
 import requests
 
-from bench.ack_latency import pyplot, start_bench_airflow
+from bench.ack_latency import start_bench_airflow
 from bench.official_v2_worker import (
     GET_DAG_ID,
     LIST_LIMIT,
@@ -67,6 +67,7 @@ from bench.official_v2_worker import (
     run_id,
     time_calls,
 )
+from bench.report import log, markdown_table, pyplot
 from bot.airflow import AirflowClient
 from bot.clients import client_for
 from bot.config import Deployment
@@ -142,10 +143,6 @@ for i in range({count}):
     ):
         EmptyOperator(task_id="noop")
 '''
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 # -- the subjects -------------------------------------------------------------------------------
@@ -628,37 +625,29 @@ HEADERS = [
 ]
 
 
-def markdown_table(runs: Sequence[MajorRun]) -> str:
-    lines = [
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join(" --- " if i < 2 else " ---: " for i in range(len(HEADERS))) + "|",
-    ]
+def runs_table(runs: Sequence[MajorRun]) -> str:
+    rows: list[list[str]] = []
     for run in runs:
         for m in run.measured:
             ratios = m.ratios()
-            lines.append(
-                "| "
-                + " | ".join(
-                    [
-                        run.airflow_version,
-                        OP_LABELS[m.cell.what],
-                        str(m.cell.threads),
-                        str(m.calls),
-                        fmt_rate(m.per_second(OURS)),
-                        fmt_rate(m.per_second(OFFICIAL)),
-                        f"**{fmt_ratio(statistics.median(ratios))}**" if ratios else "-",
-                        f"{fmt_ratio(min(ratios))}–{fmt_ratio(max(ratios))}" if ratios else "-",
-                        f"{m.cpu_us_per_call(OURS):,.0f} / {m.cpu_us_per_call(OFFICIAL):,.0f}",
-                        errors_text(m),
-                    ]
-                )
-                + " |"
+            rows.append(
+                [
+                    run.airflow_version,
+                    OP_LABELS[m.cell.what],
+                    str(m.cell.threads),
+                    str(m.calls),
+                    fmt_rate(m.per_second(OURS)),
+                    fmt_rate(m.per_second(OFFICIAL)),
+                    f"**{fmt_ratio(statistics.median(ratios))}**" if ratios else "-",
+                    f"{fmt_ratio(min(ratios))}–{fmt_ratio(max(ratios))}" if ratios else "-",
+                    f"{m.cpu_us_per_call(OURS):,.0f} / {m.cpu_us_per_call(OFFICIAL):,.0f}",
+                    errors_text(m),
+                ]
             )
         for cell, _ in run.skipped:
             cells = [run.airflow_version, OP_LABELS[cell.what], str(cell.threads), "-"]
-            cells += ["not measured", "not measured", "-", "-", "-", "-"]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            rows.append([*cells, "not measured", "not measured", "-", "-", "-", "-"])
+    return markdown_table(HEADERS, rows, numeric=range(2, len(HEADERS)))
 
 
 def first_call_table(runs: Sequence[MajorRun]) -> str:
@@ -747,7 +736,7 @@ def write_markdown(
             "",
             "## Calls per second",
             "",
-            markdown_table(runs),
+            runs_table(runs),
             "",
             f"- Each cell was measured {rounds} times; each time, both clients made the same "
             "calls back to back (the order swapped every round) against the same server. "

@@ -59,7 +59,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bench.ack_latency import Subject, log, pyplot, start_bench_airflow, widen_backlog
+from bench.ack_latency import Subject, start_bench_airflow, widen_backlog
+from bench.report import log, markdown_table, pyplot
 from bot import gunicorn_conf
 from tests.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
 from tests.bot_process import ROOT, SIGNING_SECRET
@@ -698,10 +699,7 @@ HEADERS = [
 
 
 def table(rows: Sequence[Row]) -> str:
-    lines = [
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join(" ---: " if 4 <= i <= 8 else " --- " for i in range(len(HEADERS))) + "|",
-    ]
+    cells_of_rows: list[list[str]] = []
     for row in rows:
         setup = [a - p for a, p in zip(row.all_calls, row.page_calls, strict=True)]
         right = sum(1 for s in row.samples if s.correct)
@@ -719,8 +717,8 @@ def table(rows: Sequence[Row]) -> str:
             call_kinds(row),
             f"{right}/{len(row.samples)}" + (f' (said "{wrong[:80]}")' if wrong else ""),
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cells_of_rows.append(cells)
+    return markdown_table(HEADERS, cells_of_rows, numeric=range(4, 9))
 
 
 def ratio_rows(rows: Sequence[Row]) -> list[tuple[Row, Row]]:

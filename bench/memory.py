@@ -48,17 +48,16 @@ from bench.ack_latency import (
     answered_ok,
     fire,
     host_info,
-    log,
     make_subject,
     match_answers,
     new_commands,
     parse_list,
-    pyplot,
     start_bench_airflow,
     subject_list,
     warm_up,
     widen_backlog,
 )
+from bench.report import log, markdown_table, pyplot
 from tests.airflow_harness import AirflowServer
 from tests.bot_process import ROOT
 from tests.delay_proxy import DelayProxy
@@ -550,15 +549,6 @@ def detail_rows(run: SubjectRun) -> list[list[str]]:
     return rows
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_cols: int) -> str:
-    lines = [
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join(" --- " if i < text_cols else " ---: " for i in range(len(headers))) + "|",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def goal_line(runs: Sequence[SubjectRun]) -> str:
     parts = []
     for run in runs:
@@ -659,14 +649,14 @@ def write_markdown(
             f"Worker (the one `web` process serving requests) RSS in MiB, bursts of {burst} "
             f"`/airflow list` at once with Airflow answering in {delay_text}:",
             "",
-            markdown_table(SUMMARY_HEADERS, summary, text_cols=1),
+            markdown_table(SUMMARY_HEADERS, summary, numeric=range(1, len(SUMMARY_HEADERS))),
             "",
             goal_line(runs),
             "",
             "Every reading (MiB; *at s*: seconds since the subject was started; *unanswered*: "
             "commands of the burst whose answer had not reached the Slack stand-in):",
             "",
-            markdown_table(DETAIL_HEADERS, details, text_cols=2),
+            markdown_table(DETAIL_HEADERS, details, numeric=range(2, len(DETAIL_HEADERS))),
             "",
             "- *RSS* (`VmRSS`) counts every resident page the process maps, shared or not; "
             "*VmHWM* is the kernel's record of the largest RSS since the process began, so it "

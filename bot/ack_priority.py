@@ -37,11 +37,9 @@ class AckPriority:
         *,
         quiet_seconds: float = QUIET_SECONDS,
         max_wait_seconds: float = MAX_WAIT_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._quiet = quiet_seconds
         self._max_wait = max_wait_seconds
-        self._clock = clock
         self._lock = threading.Lock()
         self._acking = 0
         self._last_ack_end = float("-inf")
@@ -59,27 +57,26 @@ class AckPriority:
         finally:
             with self._lock:
                 self._acking -= 1
-                self._last_ack_end = self._clock()
+                self._last_ack_end = time.monotonic()
 
     def middleware(self, next: Callable[[], BoltResponse]) -> BoltResponse:
         """Bolt middleware (Bolt passes arguments by their names): HTTP and Socket Mode alike."""
         with self.acking():
             return next()
 
-    def wait_for_lull(self) -> float:
+    def wait_for_lull(self) -> None:
         """Block until no request has been handled for ``quiet_seconds``, or
-        ``max_wait_seconds`` have passed; the seconds waited."""
-        started = self._clock()
-        deadline = started + self._max_wait
+        ``max_wait_seconds`` have passed."""
+        deadline = time.monotonic() + self._max_wait
         if not self._watch.acquire(timeout=self._max_wait):
-            return self._clock() - started
+            return
         try:
             while True:
-                now = self._clock()
+                now = time.monotonic()
                 with self._lock:
                     quiet_for = 0.0 if self._acking else now - self._last_ack_end
                 if quiet_for >= self._quiet or now >= deadline:
-                    return now - started
+                    return
                 time.sleep(min(self._quiet - quiet_for, deadline - now))
         finally:
             self._watch.release()

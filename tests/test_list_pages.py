@@ -15,6 +15,7 @@ from bot.airflow import AirflowClient
 from bot.config import parse_config
 from bot.parser import Command
 from bot.permissions import Access, Scope
+from bot.reply import Reply
 from commands import Context
 from commands import list as list_
 from commands.context import PagePosition
@@ -40,24 +41,30 @@ def server() -> Iterator[FakeHTTPServer]:
         yield srv
 
 
-def page(
-    server: FakeHTTPServer, offset: int, dags: tuple[str, ...] | None = None
-) -> tuple[str, dict[str, int]]:
-    """The list at ``offset``: its text, and the offsets its Next/Previous buttons ask for."""
+def run_list(
+    server: FakeHTTPServer, role: str, dags: tuple[str, ...] | None, position: PagePosition
+) -> Reply:
+    """``/airflow list prod`` at ``position``, by U0ALICE granted ``role`` on ``dags``."""
     config = parse_config('deployments: {prod: {url: "http://x.example.com", token: "${T}"}}',
                           {"T": "t"})  # fmt: skip
-    scope = Scope("operator", VERBS, channels=None, deployments=None, dags=dags, via="you")
-    client = AirflowClient(base_url=server.url, name="prod", token="t", api_version="v2")
+    scope = Scope(role, VERBS, channels=None, deployments=None, dags=dags, via="you")
     ctx = Context(
         command=Command(verb="list", deployment="prod"),
         user_id="U0ALICE",
         channel_id="C0OPS",
         config=config,
         access=Access("U0ALICE", (scope,)),
-        client=client,
-        page=PagePosition(offset=offset),
+        client=AirflowClient(base_url=server.url, name="prod", token="t", api_version="v2"),
+        page=position,
     )
-    reply = list_.run(ctx)
+    return list_.run(ctx)
+
+
+def page(
+    server: FakeHTTPServer, offset: int, dags: tuple[str, ...] | None = None
+) -> tuple[str, dict[str, int]]:
+    """The list at ``offset``: its text, and the offsets its Next/Previous buttons ask for."""
+    reply = run_list(server, "operator", dags, PagePosition(offset=offset))
     nav = {
         ("Next" if i.args["offset"] > offset else "Previous"): i.args["offset"]
         for i in reply.intents
@@ -116,20 +123,7 @@ def click(
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """The list a restricted user sees, first or after a click on a button whose args these
     are (as bot/interactive.py reads them); its text and its Next/Previous buttons' args."""
-    args = args or {}
-    config = parse_config('deployments: {prod: {url: "http://x.example.com", token: "${T}"}}',
-                          {"T": "t"})  # fmt: skip
-    scope = Scope("viewer", VERBS, channels=None, deployments=None, dags=globs, via="you")
-    ctx = Context(
-        command=Command(verb="list", deployment="prod"),
-        user_id="U0ALICE",
-        channel_id="C0OPS",
-        config=config,
-        access=Access("U0ALICE", (scope,)),
-        client=AirflowClient(base_url=server.url, name="prod", token="t", api_version="v2"),
-        page=PagePosition.from_args(args),
-    )
-    reply = list_.run(ctx)
+    reply = run_list(server, "viewer", globs, PagePosition.from_args(args or {}))
     nav = {
         ("Next" if "Next" in label else "Previous"): i.args
         for i, label in zip(reply.intents, _labels(reply.blocks), strict=True)
