@@ -54,6 +54,8 @@ class FakeHTTPServer:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self._routes: dict[tuple[str, str], list[Handler | Response]] = {}
+        # Answers what no route names (a scripted server with paths of its own, e.g. tests.flow).
+        self.fallback: Handler | None = None
         self._lock = threading.Lock()
         fake = self
 
@@ -105,8 +107,11 @@ class FakeHTTPServer:
             self.requests.append(req)
             answers = self._routes.get((req.method, req.path))
             if not answers:
-                return Response(404, {"detail": f"no route for {req.method} {req.path}"})
-            answer = answers.pop(0) if len(answers) > 1 else answers[0]
+                answer: Handler | Response = self.fallback or Response(
+                    404, {"detail": f"no route for {req.method} {req.path}"}
+                )
+            else:
+                answer = answers.pop(0) if len(answers) > 1 else answers[0]
         return answer(req) if callable(answer) else answer
 
     def requests_to(self, method: str, path: str) -> list[Request]:
