@@ -88,10 +88,29 @@ def text_reply(text: str, *, ephemeral: bool = False, ok: bool = True) -> Reply:
     return Reply(text=text, blocks=[section(text)], ephemeral=ephemeral, ok=ok)
 
 
+# A backtick inside a value would close the code span or block it is put in; this look-alike
+# (U+02CB, modifier letter grave accent) cannot.
+_BACKTICK_STANDIN = "\u02cb"
+
+
 def escape(text: str) -> str:
-    """Slack's three control characters, so DAG ids and Airflow's words render as typed."""
+    """Slack's three control characters, so that a value from a user, from Airflow or from the
+    config renders as typed: no mention, channel ping or link exists unless our code made it."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def code(value: str) -> str:
+    """``value`` as inline code, escaped, on one line: nothing in it can end the span."""
+    flat = " ".join(value.split("\n")) if "\n" in value else value
+    return "`" + escape(flat).replace("`", _BACKTICK_STANDIN) + "`"
+
+
+def code_block(text: str) -> str:
+    """``text`` as a preformatted block, escaped: nothing in it can end the block."""
+    return "```\n" + escape(text).replace("`", _BACKTICK_STANDIN) + "\n```"
+
+
 def link(url: str, label: str) -> str:
+    """A link our code makes: the URL is ours (built with quoted path segments), the label is
+    escaped and cannot end the link."""
     return f"<{url}|{escape(label).replace('|', '¦')}>"

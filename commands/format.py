@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.reply import code
+
+__all__ = ["code", "duration", "state", "when"]
+
 STATE_ICONS = {
     "success": ":white_check_mark:",
     "failed": ":x:",
@@ -37,8 +41,3 @@ def duration(seconds: float | None) -> str:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
-
-
-def code(value: str) -> str:
-    """Inline code that survives a backtick in the value."""
-    return "`" + value.replace("`", "'") + "`"
