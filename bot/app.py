@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -15,6 +16,7 @@ from bot.audit import Audit
 from bot.clients import clients_for
 from bot.config import Config
 from bot.follower import Follower
+from bot.housekeeping import Housekeeper
 from bot.interactive import ACTION_IDS, TRIGGER_FORM, Interactive
 from bot.pending import PendingActions
 from bot.permissions import Permissions
@@ -23,7 +25,7 @@ from bot.replay import RecentSignatures, replay_guard
 from bot.settings import Settings
 from bot.slack_web import make_web_client
 from bot.slash import SlashCommand
-from bot.store import Store
+from bot.store import Retention, Store
 from bot.usergroups import UserGroups
 from bot.workers import Workers
 
@@ -40,14 +42,18 @@ class Bot:
     workers: Workers
     store: Store
     follower: Follower
+    housekeeper: Housekeeper
     clients: Mapping[str, AirflowClient] = field(default_factory=dict)
 
     def start_background(self) -> None:
-        """Start following runs; in each serving process, after gunicorn forks it."""
+        """Start following runs and pruning the store; in each serving process, after
+        gunicorn forks it."""
         self.follower.start()
+        self.housekeeper.start()
 
     def close(self, *, wait: bool = True) -> None:
         self.follower.stop()
+        self.housekeeper.stop()
         self.workers.shutdown(wait=wait)
         for client in self.clients.values():
             client.close()
@@ -143,8 +149,18 @@ def create_bot(
     def on_error(error: Exception) -> None:
         log.error("unhandled error in a Slack listener", exc_info=error)
 
+    retention = settings.audit_retention_days
+    housekeeper = Housekeeper(
+        store, Retention(audit=None if retention is None else timedelta(days=retention))
+    )
     bot = Bot(
-        app=app, settings=settings, workers=workers, store=store, follower=follower, clients=clients
+        app=app,
+        settings=settings,
+        workers=workers,
+        store=store,
+        follower=follower,
+        housekeeper=housekeeper,
+        clients=clients,
     )
     _LIVE.append(bot)
     return bot

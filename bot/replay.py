@@ -86,7 +86,7 @@ def first_delivery(store: Store, signature: str | None) -> bool:
     if not signature:
         return True  # Socket Mode, or a test driving the app directly
     try:
-        if store.first_time(signature, keep_seconds=KEEP_SECONDS):
+        if store.first_time(signature):
             return True
     except SQLAlchemyError as exc:
         # Fail open: this process saw it only once, and acting is refused anyway while the

@@ -54,6 +54,7 @@ class Settings:
     worker_threads: int = DEFAULT_WORKER_THREADS  # Airflow calls in flight at once
     max_pending: int = DEFAULT_MAX_PENDING  # requests queued behind them before "busy, retry"
     follow_limit_minutes: int = DEFAULT_FOLLOW_LIMIT_MINUTES  # stop following a run after this
+    audit_retention_days: int | None = None  # None: the audit trail is kept for ever
 
     @property
     def socket_mode(self) -> bool:
@@ -73,7 +74,9 @@ class Settings:
             f"slack_api_url={self.slack_api_url!r}, port={self.port!r}, "
             f"config_path={self.config_path!r}, "
             f"database_url={database_url!r}, worker_threads={self.worker_threads!r}, "
-            f"max_pending={self.max_pending!r}, follow_limit_minutes={self.follow_limit_minutes!r})"
+            f"max_pending={self.max_pending!r}, "
+            f"follow_limit_minutes={self.follow_limit_minutes!r}, "
+            f"audit_retention_days={self.audit_retention_days!r})"
         )
 
 
@@ -139,6 +142,12 @@ def load_settings(
         problems,
     )
     database_url = _database_url(values.get("DATABASE_URL", DEFAULT_DATABASE_URL), problems)
+    audit_days = values.get("AUDIT_RETENTION_DAYS")
+    audit_retention = (
+        None
+        if audit_days is None
+        else _whole_number("AUDIT_RETENTION_DAYS", audit_days, 0, 1, 100 * 366, problems)
+    )
 
     if problems:
         raise SettingsError(problems)
@@ -154,6 +163,7 @@ def load_settings(
         worker_threads=worker_threads,
         max_pending=max_pending,
         follow_limit_minutes=follow_limit,
+        audit_retention_days=audit_retention,
     )
 
 

@@ -164,11 +164,25 @@ def _create_seen_request(conn: Connection) -> None:
     seen_request.create(conn)
 
 
+def _index_for_pruning(conn: Connection) -> None:
+    # Housekeeping (bot/housekeeping.py) deletes by these columns: without an index each
+    # pass would read whole tables.
+    # Plain DDL: an Index object would attach itself to the Table and so also be made by the
+    # steps above on a newer database, and this step would then fail.
+    for name, table, column in (
+        ("ix_pending_action_expires_at", "pending_action", "expires_at"),
+        ("ix_followed_run_created_at", "followed_run", "created_at"),
+        ("ix_audit_log_at", "audit_log", "at"),
+    ):
+        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
+
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _create_audit_log,
     _create_pending_action,
     _create_followed_run,
     _create_seen_request,
+    _index_for_pruning,
 )
 FOLLOWING = ("queued", "running")  # reported states of a follow still under way
 
@@ -263,6 +277,20 @@ def normalise_url(database_url: str) -> URL:
     if url.drivername in ("postgres", "postgresql"):
         url = url.set(drivername="postgresql+psycopg")
     return url
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long the store keeps what it no longer acts on (bot/housekeeping.py prunes it)."""
+
+    # A replayed request older than this is refused by its timestamp anyway (bot/replay.py).
+    signatures: timedelta = timedelta(minutes=10)
+    # Past its expiry a button only says "expired"; a day later it says "no longer does
+    # anything", which is as true and needs no row.
+    expired_actions: timedelta = timedelta(days=1)
+    # A follow that ended (or gave up) a day ago will not be asked about again.
+    finished_follows: timedelta = timedelta(days=1)
+    audit: timedelta | None = None  # None: the audit trail is kept for ever
 
 
 class Store:
@@ -560,22 +588,48 @@ class Store:
 
     # -- replayed requests ---------------------------------------------------------------
 
-    def first_time(self, signature: str, *, keep_seconds: float) -> bool:
+    def first_time(self, signature: str) -> bool:
         """True the first time a request signature is seen (in any process on this store)."""
-        now = _now()
         try:
             with self._begin() as conn:
-                conn.execute(insert(seen_request).values(signature=signature[:80], at=now))
-                # Old ones are worthless: Slack refuses requests older than 5 minutes anyway.
-                if secrets.randbelow(200) == 0:
-                    conn.execute(
-                        delete(seen_request).where(
-                            seen_request.c.at < now - timedelta(seconds=keep_seconds)
-                        )
-                    )
+                conn.execute(insert(seen_request).values(signature=signature[:80], at=_now()))
         except IntegrityError:
             return False
         return True
+
+    def prune(self, rules: Retention, now: datetime | None = None) -> dict[str, int]:
+        """Delete the rows that ``rules`` say are no longer needed; returns how many, by table.
+
+        Safe from any number of processes at once: each statement deletes what is old by then.
+        """
+        now = now or _now()
+        finished = followed_run.c.reported.not_in(FOLLOWING)
+        statements = {
+            "seen_request": delete(seen_request).where(seen_request.c.at < now - rules.signatures),
+            "pending_action": delete(pending_action).where(
+                pending_action.c.expires_at < now - rules.expired_actions
+            ),
+            "followed_run": delete(followed_run).where(
+                followed_run.c.created_at < now - rules.finished_follows,
+                finished | (followed_run.c.give_up_at < now - rules.finished_follows),
+            ),
+        }
+        if rules.audit is not None:
+            statements["audit_log"] = delete(audit_log).where(audit_log.c.at < now - rules.audit)
+        deleted: dict[str, int] = {}
+        for table, statement in statements.items():
+            with self._begin() as conn:  # one transaction each: no long lock on four tables
+                deleted[table] = conn.execute(statement).rowcount
+        return deleted
+
+    def row_counts(self) -> dict[str, int]:
+        """How many rows each table holds (for the soak benchmark and the doctor)."""
+        tables = (audit_log, pending_action, followed_run, seen_request)
+        with self._connect() as conn:
+            return {
+                t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+                for t in tables
+            }
 
     def audit_count(self) -> int:
         with self._connect() as conn:

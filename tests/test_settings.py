@@ -164,6 +164,14 @@ def test_worker_limits_must_be_whole_numbers() -> None:
     ]
 
 
+def test_the_audit_trail_is_kept_unless_a_retention_is_set() -> None:
+    assert load_settings(HTTP).audit_retention_days is None
+    assert load_settings({**HTTP, "AUDIT_RETENTION_DAYS": "400"}).audit_retention_days == 400
+    assert problems({**HTTP, "AUDIT_RETENTION_DAYS": "0"}) == [
+        "AUDIT_RETENTION_DAYS: must be a whole number from 1 to 36600, got '0'"
+    ]
+
+
 @pytest.mark.parametrize("url", ["slack.com/api", "ftp://slack.com/api", "https://", "http://[::"])
 def test_slack_api_url_must_be_http(url: str) -> None:
     assert problems({**HTTP, "SLACK_API_URL": url}) == [

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.startup import migrate_store
-from bot.store import MIGRATIONS, NewAction, Store, normalise_url
+from bot.store import MIGRATIONS, NewAction, Retention, Store, normalise_url
 from tests.bot_process import procfile_command
 from tests.postgres_server import PASSWORD, PostgresServer
 
@@ -332,7 +332,7 @@ def test_an_expired_action_cannot_be_claimed(store: Store) -> None:
     assert action is not None and action.expired() and action.state == "awaiting_confirm"
 
 
-def _follow(store: Store, run_id: str = "manual__1") -> None:
+def _follow(store: Store, run_id: str = "manual__1", limit_seconds: float = 3600) -> None:
     store.add_follow(
         deployment="prod",
         dag_id="etl_daily",
@@ -341,7 +341,7 @@ def _follow(store: Store, run_id: str = "manual__1") -> None:
         thread_ts="1700000000.000100",
         header="<@U0ALICE> ran `/airflow trigger prod etl_daily`",
         requested_by="U0ALICE",
-        limit_seconds=3600,
+        limit_seconds=limit_seconds,
     )
 
 
@@ -394,8 +394,50 @@ def test_a_request_signature_is_new_once_even_from_many_threads(store: Store) ->
 
     def arrive(_: int) -> bool:
         barrier.wait()
-        return store.first_time("v0=" + "ab" * 32, keep_seconds=600)
+        return store.first_time("v0=" + "ab" * 32)
 
     with ThreadPoolExecutor(8) as pool:
         assert sorted(pool.map(arrive, range(8))) == [False] * 7 + [True]
-    assert store.first_time("v0=" + "cd" * 32, keep_seconds=600)
+    assert store.first_time("v0=" + "cd" * 32)
+
+
+def test_pruning_deletes_what_is_no_longer_acted_on_and_keeps_the_rest(store: Store) -> None:
+    stale_action, live_action = _pending(store, ttl=60), _pending(store, ttl=10 * 24 * 3600)
+    _follow(store, "manual__ended")
+    _follow(store, "manual__running", limit_seconds=7 * 24 * 3600)
+    [ended, _] = store.take_due_follows("a:1:x", lease_seconds=60)
+    assert store.report_follow(ended.id, "a:1:x", before="queued", after="success")
+    assert store.first_time("v0=" + "ab" * 32)
+    entry = _record(store)
+
+    # Two days on: the short-lived action is a day past its expiry, the ended follow a day old.
+    deleted = store.prune(Retention(), now=datetime.now(UTC) + timedelta(days=2))
+
+    assert deleted == {"seen_request": 1, "pending_action": 1, "followed_run": 1}
+    assert store.action(stale_action) is None and store.action(live_action) is not None
+    assert [f.run_id for f in store.follows()] == ["manual__running"]  # still under way: kept
+    assert [e.id for e in store.audit()] == [entry]  # the audit trail is kept by default
+
+
+def test_pruning_the_audit_trail_only_past_its_retention(store: Store) -> None:
+    old, recent = _record(store, 1), _record(store, 2)
+    store.prune(Retention(audit=timedelta(days=30)), now=datetime.now(UTC) + timedelta(days=10))
+    assert {e.id for e in store.audit()} == {old, recent}
+    store.prune(Retention(audit=timedelta(days=30)), now=datetime.now(UTC) + timedelta(days=31))
+    assert store.audit() == []
+    assert store.row_counts() == {
+        "audit_log": 0,
+        "pending_action": 0,
+        "followed_run": 0,
+        "seen_request": 0,
+    }
+
+
+def test_a_follow_that_never_ended_is_pruned_a_day_after_it_gave_up(store: Store) -> None:
+    _follow(store)  # limit_seconds=3600: it gives up an hour from now
+    assert store.prune(Retention(), now=datetime.now(UTC) + timedelta(hours=20)) == {
+        "seen_request": 0,
+        "pending_action": 0,
+        "followed_run": 0,
+    }
+    assert store.prune(Retention(), now=datetime.now(UTC) + timedelta(days=2))["followed_run"] == 1
