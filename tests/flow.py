@@ -78,6 +78,18 @@ class ScriptedAirflow:
         self.dags[dag_id] = dag
         return dag
 
+    def end_runs(self, state: str = "success") -> int:
+        """End every run still queued or running, as the scheduler would; returns how many."""
+        ended = 0
+        with self._lock:
+            for dag in self.dags.values():
+                for run in dag.runs.values():
+                    if run["state"] in ("queued", "running"):
+                        now = datetime.now(UTC).isoformat()
+                        run.update(state=state, start_date=now, end_date=now)
+                        ended += 1
+        return ended
+
     def writes(self) -> list[Request]:
         """Requests that would change something in Airflow (reads sent as POST excluded)."""
         return [
