@@ -77,10 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     app_token = bot.settings.slack_app_token
     if app_token:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from bot.request_limits import Limits
+        from bot.socket_mode import LimitedSocketModeHandler
 
         bot.start_background()
-        SocketModeHandler(bot.app, app_token).start()  # type: ignore[no-untyped-call]
+        limits = Limits(max_bytes=bot.settings.max_request_bytes)
+        LimitedSocketModeHandler(bot.app, app_token, limits=limits).start()  # type: ignore[no-untyped-call]
         return 0
     return _serve_http(bot)
 

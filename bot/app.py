@@ -28,6 +28,7 @@ from bot.slash import SlashCommand
 from bot.store import Retention, Store
 from bot.usergroups import UserGroups
 from bot.workers import Workers
+from bot.workspace import AppIdentity, workspace_guard
 
 log = logging.getLogger(__name__)
 COMMAND = "/airflow"
@@ -127,6 +128,8 @@ def create_bot(
     )
     # First of our middleware: it counts a request from its start to its ack.
     app.use(workers.priority.middleware)
+    # Who the bot token belongs to (Bolt asked too, and keeps its answer to itself).
+    app.use(workspace_guard(AppIdentity.from_auth_test(web_client.auth_test())))
     app.use(replay_guard(RecentSignatures()))
     app.command(COMMAND)(slash.on_command)
     interactive = Interactive(

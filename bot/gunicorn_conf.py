@@ -22,6 +22,13 @@ preload_app = True
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
+# Slack sends `POST /slack/events` and a dozen short headers; a health check less. Anything far
+# beyond that is refused by gunicorn (400/431) before the app sees it. The body's size is the
+# app's to check (MAX_REQUEST_BYTES, bot/request_limits.py); slow clients are the proxy's (the
+# README's "Deploy": Heroku's router buffers requests).
+limit_request_line = 2048
+limit_request_fields = 50
+limit_request_field_size = 4096
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # gunicorn's control socket (a file under $HOME) serves no purpose on a dyno, and two bots on

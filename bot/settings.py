@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_DATABASE_URL",
     "DEFAULT_MAX_PENDING",
+    "DEFAULT_MAX_REQUEST_BYTES",
     "DEFAULT_PORT",
     "DEFAULT_WORKER_THREADS",
     "Settings",
@@ -33,6 +34,9 @@ DEFAULT_DATABASE_URL = "sqlite:///chatops.db"
 DEFAULT_WORKER_THREADS = 32
 DEFAULT_MAX_PENDING = 1000
 DEFAULT_FOLLOW_LIMIT_MINUTES = 24 * 60  # a run still going after a day is reported as such
+# Slack's largest legitimate bodies (a view submission, a click on a 50-block message) are tens
+# of KiB; anything bigger is refused before it is read (bot/request_limits.py).
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 
 # Slack's token prefixes are public, so naming the one we got is safe and helps with mix-ups.
 _TOKEN_KIND = re.compile(r"(xox[a-z]|xapp)-")
@@ -55,6 +59,7 @@ class Settings:
     max_pending: int = DEFAULT_MAX_PENDING  # requests queued behind them before "busy, retry"
     follow_limit_minutes: int = DEFAULT_FOLLOW_LIMIT_MINUTES  # stop following a run after this
     audit_retention_days: int | None = None  # None: the audit trail is kept for ever
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # larger requests and frames are refused
 
     @property
     def socket_mode(self) -> bool:
@@ -76,7 +81,8 @@ class Settings:
             f"database_url={database_url!r}, worker_threads={self.worker_threads!r}, "
             f"max_pending={self.max_pending!r}, "
             f"follow_limit_minutes={self.follow_limit_minutes!r}, "
-            f"audit_retention_days={self.audit_retention_days!r})"
+            f"audit_retention_days={self.audit_retention_days!r}, "
+            f"max_request_bytes={self.max_request_bytes!r})"
         )
 
 
@@ -141,6 +147,14 @@ def load_settings(
         30 * 24 * 60,
         problems,
     )
+    max_request_bytes = _whole_number(
+        "MAX_REQUEST_BYTES",
+        values.get("MAX_REQUEST_BYTES"),
+        DEFAULT_MAX_REQUEST_BYTES,
+        64 * 1024,
+        64 * 1024 * 1024,
+        problems,
+    )
     database_url = _database_url(values.get("DATABASE_URL", DEFAULT_DATABASE_URL), problems)
     audit_days = values.get("AUDIT_RETENTION_DAYS")
     audit_retention = (
@@ -164,6 +178,7 @@ def load_settings(
         max_pending=max_pending,
         follow_limit_minutes=follow_limit,
         audit_retention_days=audit_retention,
+        max_request_bytes=max_request_bytes,
     )
 
 
