@@ -17,7 +17,7 @@ def set_paused(ctx: Context, *, paused: bool) -> Reply:
     client = ctx.airflow
     dag_id = ctx.command.dag_id or ""
     word = "paused" if paused else "unpaused"
-    dag = find_dag(client, dag_id)
+    dag = find_dag(ctx)
     name = link(client.dag_url(dag_id), dag_id)
     if dag.is_paused == paused:
         text = f"{name} on `{ctx.deployment}` was already {word}: nothing changed."

@@ -15,7 +15,7 @@ def run(ctx: Context) -> Reply:
     dag_id = cmd.dag_id or ""
     # Looking first costs one read and buys a "did you mean" for a typo and a warning for a
     # paused DAG, whose run would otherwise sit queued with no explanation.
-    dag = find_dag(client, dag_id)
+    dag = find_dag(ctx)
     started = client.trigger(
         dag_id,
         logical_date=cmd.logical_date,
