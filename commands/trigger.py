@@ -9,6 +9,10 @@ from commands import format as fmt
 from commands.context import Context
 from commands.lookup import find_dag
 
+# Changes something in Airflow: goes through the deployment's ``confirm`` and ``approvers``
+# (bot/pending.py) and is announced in the audit channel (commands.WRITE_VERBS).
+WRITES = True
+
 
 def run(ctx: Context) -> Reply:
     client, cmd = ctx.airflow, ctx.command
