@@ -41,6 +41,7 @@ class Bot:
     store: Store
     follower: Follower
     clients: Mapping[str, AirflowClient] = field(default_factory=dict)
+    groups: UserGroups | None = None  # the user-group cache behind every permission check
 
     def start_background(self) -> None:
         """Start following runs; in each serving process, after gunicorn forks it."""
@@ -144,7 +145,13 @@ def create_bot(
         log.error("unhandled error in a Slack listener", exc_info=error)
 
     bot = Bot(
-        app=app, settings=settings, workers=workers, store=store, follower=follower, clients=clients
+        app=app,
+        settings=settings,
+        workers=workers,
+        store=store,
+        follower=follower,
+        clients=clients,
+        groups=groups,
     )
     _LIVE.append(bot)
     return bot
