@@ -45,6 +45,7 @@ class Bot:
     follower: Follower
     housekeeper: Housekeeper
     clients: Mapping[str, AirflowClient] = field(default_factory=dict)
+    groups: UserGroups | None = None  # the user-group cache behind every permission check
 
     def start_background(self) -> None:
         """Start following runs and pruning the store; in each serving process, after
@@ -164,6 +165,7 @@ def create_bot(
         follower=follower,
         housekeeper=housekeeper,
         clients=clients,
+        groups=groups,
     )
     _LIVE.append(bot)
     return bot

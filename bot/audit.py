@@ -15,10 +15,9 @@ from bot.posting import Poster
 from bot.reply import Reply
 from bot.runner import run_command
 from bot.store import Store
-from commands import Context
+from commands import WRITE_VERBS, Context
 
 log = logging.getLogger(__name__)
-WRITE_VERBS = frozenset({"trigger", "pause", "unpause", "clear"})
 
 
 class Audit:

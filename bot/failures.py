@@ -16,9 +16,9 @@ from bot.airflow import (
 )
 from bot.parser import Command, UsageError
 from bot.reply import Reply, context, escape, section
+from commands import WRITE_VERBS
 
 log = logging.getLogger(__name__)
-WRITE_VERBS = frozenset({"trigger", "pause", "unpause"})
 
 
 def usage_reply(err: UsageError) -> Reply:

@@ -103,10 +103,10 @@ class Interactive:
             "page": self._page,
             "runs": self._runs,
             "refresh": self._refresh,
-            "pause": self._toggle,
-            "unpause": self._toggle,
+            "pause": self._write,
+            "unpause": self._write,
             TRIGGER_FORM: self._open_form,
-            "clear": self._clear,
+            "clear": self._write,
         }
 
     def _page(self, click: Click, action: PendingAction) -> None:
@@ -133,34 +133,28 @@ class Interactive:
         if ctx is not None:
             self._show(click, action, self._audit.run(ctx, source="button"), in_place=True)
 
-    def _toggle(self, click: Click, action: PendingAction) -> None:
+    def _write(self, click: Click, action: PendingAction) -> None:
+        """A button that changes Airflow (pause, unpause, clear): through the deployment's
+        confirm and approvers (bot/pending.py), exactly as the typed command would be."""
+        run_id = str(action.args.get("run_id") or "") or None
+        typed = "" if run_id else f"{action.verb} {action.deployment} {action.dag_id}"
         cmd = Command(verb=action.verb, deployment=action.deployment, dag_id=action.dag_id,
-                      typed=f"{action.verb} {action.deployment} {action.dag_id}")  # fmt: skip
+                      run_id=run_id, typed=typed)  # fmt: skip
         ctx = self._allowed(click, cmd)
         if ctx is None:
             return
+        thread = Thread(click.channel_id, action.thread_ts, "") if action.thread_ts else None
         if self._pending.waits_for_click(cmd.verb, cmd.deployment):
-            thread = Thread(click.channel_id, action.thread_ts, "") if action.thread_ts else None
             reply = self._pending.ask(
                 cmd, user_id=click.user_id, channel_id=click.channel_id, thread=thread
             )
         else:
             reply = self._audit.run(ctx, source="button")
         self._show(click, action, reply, in_place=False)
-
-    def _clear(self, click: Click, action: PendingAction) -> None:
-        run_id = str(action.args.get("run_id") or "")
-        cmd = Command(verb="clear", deployment=action.deployment, dag_id=action.dag_id,
-                      run_id=run_id)  # fmt: skip
-        ctx = self._allowed(click, cmd)
-        if ctx is None:
-            return
-        reply = self._audit.run(ctx, source="button")
-        self._show(click, action, reply, in_place=False)
-        if reply.ok and action.thread_ts and reply.outcome != "nothing to clear":
-            # The cleared tasks run again: report how the run ends this time.
-            thread = Thread(click.channel_id, action.thread_ts, "")
-            follow_run(self._follower, cmd, click.channel_id, thread, click.user_id, run_id)
+        if thread is not None and reply.ok and reply.run_id:
+            # Cleared tasks run again: report how the run ends this time.
+            follow_run(self._follower, cmd, click.channel_id, thread, click.user_id,
+                       reply.run_id)  # fmt: skip
 
     def _open_form(self, click: Click, action: PendingAction) -> None:
         cmd = Command(verb="trigger", deployment=action.deployment, dag_id=action.dag_id)
@@ -218,6 +212,15 @@ class Interactive:
             if form is None or form.verb != TRIGGER_FORM:
                 log.warning("a trigger form named no stored action")
                 return
+            if form.expired():
+                # The form outlived the button that opened it: nothing is triggered.
+                log.info("an expired trigger form from %s was refused", user)
+                note = (
+                    f":hourglass: This form expired {fmt.when(form.expires_at)}: nothing was "
+                    "triggered. Run the command again."
+                )
+                self._ephemeral(form.channel_id, user, note)
+                return
             cmd = Command(verb="trigger", deployment=form.deployment, dag_id=form.dag_id,
                           logical_date=logical_date, conf=conf,
                           typed=f"trigger {form.deployment} {form.dag_id} (form)")  # fmt: skip
@@ -234,7 +237,7 @@ class Interactive:
             else:
                 action = self._new_trigger(cmd, user, form)
                 reply = self._pending.run_now(action, actor=user)
-                self._pending.follow_if_triggered(action, reply)
+                self._pending.follow_if_started(action, reply)
             self._show(click, form, reply, in_place=False)
         except SQLAlchemyError as exc:
             log.error("state store failure on a trigger form: %s", type(exc).__name__)

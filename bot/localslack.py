@@ -11,8 +11,8 @@ One ``ThreadingHTTPServer`` on 127.0.0.1 (free port) serves:
   the URL ``apps.connections.open`` hands out to the app token.
 
 Every request is recorded as a :class:`Call` before it is answered. Faults
-(``fail_next``, ``rate_limit_next``, ``server_error_next``) are queued per method and
-consumed in order. Point ``slack_sdk.WebClient(base_url=standin.api_url)`` at it.
+(``fail_next``, ``rate_limit_next``, ``server_error_next``, ``disconnect_next``) are queued per
+method and consumed in order. Point ``slack_sdk.WebClient(base_url=standin.api_url)`` at it.
 
 Stop Socket Mode clients (``client.close()``) before :meth:`SlackStandin.stop`, or their
 auto-reconnect will keep trying to reach a server that is gone.
@@ -87,7 +87,7 @@ class Call:
 
 @dataclass(frozen=True)
 class _Fault:
-    kind: Literal["fail", "ratelimit", "server_error"]
+    kind: Literal["fail", "ratelimit", "server_error", "disconnect"]
     error: str = ""
     retry_after: int = 1
     status: int = 500
@@ -95,9 +95,12 @@ class _Fault:
 
 @dataclass(frozen=True)
 class _Reply:
-    status: int
+    status: int  # DROP: no answer at all, the connection is closed
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+
+
+DROP = 0
 
 
 class _SlackError(Exception):
@@ -371,6 +374,10 @@ class _Handler(BaseHTTPRequestHandler):
             reply = standin._response_url_post(parts.path[len("/response/") :], raw)
         else:
             reply = _text_reply(404, "not found")
+        if reply.status == DROP:
+            # As a network failure looks to the client: the connection closes with no answer.
+            self.close_connection = True
+            return
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -622,6 +629,12 @@ class SlackStandin:
         """The next ``times`` calls answer HTTP ``status`` with an HTML body, like Slack's 5xx."""
         self._queue(method, _Fault("server_error", status=status), times)
 
+    def disconnect_next(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls get no answer: the connection is closed once the request is
+        read, as when the network fails on the way. slack_sdk retries such a call once, so
+        ``times=2`` makes one call of the bot fail."""
+        self._queue(method, _Fault("disconnect"), times)
+
     def _take_fault(self, method: str) -> _Fault | None:
         with self._lock:
             queue = self._faults.get(method)
@@ -633,6 +646,8 @@ class SlackStandin:
             return _json_reply(
                 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
             )
+        if fault.kind == "disconnect":
+            return _Reply(DROP, b"")
         if fault.kind == "server_error":
             return _text_reply(fault.status, f"<html><body>HTTP {fault.status}</body></html>")
         if webhook:

@@ -32,7 +32,17 @@ DEPLOYMENT_VERBS = frozenset({"list", "status", "trigger", "pause", "unpause"})
 
 # Airflow's own rule for DAG ids (airflow.utils.helpers.KEY_REGEX), so a typo is caught here.
 DAG_ID = re.compile(r"^[\w.-]{1,250}$")
-RUN_ID = re.compile(r"^\S{1,250}$")
+# Airflow's own rule for run ids: its default ``[scheduler] allowed_run_id_pattern`` (which also
+# covers its generated ``manual__<date>`` ids, RUN_ID_REGEX in airflow/models/dagrun.py) and its
+# 250-character column. ``.`` and ``..`` pass that pattern, but in a URL path they are
+# dot-segments that the HTTP library resolves to another path: refused too.
+RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]{1,250}$")
+_DOT_SEGMENTS = frozenset({".", ".."})
+RUN_ID_FORM = "letters, digits and `_ . ~ : + -`, e.g. `manual__2024-01-01T00:00:00+00:00`"
+# A conf is shown whole to whoever confirms or approves it (bot/pending.py), so it is kept to
+# what a person can read there: at most this many characters of JSON, nested this deep.
+MAX_CONF_CHARS = 4000
+MAX_CONF_DEPTH = 20
 _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 # Slack clients turn straight quotes into typographic ones ("smart quotes"): undo that.
 _QUOTES = str.maketrans(
@@ -147,8 +157,10 @@ def _status(deployment: str, rest: list[tuple[str, int]]) -> Command:
         raise UsageError("`status` takes a DAG id and, optionally, one run id.", verb="status")
     dag_id = _dag_id(rest[0][0], "status")
     run_id = rest[1][0] if len(rest) == 2 else None
-    if run_id is not None and not RUN_ID.match(run_id):
-        raise UsageError(f"`{run_id}` is not a run id.", verb="status")
+    if run_id is not None and not valid_run_id(run_id):
+        raise UsageError(
+            f"`{run_id}` is not a run id: Airflow's run ids are {RUN_ID_FORM}.", verb="status"
+        )
     return Command(verb="status", deployment=deployment, dag_id=dag_id, run_id=run_id)
 
 
@@ -213,9 +225,25 @@ def parse_logical_date(value: str) -> datetime:
     return parsed
 
 
+def valid_run_id(run_id: str) -> bool:
+    """Whether Airflow would accept ``run_id``, and it can be put in a URL path as it is."""
+    return bool(RUN_ID.match(run_id)) and run_id not in _DOT_SEGMENTS
+
+
 def parse_conf(value: str) -> dict[str, Any]:
     # Slack clients turn quotes curly, in a modal's text field as in a slash command.
     value = value.translate(_QUOTES).strip().strip("`").strip()
+    limits = (
+        f"A conf may be at most {MAX_CONF_CHARS:,} characters of JSON, nested at most "
+        f"{MAX_CONF_DEPTH} levels deep, so that it can be shown whole to whoever confirms it."
+    )
+    if len(value) > MAX_CONF_CHARS:
+        raise UsageError(
+            f"The conf is too long ({len(value):,} characters). {limits}", verb="trigger"
+        )
+    # Measured before parsing: a deeper nesting would only exhaust the parser's recursion.
+    if _nesting(value) > MAX_CONF_DEPTH:
+        raise UsageError(f"The conf is nested too deeply. {limits}", verb="trigger")
     try:
         conf = json.loads(value)
     except json.JSONDecodeError as exc:
@@ -231,6 +259,28 @@ def parse_conf(value: str) -> dict[str, Any]:
             verb="trigger",
         )
     return conf
+
+
+def _nesting(text: str) -> int:
+    """How deep the brackets of a JSON text nest, counting none inside strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:

@@ -1,8 +1,11 @@
-"""Trigger, pause and unpause that wait for a click: confirmations and four-eyes approvals.
+"""Actions that wait for a click: confirmations and four-eyes approvals.
 
-On a deployment with ``confirm: true`` the action is posted with Confirm and Cancel; with
-``approvers:`` it waits for Approve by an approver other than the requester. Nothing reaches
-Airflow before that click. The action itself stays in the store; its buttons carry only its id.
+Every verb that changes something in Airflow (``commands.WRITE_VERBS``: trigger, pause, unpause,
+clear, and any added later) goes through here. On a deployment with ``confirm: true`` the action
+is posted with Confirm and Cancel; with ``approvers:`` it waits for Approve by an approver other
+than the requester. Nothing reaches Airflow before that click, and the prompt shows everything
+that will run (the whole conf), or the action is refused. When the click lands, the requester's
+own grants are checked again. The action itself stays in the store; its buttons carry only its id.
 
 Every click is decided by one atomic state change in the store (see ``Store.claim_action``):
 a double click, two people clicking at once, or Slack delivering a click twice acts once. A
@@ -15,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,16 +33,29 @@ from bot.follower import Follower, follow_run
 from bot.parser import Command
 from bot.permissions import Permissions
 from bot.posting import Poster, Thread, respond
-from bot.reply import Block, Reply, actions, context, section
+from bot.reply import (
+    SECTION_LIMIT,
+    Block,
+    Reply,
+    actions,
+    code_block,
+    context,
+    escape,
+    section,
+)
 from bot.runner import run_command
 from bot.store import NewAction, PendingAction, Store
 from bot.usergroups import GroupLookupFailed, UserGroups
-from commands import Context
+from commands import WRITE_VERBS, Context
 from commands import format as fmt
 
 log = logging.getLogger(__name__)
 
-CONFIRMABLE = frozenset({"trigger", "pause", "unpause"})
+# Every verb that changes Airflow waits for the deployment's confirm/approvers: no exceptions.
+CONFIRMABLE = WRITE_VERBS
+# A conf is shown whole in at most this many sections of the prompt (Slack cuts a section at
+# 3,000 characters); one that needs more is refused rather than shown in part.
+MAX_CONF_SECTIONS = 4
 AWAITING_CONFIRM, AWAITING_APPROVAL = "awaiting_confirm", "awaiting_approval"
 RUNNING, DONE, FAILED = "running", "done", "failed"
 CANCELLED, REJECTED, EXPIRED = "cancelled", "rejected", "expired"
@@ -97,6 +114,9 @@ class PendingActions:
     def ask(self, cmd: Command, *, user_id: str, channel_id: str, thread: Thread | None) -> Reply:
         """Keep the action and return the message asking for its confirmation or approval."""
         dep = self._config.deployments[cmd.deployment or ""]
+        if conf_sections(cmd.conf) is None:
+            # Refused before anything is kept: nobody could see what they would approve.
+            return _unshowable()
         state = AWAITING_APPROVAL if dep.needs_approval else AWAITING_CONFIRM
         [action_id] = self._store.add_actions(
             [
@@ -110,7 +130,11 @@ class PendingActions:
                     dag_id=cmd.dag_id,
                     logical_date=cmd.logical_date,
                     conf=cmd.conf or None,
-                    args={"header": thread.header if thread else "", "typed": cmd.typed},
+                    args={
+                        "header": thread.header if thread else "",
+                        "typed": cmd.typed,
+                        **({"run_id": cmd.run_id} if cmd.run_id else {}),
+                    },
                     ttl_seconds=dep.confirm_timeout,
                 )
             ]
@@ -160,24 +184,54 @@ class PendingActions:
         self._audit.end(entry, ctx, reply)
         return reply
 
-    def follow_if_triggered(self, action: PendingAction, reply: Reply) -> None:
-        if action.verb != "trigger" or not reply.ok or not reply.run_id or not action.thread_ts:
+    def follow_if_started(self, action: PendingAction, reply: Reply) -> None:
+        """A run that the action set going (a trigger, a clear) is reported on in the thread."""
+        if not reply.ok or not reply.run_id or not action.thread_ts:
             return
-        cmd = Command(verb="trigger", deployment=action.deployment, dag_id=action.dag_id)
+        cmd = Command(verb=action.verb, deployment=action.deployment, dag_id=action.dag_id)
         header = str(action.args.get("header") or "")
         thread = Thread(action.channel_id, action.thread_ts, header)
         follow_run(self._follower, cmd, action.channel_id, thread, action.user_id, reply.run_id)
 
     def _act(self, click: Click, action: PendingAction, audit_ctx: Context) -> None:
-        entry = self._audit.begin(audit_ctx, source="button")
-        reply = self._execute(action)
-        self._audit.end(entry, audit_ctx, reply)
         who = f"Requested by <@{action.user_id}> at {fmt.when(action.created_at)}"
         if action.approved_by:
             who += f" · approved by <@{action.approved_by}> at {fmt.when(action.decided_at)}"
         elif action.confirmed_by:
             who += f" · confirmed by <@{action.confirmed_by}> at {fmt.when(action.decided_at)}"
-        self.follow_if_triggered(action, reply)
+        # The requester's grants may have changed since they asked: an approval lends no rights.
+        requester = self._context(action, action.user_id, verb_text=action.args.get("typed", ""))
+        decision = requester.access.check(
+            channel_id=action.channel_id,
+            verb=action.verb,
+            deployment=action.deployment,
+            dag_id=action.dag_id,
+        )
+        if not decision.allowed:
+            self._refuse_requester(click, action, requester, decision.reason, who)
+            return
+        entry = self._audit.begin(audit_ctx, source="button")
+        reply = self._execute(action)
+        self._audit.end(entry, audit_ctx, reply)
+        self.follow_if_started(action, reply)
+        self._finish(click, action, reply, who)
+
+    def _refuse_requester(
+        self, click: Click, action: PendingAction, requester: Context, reason: str, who: str
+    ) -> None:
+        """The requester lost the grant while the action waited: nothing is done, and the
+        thread and the audit trail say why."""
+        self._audit.denied(requester, f"the requester may no longer do this: {reason}",
+                           source="button")  # fmt: skip
+        outcome = "denied: the requester may no longer do this"
+        self._store.update_action(
+            action.id, state=FAILED, finished_at=datetime.now(UTC), outcome=outcome
+        )
+        text = (
+            f":no_entry: Nothing was done: <@{action.user_id}> may no longer "
+            f"`{action.verb}` this. Their grants now say: {reason}"
+        )
+        reply = Reply(text=text, blocks=[section(text)], ok=False, outcome=outcome)
         self._finish(click, action, reply, who)
 
     def _execute(self, action: PendingAction) -> Reply:
@@ -268,6 +322,7 @@ class PendingActions:
             dag_id=action.dag_id,
             logical_date=action.logical_date,
             conf=dict(action.conf or {}),
+            run_id=str(action.args["run_id"]) if action.args.get("run_id") else None,
             typed=verb_text,
         )
         return Context(
@@ -302,6 +357,9 @@ class PendingActions:
 
 def _prompt(action: PendingAction, dep: Deployment) -> Reply:
     what = _what(action)
+    conf = conf_sections(action.conf or {}) or []
+    if conf:
+        what += " with this conf (shown whole, as Airflow will get it)"
     expires = f"Expires {fmt.when(action.expires_at)}."
     if action.state == AWAITING_APPROVAL:
         approvers = ", ".join(
@@ -325,19 +383,81 @@ def _prompt(action: PendingAction, dep: Deployment) -> Reply:
         outcome = "awaiting confirmation"
     return Reply(
         text=text,
-        blocks=[section(text), actions(*buttons, block_id="decision")],
+        blocks=[
+            section(text),
+            *(section(part) for part in conf),
+            actions(*buttons, block_id="decision"),
+        ],
         waiting=True,
         outcome=outcome,
     )
 
 
 def _what(action: PendingAction) -> str:
-    what = f"{action.verb} {fmt.code(action.dag_id or '')}"
+    dag = fmt.code(action.dag_id or "")
+    run_id = action.args.get("run_id")
+    if action.verb == "clear" and run_id:
+        what = f"clear the failed tasks of run {fmt.code(str(run_id))} of {dag}"
+    else:
+        what = f"{action.verb} {dag}"
     if action.logical_date:
         what += f" for {fmt.when(action.logical_date)}"
-    if action.conf:
-        what += f" with conf `{json.dumps(action.conf, separators=(',', ':'))[:300]}`"
     return what
+
+
+def conf_sections(conf: dict[str, object]) -> list[str] | None:
+    """The whole conf as code blocks, one per prompt section; None when it cannot be shown whole
+    in ``MAX_CONF_SECTIONS`` sections. Indented where that fits, else compact."""
+    if not conf:
+        return []
+    budget = SECTION_LIMIT - len(code_block(""))
+    for indent in (2, None):
+        text = _visible(json.dumps(conf, indent=indent, ensure_ascii=False))
+        pieces = _split(text, budget)
+        if len(pieces) <= MAX_CONF_SECTIONS:
+            return [code_block(piece) for piece in pieces]
+    return None
+
+
+def _visible(text: str) -> str:
+    """JSON text with every invisible or direction-changing character written as its JSON
+    escape, so that what an approver reads is what Airflow gets. Only characters inside JSON
+    strings can be such, and an escape there means the same character."""
+    return "".join(
+        json.dumps(char)[1:-1]
+        if char not in " \n" and unicodedata.category(char)[0] in "CZ"
+        else char
+        for char in text
+    )
+
+
+def _split(text: str, budget: int) -> list[str]:
+    """``text`` in pieces whose escaped length fits ``budget``, cut after a line where one can."""
+    pieces: list[str] = []
+    while text:
+        cost, end, last_newline = 0, len(text), -1
+        for i, char in enumerate(text):
+            cost += len(escape(char))
+            if cost > budget:
+                end = last_newline + 1 if last_newline > 0 else i
+                break
+            if char == "\n":
+                last_newline = i
+        pieces.append(text[:end].removesuffix("\n"))
+        text = text[end:]
+    return pieces
+
+
+def _unshowable() -> Reply:
+    limit = MAX_CONF_SECTIONS * (SECTION_LIMIT - len(code_block("")))
+    text = (
+        ":no_entry: Nothing was done: this conf cannot be shown whole to whoever must confirm "
+        f"or approve it (as shown, it would take more than {limit:,} characters; `<`, `>` and "
+        "`&` count several each). Make it shorter and ask again."
+    )
+    return Reply(
+        text=text, blocks=[section(text)], ok=False, outcome="refused: conf too long to show"
+    )
 
 
 def _button(text: str, action_id: str, value: str, style: str | None) -> Block:

@@ -1,7 +1,8 @@
 """Who is in a Slack user group, read through the Web API and cached briefly.
 
 Briefly, because a grant given through a group must end soon after someone leaves the group.
-A failed read fails closed: the group grants nothing until Slack answers again.
+A failed read fails closed, whatever failed (Slack's answer, the network, a timeout): the group
+grants nothing until Slack answers again, and the asker is told so (bot/permissions.py).
 """
 
 from __future__ import annotations
@@ -52,10 +53,19 @@ class UserGroups:
             error = str(exc.response.get("error", "unknown_error"))
             log.warning("usergroups.users.list %s failed: %s", group_id, error)
             raise GroupLookupFailed(group_id, error) from None
+        except Exception as exc:  # noqa: BLE001 - a connection error, a timeout: fail closed too
+            error = type(exc).__name__
+            log.warning("usergroups.users.list %s failed on the way: %s", group_id, error)
+            raise GroupLookupFailed(group_id, error) from None
         members = frozenset(str(u) for u in resp.get("users") or [])
         with self._lock:
             self._cache[group_id] = (now, members)
         return members
+
+    def forget(self) -> None:
+        """Drop what is cached: the next question about any group goes to Slack."""
+        with self._lock:
+            self._cache.clear()
 
     def is_member(self, user_id: str, group_id: str) -> bool:
         return user_id in self.members(group_id)

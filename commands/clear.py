@@ -7,6 +7,10 @@ from bot.reply import Reply, link, section
 from commands import format as fmt
 from commands.context import Context
 
+# Changes something in Airflow: goes through the deployment's ``confirm`` and ``approvers``
+# (bot/pending.py) and is announced in the audit channel (commands.WRITE_VERBS).
+WRITES = True
+
 
 def run(ctx: Context) -> Reply:
     client, cmd = ctx.airflow, ctx.command

@@ -7,6 +7,10 @@ from commands import format as fmt
 from commands.context import Context
 from commands.lookup import find_dag
 
+# Changes something in Airflow: goes through the deployment's ``confirm`` and ``approvers``
+# (bot/pending.py) and is announced in the audit channel (commands.WRITE_VERBS).
+WRITES = True
+
 
 def run(ctx: Context) -> Reply:
     return set_paused(ctx, paused=True)
@@ -17,7 +21,7 @@ def set_paused(ctx: Context, *, paused: bool) -> Reply:
     client = ctx.airflow
     dag_id = ctx.command.dag_id or ""
     word = "paused" if paused else "unpaused"
-    dag = find_dag(client, dag_id)
+    dag = find_dag(ctx)
     name = link(client.dag_url(dag_id), dag_id)
     if dag.is_paused == paused:
         text = f"{name} on `{ctx.deployment}` was already {word}: nothing changed."

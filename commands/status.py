@@ -34,7 +34,7 @@ def run(ctx: Context) -> Reply:
 
     runs = client.list_runs(dag_id, limit=RECENT)
     if not runs:
-        dag = find_dag(client, dag_id)  # tells an unknown DAG from one that never ran
+        dag = find_dag(ctx)  # tells an unknown DAG from one that never ran
         state = "paused" if dag.is_paused else "active"
         text = f"{fmt.code(dag_id)} on `{ctx.deployment}` has no runs yet (it is {state})."
         return Reply(text=text, blocks=[section(text)], outcome="no runs yet")

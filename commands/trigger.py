@@ -9,13 +9,17 @@ from commands import format as fmt
 from commands.context import Context
 from commands.lookup import find_dag
 
+# Changes something in Airflow: goes through the deployment's ``confirm`` and ``approvers``
+# (bot/pending.py) and is announced in the audit channel (commands.WRITE_VERBS).
+WRITES = True
+
 
 def run(ctx: Context) -> Reply:
     client, cmd = ctx.airflow, ctx.command
     dag_id = cmd.dag_id or ""
     # Looking first costs one read and buys a "did you mean" for a typo and a warning for a
     # paused DAG, whose run would otherwise sit queued with no explanation.
-    dag = find_dag(client, dag_id)
+    dag = find_dag(ctx)
     started = client.trigger(
         dag_id,
         logical_date=cmd.logical_date,
