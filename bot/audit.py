@@ -12,7 +12,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from bot.posting import Poster
-from bot.reply import Reply
+from bot.reply import Reply, code
 from bot.runner import run_command
 from bot.store import Store
 from commands import Context
@@ -73,7 +73,8 @@ class Audit:
         if not self._channel:
             return
         cmd = ctx.command
-        text = f"<@{ctx.user_id}> in <#{ctx.channel_id}>: `/airflow {cmd.typed}` {result}"
+        # What was typed is the user's own text, so it is shown, escaped, in a code span.
+        text = f"<@{ctx.user_id}> in <#{ctx.channel_id}>: {code(f'/airflow {cmd.typed}')} {result}"
         try:
             self._poster.post(self._channel, text)
         except SlackApiError as exc:

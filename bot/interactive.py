@@ -30,7 +30,7 @@ from bot.pending import DECISION_ACTIONS, Click, PendingActions
 from bot.permissions import Permissions
 from bot.posting import Poster, Thread, respond
 from bot.replay import once
-from bot.reply import Reply, section
+from bot.reply import Reply, code, section
 from bot.store import NewAction, PendingAction, Store
 from bot.workers import Workers
 from commands import Context
@@ -349,7 +349,7 @@ def trigger_form(action: PendingAction) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": "Trigger"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            section(f"Trigger {fmt.code(dag)} on `{dep}`."),
+            section(f"Trigger {code(dag)} on {code(dep)}."),
             {
                 "type": "input",
                 "block_id": "logical_date",

@@ -29,7 +29,7 @@ from bot.follower import Follower, follow_run
 from bot.parser import Command
 from bot.permissions import Permissions
 from bot.posting import Poster, Thread, respond
-from bot.reply import Block, Reply, actions, context, section
+from bot.reply import Block, Reply, actions, code, context, section
 from bot.runner import run_command
 from bot.store import NewAction, PendingAction, Store
 from bot.usergroups import GroupLookupFailed, UserGroups
@@ -238,7 +238,8 @@ class PendingActions:
             if click.action_id == "approve" and requester:
                 return "You cannot approve your own request: another approver must."
             if dep is None or not self._is_approver(click.user_id, dep):
-                return f"Only an approver for `{action.deployment}` may {click.action_id} this."
+                where = code(action.deployment or "")
+                return f"Only an approver for {where} may {click.action_id} this."
             return None
         if click.action_id == "cancel" and requester:
             return None
@@ -309,7 +310,7 @@ def _prompt(action: PendingAction, dep: Deployment) -> Reply:
             + [f"<!subteam^{g}>" for g in sorted(dep.approver_groups)]
         )
         text = (
-            f":lock: *Approval needed:* <@{action.user_id}> asks to {what} on `{dep.name}`.\n"
+            f":lock: *Approval needed:* <@{action.user_id}> asks to {what} on {code(dep.name)}.\n"
             f"An approver ({approvers}) other than <@{action.user_id}> must approve. {expires}"
         )
         buttons = [_button("Approve", "approve", action.id, "primary"),
@@ -317,7 +318,7 @@ def _prompt(action: PendingAction, dep: Deployment) -> Reply:
         outcome = "awaiting approval"
     else:
         text = (
-            f":warning: *Confirm:* {what} on `{dep.name}`?\n"
+            f":warning: *Confirm:* {what} on {code(dep.name)}?\n"
             f"Requested by <@{action.user_id}>. Nothing happens until someone confirms. {expires}"
         )
         buttons = [_button("Confirm", "confirm", action.id, "primary"),
@@ -332,11 +333,11 @@ def _prompt(action: PendingAction, dep: Deployment) -> Reply:
 
 
 def _what(action: PendingAction) -> str:
-    what = f"{action.verb} {fmt.code(action.dag_id or '')}"
+    what = f"{action.verb} {code(action.dag_id or '')}"
     if action.logical_date:
         what += f" for {fmt.when(action.logical_date)}"
     if action.conf:
-        what += f" with conf `{json.dumps(action.conf, separators=(',', ':'))[:300]}`"
+        what += f" with conf {code(json.dumps(action.conf, separators=(',', ':'))[:300])}"
     return what
 
 

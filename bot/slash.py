@@ -28,7 +28,7 @@ from bot.pending import PendingActions
 from bot.permissions import Permissions
 from bot.posting import CannotPost, Poster, Thread, respond
 from bot.replay import once
-from bot.reply import Reply
+from bot.reply import Reply, code
 from bot.store import Store
 from bot.workers import Workers
 from commands import Context
@@ -151,10 +151,9 @@ class SlashCommand:
 def parent_header(ctx: Context) -> str:
     """'@user ran `/airflow ...`', as typed, naming the deployment where it was defaulted."""
     cmd = ctx.command
-    typed = cmd.typed.replace("`", "'")[:300]
-    header = f"<@{ctx.user_id}> ran `/airflow {typed}`"
+    header = f"<@{ctx.user_id}> ran {code(f'/airflow {cmd.typed[:300]}')}"
     if cmd.deployment and cmd.deployment not in cmd.typed.split()[1:2]:
-        header += f" on `{cmd.deployment}`"
+        header += f" on {code(cmd.deployment)}"
     return header
 
 
