@@ -180,7 +180,14 @@ class Console:
             self._view.response_urls[response_url] = (user, Where(channel, ""))
         self._last_activity = time.monotonic()
         answer = self._send(
-            partial(self._local.slash, text, user=user, channel=channel, response_url=response_url)
+            partial(
+                self._local.slash,
+                text,
+                user=user,
+                channel=channel,
+                response_url=response_url,
+                console=True,
+            )
         )
         if answer is None:
             return
@@ -227,7 +234,7 @@ class Console:
         opens = f"; Slack would open {printable(button.url)}" if button.url else ""
         self._say(f"(you clicked [{number}] {button.label}{opens})")
         self._last_activity = time.monotonic()
-        answer = self._send(partial(self._local.interact, payload))
+        answer = self._send(partial(self._local.interact, payload, console=True))
         if answer is not None and answer.status == 404:
             action = printable(button.action_id)
             self._say(f"(nothing in the bot handles button `{action}`: HTTP 404)")
@@ -311,7 +318,7 @@ class Console:
                 bot_id=self._slack.bot_id,
             )
             self._last_activity = time.monotonic()
-            answer = self._send(partial(self._local.interact, payload))
+            answer = self._send(partial(self._local.interact, payload, console=True))
             if answer is None or answer.status != 200:
                 status = "no answer" if answer is None else f"HTTP {answer.status}"
                 self._say(f"(the bot did not take the form: {status})")

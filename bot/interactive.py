@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.airflow import AirflowClient
-from bot.audit import Audit
+from bot.audit import Audit, origin_of
 from bot.buttons import seal
 from bot.config import Config
 from bot.failures import denial_reply, store_failure
@@ -79,6 +79,7 @@ class Interactive:
         click = _click(body)
         if click is None or click.action_id == "open_link":
             return  # a link button: Slack opened the URL; the app only acknowledges
+        click = dataclasses.replace(click, origin=origin_of(context))
         if not self._workers.try_submit(once(self._store, context, lambda: self._serve(click))):
             self._tell(click, BUSY)
 
@@ -200,9 +201,10 @@ class Interactive:
         ack()
         user = str((body.get("user") or {}).get("id", ""))
         form_id = str(view.get("private_metadata", ""))
+        origin = origin_of(context)
 
         def submit() -> None:
-            self._submitted(user, form_id, logical_date, conf)
+            self._submitted(user, form_id, logical_date, conf, origin)
 
         if not self._workers.try_submit(once(self._store, context, submit)):
             log.warning("busy: a trigger form from %s was dropped", user)
@@ -211,7 +213,12 @@ class Interactive:
                 self._ephemeral(action.channel_id, user, BUSY)
 
     def _submitted(
-        self, user: str, form_id: str, logical_date: datetime | None, conf: dict[str, Any]
+        self,
+        user: str,
+        form_id: str,
+        logical_date: datetime | None,
+        conf: dict[str, Any],
+        origin: str = "slack",
     ) -> None:
         try:
             form = self._store.action(form_id)
@@ -223,7 +230,8 @@ class Interactive:
                           typed=f"trigger {form.deployment} {form.dag_id} (form)")  # fmt: skip
             click = Click(user_id=user, action_id=TRIGGER_FORM, value=form_id,
                           channel_id=form.channel_id, message_ts=None,
-                          thread_ts=form.thread_ts, response_url=None)  # fmt: skip
+                          thread_ts=form.thread_ts, response_url=None,
+                          origin=origin)  # fmt: skip
             if self._allowed(click, cmd) is None:
                 return
             thread = Thread(form.channel_id, form.thread_ts, "") if form.thread_ts else None
@@ -233,7 +241,7 @@ class Interactive:
                 )
             else:
                 action = self._new_trigger(cmd, user, form)
-                reply = self._pending.run_now(action, actor=user)
+                reply = self._pending.run_now(action, actor=user, origin=origin)
                 self._pending.follow_if_triggered(action, reply)
             self._show(click, form, reply, in_place=False)
         except SQLAlchemyError as exc:
@@ -279,6 +287,7 @@ class Interactive:
             access=self._permissions.access_for(click.user_id),
             client=self._clients.get(cmd.deployment or ""),
             page=page or PagePosition(),
+            origin=click.origin,
         )
         decision = ctx.access.check(
             channel_id=click.channel_id,

@@ -64,6 +64,7 @@ class Click:
     thread_ts: str | None
     response_url: str | None
     trigger_id: str | None = None
+    origin: str = "slack"  # or "console" (bot/audit.py): for the audit trail
 
 
 class PendingActions:
@@ -126,7 +127,9 @@ class PendingActions:
         if action is None or action.verb not in CONFIRMABLE:
             self._tell(click, "This button no longer does anything. Run the command again.")
             return
-        audit_ctx = self._context(action, click.user_id, verb_text=f"{click.action_id} {action.id}")
+        audit_ctx = self._context(
+            action, click.user_id, verb_text=f"{click.action_id} {action.id}", origin=click.origin
+        )
         refusal = self._refusal(click, action)
         if refusal:
             self._audit.denied(audit_ctx, refusal, source="button")
@@ -152,9 +155,9 @@ class PendingActions:
             return
         self._act(click, won, audit_ctx)
 
-    def run_now(self, action: PendingAction, *, actor: str) -> Reply:
+    def run_now(self, action: PendingAction, *, actor: str, origin: str = "slack") -> Reply:
         """Carry out an action that needs no click (claimed by the caller); audited."""
-        ctx = self._context(action, actor, verb_text=action.args.get("typed", ""))
+        ctx = self._context(action, actor, verb_text=action.args.get("typed", ""), origin=origin)
         entry = self._audit.begin(ctx, source="button")
         reply = self._execute(action)
         self._audit.end(entry, ctx, reply)
@@ -262,7 +265,9 @@ class PendingActions:
                 continue  # fail closed: an unreadable group approves nobody
         return False
 
-    def _context(self, action: PendingAction, user_id: str, *, verb_text: str) -> Context:
+    def _context(
+        self, action: PendingAction, user_id: str, *, verb_text: str, origin: str = "slack"
+    ) -> Context:
         cmd = Command(
             verb=action.verb,
             deployment=action.deployment,
@@ -278,6 +283,7 @@ class PendingActions:
             config=self._config,
             access=self._permissions.access_for(user_id),
             client=self._clients.get(action.deployment or ""),
+            origin=origin,
         )
 
     def _replace(self, click: Click, reply: Reply) -> None:

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.airflow import AirflowClient
-from bot.audit import Audit
+from bot.audit import Audit, origin_of
 from bot.buttons import seal
 from bot.config import Config
 from bot.failures import denial_reply, store_failure, usage_reply
@@ -79,13 +79,16 @@ class SlashCommand:
             return
         user = str(command.get("user_id", ""))
         response_url = str(command.get("response_url", ""))
-        serve = once(self._store, context, lambda: self._serve(cmd, user, channel, response_url))
+        origin = origin_of(context)
+        serve = once(
+            self._store, context, lambda: self._serve(cmd, user, channel, response_url, origin)
+        )
         if not self._workers.try_submit(serve):
             ack(text=BUSY.format(n=self._workers.capacity))
             return
         ack()
 
-    def _serve(self, cmd: Command, user: str, channel: str, response_url: str) -> None:
+    def _serve(self, cmd: Command, user: str, channel: str, response_url: str, origin: str) -> None:
         ctx = Context(
             command=cmd,
             user_id=user,
@@ -93,6 +96,7 @@ class SlashCommand:
             config=self._config,
             access=self._permissions.access_for(user),
             client=self._clients.get(cmd.deployment or ""),
+            origin=origin,
         )
         decision = ctx.access.check(
             channel_id=channel, verb=cmd.verb, deployment=cmd.deployment, dag_id=cmd.dag_id
