@@ -12,7 +12,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.airflow import AirflowClient
-from bot.audit import Audit
+from bot.audit import Audit, console_origin
 from bot.clients import clients_for
 from bot.config import Config
 from bot.follower import Follower
@@ -71,11 +71,13 @@ def create_bot(
     workers: Workers | None = None,
     store: Store | None = None,
     processes: int = 1,
+    console_key: str | None = None,
 ) -> Bot:
     """The app and its parts. The store's schema must be migrated already (see startup).
 
     ``processes``: how many processes gunicorn will fork from this one, sharing the
-    deployments' budgets of calls in flight."""
+    deployments' budgets of calls in flight. ``console_key``: only for the console's local bot
+    (bot/localbot.py), whose requests carrying it are audited as the console's."""
     web_client = web_client or make_web_client(settings.slack_bot_token, settings.slack_api_url)
     workers = workers or Workers(threads=settings.worker_threads, max_pending=settings.max_pending)
     clients = (
@@ -132,6 +134,8 @@ def create_bot(
     # Who the bot token belongs to (Bolt asked too, and keeps its answer to itself).
     app.use(workspace_guard(AppIdentity.from_auth_test(web_client.auth_test())))
     app.use(replay_guard(RecentSignatures()))
+    if console_key:
+        app.use(console_origin(console_key))
     app.command(COMMAND)(slash.on_command)
     interactive = Interactive(
         config=config,

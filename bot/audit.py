@@ -3,21 +3,58 @@
 An entry is begun before the action and ended with its outcome before the reply is sent, so
 an action that crashes the bot midway is still on record. Actions that change Airflow (and
 denials of them) are also posted to the config's ``audit_channel`` when there is one.
+
+Each entry says how the action came (``source``: a slash command or a button) and, when it did
+not come from Slack, from where: ``console:slash`` and ``console:button`` for what was typed and
+clicked in ``python -m bot console``.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
 from bot.posting import Poster
-from bot.reply import Reply
+from bot.reply import Reply, code
 from bot.runner import run_command
 from bot.store import Store
 from commands import WRITE_VERBS, Context
 
 log = logging.getLogger(__name__)
+SLACK, CONSOLE = "slack", "console"
+ORIGIN_KEY = "origin"  # where a request came from, in Bolt's context (set by console_origin)
+CONSOLE_HEADER = "x-chatops-console"
+
+
+def console_origin(key: str) -> Callable[..., BoltResponse]:
+    """Bolt middleware for a bot the console serves (bot/localbot.py): a request carrying that
+    bot's own random ``key`` in CONSOLE_HEADER was sent by the console.
+
+    Only a bot built with a key has this middleware, and only the console's local bot is, so
+    nothing a request from Slack carries can make an action look like the console's.
+    """
+    expected = key.encode()
+
+    def mark(
+        req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        sent = (req.headers.get(CONSOLE_HEADER) or [""])[0]
+        if hmac.compare_digest(str(sent).encode(), expected):
+            req.context[ORIGIN_KEY] = CONSOLE
+        return next()
+
+    return mark
+
+
+def origin_of(context: Mapping[str, Any]) -> str:
+    """``console`` for a request console_origin recognised; ``slack`` for every other."""
+    return CONSOLE if context.get(ORIGIN_KEY) == CONSOLE else SLACK
 
 
 class Audit:
@@ -36,7 +73,7 @@ class Audit:
             dag_id=cmd.dag_id,
             logical_date=cmd.logical_date,
             conf=cmd.conf or None,
-            source=source,
+            source=source if ctx.origin == SLACK else f"{ctx.origin}:{source}",
             allowed=allowed,
             text=cmd.typed or None,
         )
@@ -72,7 +109,10 @@ class Audit:
         if not self._channel:
             return
         cmd = ctx.command
-        text = f"<@{ctx.user_id}> in <#{ctx.channel_id}>: `/airflow {cmd.typed}` {result}"
+        if ctx.origin != SLACK:
+            result += f" (from the {ctx.origin})"
+        # What was typed is the user's own text, so it is shown, escaped, in a code span.
+        text = f"<@{ctx.user_id}> in <#{ctx.channel_id}>: {code(f'/airflow {cmd.typed}')} {result}"
         try:
             self._poster.post(self._channel, text)
         except SlackApiError as exc:

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.console_view import Button, Modal, Transcript, Where, plain
+from bot.console_view import Button, Modal, Transcript, Where, plain, printable
 from bot.localbot import SLACK_ACK_DEADLINE_S, Answer, LocalBot
 from bot.signing import block_actions_payload, channel_name_for, view_submission_payload
 from bot.startup import StartupError
@@ -180,14 +180,21 @@ class Console:
             self._view.response_urls[response_url] = (user, Where(channel, ""))
         self._last_activity = time.monotonic()
         answer = self._send(
-            partial(self._local.slash, text, user=user, channel=channel, response_url=response_url)
+            partial(
+                self._local.slash,
+                text,
+                user=user,
+                channel=channel,
+                response_url=response_url,
+                console=True,
+            )
         )
         if answer is None:
             return
         if answer.status != 200:
             self._say(
                 f"(the bot answered HTTP {answer.status}; Slack would show you an error) "
-                f"{answer.body[:300]}"
+                f"{printable(answer.body[:300])}"
             )
             return
         ts = f"{time.time():.6f}"
@@ -224,12 +231,13 @@ class Console:
         with self._lock:
             self._view.response_urls[response_url] = (user, where)
         payload = self._block_actions(button, user=user, message=message, response_url=response_url)
-        opens = f"; Slack would open {button.url}" if button.url else ""
+        opens = f"; Slack would open {printable(button.url)}" if button.url else ""
         self._say(f"(you clicked [{number}] {button.label}{opens})")
         self._last_activity = time.monotonic()
-        answer = self._send(partial(self._local.interact, payload))
+        answer = self._send(partial(self._local.interact, payload, console=True))
         if answer is not None and answer.status == 404:
-            self._say(f"(nothing in the bot handles button `{button.action_id}`: HTTP 404)")
+            action = printable(button.action_id)
+            self._say(f"(nothing in the bot handles button `{action}`: HTTP 404)")
         elif answer is not None and answer.status != 200:
             self._say(f"(the bot answered the click with HTTP {answer.status})")
 
@@ -310,7 +318,7 @@ class Console:
                 bot_id=self._slack.bot_id,
             )
             self._last_activity = time.monotonic()
-            answer = self._send(partial(self._local.interact, payload))
+            answer = self._send(partial(self._local.interact, payload, console=True))
             if answer is None or answer.status != 200:
                 status = "no answer" if answer is None else f"HTTP {answer.status}"
                 self._say(f"(the bot did not take the form: {status})")
@@ -320,7 +328,7 @@ class Console:
                 self._settle(self._settle_timeout)
                 return
             for block_id, error in (body.get("errors") or {}).items():
-                self._say(f"⚠ {_label_of(view, block_id)}: {error}")
+                self._say(f"⚠ {_label_of(view, block_id)}: {printable(str(error))}")
             previous = {k: v for k, v in previous.items() if k not in (body.get("errors") or {})}
         self._say("Giving up on this form after five tries.")
 
@@ -485,7 +493,7 @@ def _option_problem(name: str, value: str | None) -> str:
 def _initial(element: dict[str, Any]) -> str:
     for key in ("initial_value", "initial_date", "initial_time"):
         if element.get(key):
-            return str(element[key])
+            return printable(str(element[key]))
     if isinstance(element.get("initial_option"), dict):
         return plain(element["initial_option"].get("text"))
     if element.get("initial_date_time"):

@@ -52,6 +52,9 @@ _EMOJI_CODE = re.compile(r":([a-z0-9_+-]+):")
 _SPECIAL = re.compile(r"<([^<>]*)>")
 _BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _ITALIC = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
+# What a terminal would act on rather than show: C0 controls (escape sequences start with ESC;
+# a carriage return overwrites the line), DEL and C1 controls. Newlines and tabs stay.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 THREAD_MARK = "  ↳ "
 THREAD_INDENT = "    "
 BODY_INDENT = "  "
@@ -183,8 +186,8 @@ class Transcript:
     def _refused(self, method: str, params: dict[str, Any], result: dict[str, Any]) -> list[str]:
         # A developer's mistake (too long a text, a malformed block) that real Slack would
         # refuse too: worth seeing here, before anyone meets it in Slack.
-        error = result.get("error", "unknown_error")
-        details = "; ".join(str(e) for e in result.get("errors", []))[:500]
+        error = printable(str(result.get("error", "unknown_error")))
+        details = printable("; ".join(str(e) for e in result.get("errors", []))[:500])
         channel = _channel(str(params.get("channel", "")))
         return [
             f"#{channel} (Slack refused the bot's {method}: {error}"
@@ -251,10 +254,10 @@ class Transcript:
             optional = " (optional)" if block.get("optional") else ""
             return [f"{label}{optional}: {_input_shape(element)}" + (f"  ({hint})" if hint else "")]
         if kind == "image":
-            return [f"[image: {block.get('alt_text', '')}]"]
+            return [f"[image: {printable(str(block.get('alt_text', '')))}]"]
         if kind == "rich_text":
-            return _rich_text(block).splitlines()
-        return [f"[{kind} block]"]
+            return printable(_rich_text(block)).splitlines()
+        return [printable(f"[{kind} block]")]
 
     def _elements(self, elements: list[Any], block_id: str, where: Where) -> list[str]:
         shown: list[str] = []
@@ -264,7 +267,8 @@ class Transcript:
             if element.get("type") == "button":
                 shown.append(self._button(element, block_id, where))
             else:
-                shown.append(f"({element.get('type')}: {plain(element.get('placeholder'))})")
+                kind = printable(str(element.get("type")))
+                shown.append(f"({kind}: {plain(element.get('placeholder'))})")
         return ["  ".join(shown)] if shown else []
 
     def _button(self, element: Block, block_id: str, where: Where) -> str:
@@ -283,7 +287,14 @@ class Transcript:
             where=where,
         )
         style = {"primary": "*", "danger": "!"}.get(str(element.get("style")), "")
-        return f"[{number}] {label}{style}" + (f" ↗ {url}" if url else "")
+        return f"[{number}] {label}{style}" + (f" ↗ {printable(str(url))}" if url else "")
+
+
+def printable(text: str) -> str:
+    """``text`` without the control characters a terminal would obey (colours, cursor moves,
+    titles, hyperlinks, a carriage return over the line): Airflow's words, a DAG's description or
+    a log line are shown, never run. Newlines and tabs are kept."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n"))
 
 
 def plain(obj: Any) -> str:
@@ -312,7 +323,8 @@ def mrkdwn(text: str, *, terminal: bool = False) -> str:
         shown = label or target  # unescaped with the rest of the text, below
         return f"\x1b]8;;{target}\x1b\\{shown}\x1b]8;;\x1b\\" if terminal else shown
 
-    text = _unescape(_SPECIAL.sub(special, text))
+    # Stripped before our own styles and hyperlinks are added, so that only ours reach the terminal.
+    text = _unescape(_SPECIAL.sub(special, printable(text)))
     if terminal:
         # Not inside `code`: a glob like `etl_*` is no markup.
         parts = text.split("`")
@@ -342,11 +354,13 @@ def _indent(lines: list[str], first: str, rest: str) -> list[str]:
 
 def _input_shape(element: dict[str, Any]) -> str:
     kind = element.get("type", "")
-    initial = (
-        element.get("initial_value")
-        or element.get("initial_date")
-        or element.get("initial_time")
-        or plain((element.get("initial_option") or {}).get("text"))
+    initial = printable(
+        str(
+            element.get("initial_value")
+            or element.get("initial_date")
+            or element.get("initial_time")
+            or plain((element.get("initial_option") or {}).get("text"))
+        )
     )
     if kind in ("static_select", "radio_buttons", "checkboxes"):
         options = " | ".join(plain(o.get("text")) for o in element.get("options") or [])

@@ -15,7 +15,7 @@ from bot.airflow import (
     AirflowUnavailable,
 )
 from bot.parser import Command, UsageError
-from bot.reply import Reply, context, escape, section
+from bot.reply import Reply, code, context, escape, section
 from commands import WRITE_VERBS
 
 log = logging.getLogger(__name__)
@@ -24,16 +24,16 @@ log = logging.getLogger(__name__)
 def usage_reply(err: UsageError) -> Reply:
     lines = [f":warning: {err.problem}"]
     if err.usage:
-        lines.append(f"Usage: `{err.usage}`")
+        lines.append(f"Usage: {code(err.usage)}")
     text = "\n".join(lines)
     return Reply(text=text, blocks=[section(text)], ephemeral=True, ok=False)
 
 
 def airflow_failure(exc: AirflowError, cmd: Command) -> Reply:
-    dep = f"`{cmd.deployment}`"
+    dep = code(cmd.deployment or "")
     said = escape(exc.message)
     check = (
-        f" Check with `/airflow status {cmd.deployment} {cmd.dag_id}` before trying again."
+        f" Check with {code(f'/airflow status {cmd.deployment} {cmd.dag_id}')} before trying again."
         if cmd.verb in WRITE_VERBS
         else ""
     )
@@ -41,8 +41,8 @@ def airflow_failure(exc: AirflowError, cmd: Command) -> Reply:
         text = _not_found(exc, cmd)
     elif isinstance(exc, AirflowConflict):
         text = (
-            f"Airflow on {dep} refused: a run of `{cmd.dag_id}` with that run id or logical date "
-            f"already exists. Airflow said: {said}"
+            f"Airflow on {dep} refused: a run of {code(cmd.dag_id or '')} with that run id or "
+            f"logical date already exists. Airflow said: {said}"
         )
     elif isinstance(exc, AirflowNotAllowed):
         text = (
@@ -68,17 +68,16 @@ def airflow_failure(exc: AirflowError, cmd: Command) -> Reply:
 
 
 def _not_found(exc: AirflowNotFound, cmd: Command) -> str:
-    dep = f"`{cmd.deployment}`"
+    dep = code(cmd.deployment or "")
+    dag = code(cmd.dag_id or "")
     if cmd.run_id and not exc.suggestions:
-        return (
-            f"No run `{cmd.run_id}` of `{cmd.dag_id}` on {dep}. Airflow said: {escape(exc.message)}"
-        )
+        return f"No run {code(cmd.run_id)} of {dag} on {dep}. Airflow said: {escape(exc.message)}"
     if exc.suggestions:
-        options = " or ".join(f"`{s}`" for s in exc.suggestions)
-        return f"DAG `{cmd.dag_id}` not found on {dep}. Did you mean {options}?"
+        options = " or ".join(code(s) for s in exc.suggestions)
+        return f"DAG {dag} not found on {dep}. Did you mean {options}?"
     return (
-        f"DAG `{cmd.dag_id}` not found on {dep}. "
-        f"See what there is with `/airflow list {cmd.deployment}`."
+        f"DAG {dag} not found on {dep}. "
+        f"See what there is with {code(f'/airflow list {cmd.deployment}')}."
     )
 
 

@@ -29,7 +29,19 @@ from bot.airflow import AirflowClient, AirflowError, AirflowNotFound, DagRun
 from bot.buttons import seal
 from bot.parser import Command
 from bot.posting import Poster, Thread
-from bot.reply import Block, Buttons, Intent, Reply, actions, context, link, link_button, section
+from bot.reply import (
+    Block,
+    Buttons,
+    Intent,
+    Reply,
+    actions,
+    code,
+    context,
+    escape,
+    link,
+    link_button,
+    section,
+)
 from bot.store import Follow, Store
 from commands import format as fmt
 
@@ -148,7 +160,7 @@ class Follower:
         client = self._clients.get(follow.deployment)
         now = datetime.now(UTC)
         if client is None:
-            self._give_up(follow, f"`{follow.deployment}` is no longer configured")
+            self._give_up(follow, f"{code(follow.deployment)} is no longer configured")
             return
         streamed = False
         if client.can_wait():
@@ -172,7 +184,7 @@ class Follower:
         except AirflowError as exc:
             log.info("following %s: %s", follow.run_id, exc.message)
             if now >= follow.give_up_at:
-                self._give_up(follow, f"Airflow kept failing: {exc.message}")
+                self._give_up(follow, f"Airflow kept failing: {escape(exc.message)}")
             else:
                 self._later(follow)
             return
@@ -184,7 +196,7 @@ class Follower:
             follow = self._running(follow, client)
         if now >= follow.give_up_at:
             limit = fmt.duration((follow.give_up_at - follow.created_at).total_seconds())
-            self._give_up(follow, f"it was still {run.state} after {limit}")
+            self._give_up(follow, f"it was still {escape(run.state)} after {limit}")
             return
         # After listening to the stream for a while, the next check may start at once.
         self._later(follow, 0.0 if streamed else None)
@@ -225,8 +237,8 @@ class Follower:
     def _give_up(self, follow: Follow, why: str) -> None:
         if self._store.report_follow(follow.id, self.owner, before=follow.reported,
                                      after="gave_up"):  # fmt: skip
-            self._say(follow, _text_reply(f":hourglass: Stopped following run `{follow.run_id}`: "
-                                          f"{why}."))  # fmt: skip
+            self._say(follow, _text_reply(f":hourglass: Stopped following run "
+                                          f"{code(follow.run_id)}: {why}."))  # fmt: skip
 
     def _later(self, follow: Follow, delay: float | None = None) -> None:
         # Quick at first (most runs the bot starts are short), then easing off to once a minute.
@@ -270,13 +282,13 @@ def _end_reply(follow: Follow, client: AirflowClient, run: DagRun, failed: list[
     icon = ":white_check_mark:" if ok else ":x:"
     took = fmt.duration(run.duration_seconds)
     text = (
-        f"{icon} Run {link(url, follow.run_id)} of {fmt.code(follow.dag_id)} on "
-        f"`{follow.deployment}` ended {fmt.state(run.state)} after {took}."
+        f"{icon} Run {link(url, follow.run_id)} of {code(follow.dag_id)} on "
+        f"{code(follow.deployment)} ended {fmt.state(run.state)} after {took}."
     )
     blocks: list[Block] = [section(text)]
     buttons = Buttons()
     if failed:
-        names = ", ".join(fmt.code(t) for t in failed[:20])
+        names = ", ".join(code(t) for t in failed[:20])
         blocks.append(section(f"Failed tasks: {names}"))
     if not ok:
         clear = Intent("clear", follow.deployment, follow.dag_id, args={"run_id": follow.run_id})
@@ -287,11 +299,11 @@ def _end_reply(follow: Follow, client: AirflowClient, run: DagRun, failed: list[
             )
         )
     blocks.append(context(f"Requested by <@{follow.requested_by}>."))
-    outcome = f"run {run.state} after {took}" + (
-        f"; failed: {', '.join(failed[:5])}" if failed else ""
+    outcome = f"run {escape(run.state)} after {took}" + (
+        f"; failed: {', '.join(code(t) for t in failed[:5])}" if failed else ""
     )
     return Reply(
-        text=text + (f" Failed tasks: {', '.join(failed)}" if failed else ""),
+        text=text + (f" Failed tasks: {', '.join(code(t) for t in failed[:20])}" if failed else ""),
         blocks=blocks,
         ok=ok,
         outcome=outcome,

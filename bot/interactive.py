@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.airflow import AirflowClient
-from bot.audit import Audit
+from bot.audit import Audit, origin_of
 from bot.buttons import seal
 from bot.config import Config
 from bot.failures import denial_reply, store_failure
@@ -30,7 +30,7 @@ from bot.pending import DECISION_ACTIONS, Click, PendingActions
 from bot.permissions import Permissions
 from bot.posting import Poster, Thread, respond
 from bot.replay import once
-from bot.reply import Reply, section
+from bot.reply import Reply, code, section
 from bot.store import NewAction, PendingAction, Store
 from bot.workers import Workers
 from commands import Context
@@ -79,6 +79,7 @@ class Interactive:
         click = _click(body)
         if click is None or click.action_id == "open_link":
             return  # a link button: Slack opened the URL; the app only acknowledges
+        click = dataclasses.replace(click, origin=origin_of(context))
         if not self._workers.try_submit(once(self._store, context, lambda: self._serve(click))):
             self._tell(click, BUSY)
 
@@ -194,9 +195,10 @@ class Interactive:
         ack()
         user = str((body.get("user") or {}).get("id", ""))
         form_id = str(view.get("private_metadata", ""))
+        origin = origin_of(context)
 
         def submit() -> None:
-            self._submitted(user, form_id, logical_date, conf)
+            self._submitted(user, form_id, logical_date, conf, origin)
 
         if not self._workers.try_submit(once(self._store, context, submit)):
             log.warning("busy: a trigger form from %s was dropped", user)
@@ -205,7 +207,12 @@ class Interactive:
                 self._ephemeral(action.channel_id, user, BUSY)
 
     def _submitted(
-        self, user: str, form_id: str, logical_date: datetime | None, conf: dict[str, Any]
+        self,
+        user: str,
+        form_id: str,
+        logical_date: datetime | None,
+        conf: dict[str, Any],
+        origin: str = "slack",
     ) -> None:
         try:
             form = self._store.action(form_id)
@@ -226,7 +233,8 @@ class Interactive:
                           typed=f"trigger {form.deployment} {form.dag_id} (form)")  # fmt: skip
             click = Click(user_id=user, action_id=TRIGGER_FORM, value=form_id,
                           channel_id=form.channel_id, message_ts=None,
-                          thread_ts=form.thread_ts, response_url=None)  # fmt: skip
+                          thread_ts=form.thread_ts, response_url=None,
+                          origin=origin)  # fmt: skip
             if self._allowed(click, cmd) is None:
                 return
             thread = Thread(form.channel_id, form.thread_ts, "") if form.thread_ts else None
@@ -236,7 +244,7 @@ class Interactive:
                 )
             else:
                 action = self._new_trigger(cmd, user, form)
-                reply = self._pending.run_now(action, actor=user)
+                reply = self._pending.run_now(action, actor=user, origin=origin)
                 self._pending.follow_if_started(action, reply)
             self._show(click, form, reply, in_place=False)
         except SQLAlchemyError as exc:
@@ -282,6 +290,7 @@ class Interactive:
             access=self._permissions.access_for(click.user_id),
             client=self._clients.get(cmd.deployment or ""),
             page=page or PagePosition(),
+            origin=click.origin,
         )
         decision = ctx.access.check(
             channel_id=click.channel_id,
@@ -352,7 +361,7 @@ def trigger_form(action: PendingAction) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": "Trigger"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            section(f"Trigger {fmt.code(dag)} on `{dep}`."),
+            section(f"Trigger {code(dag)} on {code(dep)}."),
             {
                 "type": "input",
                 "block_id": "logical_date",

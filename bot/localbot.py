@@ -22,6 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import requests
 
 from bot.app import Bot, create_bot
+from bot.audit import CONSOLE_HEADER
 from bot.config import Config
 from bot.localslack import SlackStandin
 from bot.logs import configure_logging
@@ -64,12 +65,19 @@ class LocalBot:
     """Start with :meth:`start`; ``close()`` when done."""
 
     def __init__(
-        self, *, slack: SlackStandin, bot: Bot, config: Config, signing_secret: str
+        self,
+        *,
+        slack: SlackStandin,
+        bot: Bot,
+        config: Config,
+        signing_secret: str,
+        console_key: str,
     ) -> None:
         self.slack = slack
         self.bot = bot
         self.config = config
         self._secret = signing_secret
+        self._console_key = console_key
         self._server = make_server(
             "127.0.0.1", 0, wsgi_app(bot), server_class=_Server, handler_class=_QuietHandler
         )
@@ -98,6 +106,8 @@ class LocalBot:
         ).start()
         try:
             signing_secret = secrets.token_hex(16)
+            # What the console's own requests carry, so the audit trail says they came from it.
+            console_key = secrets.token_hex(16)
             local_env = {k: v for k, v in env.items() if k != "SLACK_APP_TOKEN"}
             local_env.update(
                 SLACK_BOT_TOKEN=slack.bot_token,
@@ -108,7 +118,7 @@ class LocalBot:
             if configure_logs:
                 configure_logging(secrets_of(settings, config))
             migrate_store(settings.database_url)
-            bot = create_bot(settings, config)
+            bot = create_bot(settings, config, console_key=console_key)
             # Background work (following triggered runs), where this version of the bot has it.
             start_background = getattr(bot, "start_background", None)
             if callable(start_background):
@@ -116,7 +126,13 @@ class LocalBot:
         except BaseException:
             slack.stop()
             raise
-        return cls(slack=slack, bot=bot, config=config, signing_secret=signing_secret)
+        return cls(
+            slack=slack,
+            bot=bot,
+            config=config,
+            signing_secret=signing_secret,
+            console_key=console_key,
+        )
 
     @property
     def settings(self) -> Settings:
@@ -127,8 +143,12 @@ class LocalBot:
         """Whether the bot still has work in flight (an Airflow call, a reply being posted)."""
         return self.bot.workers.in_flight > 0
 
-    def slash(self, text: str, *, user: str, channel: str, response_url: str) -> Answer:
-        """Send ``/airflow <text>`` as Slack would, signed; the bot's ack comes back."""
+    def slash(
+        self, text: str, *, user: str, channel: str, response_url: str, console: bool = False
+    ) -> Answer:
+        """Send ``/airflow <text>`` as Slack would, signed; the bot's ack comes back.
+
+        ``console``: sent by the console, and audited as such (else as from Slack)."""
         fields = slash_command_fields(
             text=text,
             response_url=response_url,
@@ -138,15 +158,19 @@ class LocalBot:
             team_domain=self.slack.team_domain,
             api_app_id=self.slack.app_id,
         )
-        return self._post(urlencode(fields).encode("utf-8"))
+        return self._post(urlencode(fields).encode("utf-8"), console=console)
 
-    def interact(self, payload: dict[str, Any]) -> Answer:
+    def interact(self, payload: dict[str, Any], *, console: bool = False) -> Answer:
         """Send an interactivity payload (``block_actions``, ``view_submission``) as Slack does."""
-        return self._post(urlencode({"payload": json.dumps(payload)}).encode("utf-8"))
+        body = urlencode({"payload": json.dumps(payload)}).encode("utf-8")
+        return self._post(body, console=console)
 
-    def _post(self, body: bytes) -> Answer:
+    def _post(self, body: bytes, *, console: bool) -> Answer:
         started = time.monotonic()
-        resp = self._session.post(self.url, data=body, headers=sign(self._secret, body), timeout=30)
+        headers = sign(self._secret, body)
+        if console:
+            headers[CONSOLE_HEADER] = self._console_key
+        resp = self._session.post(self.url, data=body, headers=headers, timeout=30)
         return Answer(resp.status_code, resp.text, time.monotonic() - started)
 
     def close(self) -> None:

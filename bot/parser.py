@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot.reply import code
+
 USAGE: dict[str, str] = {
     "help": "/airflow help [verb]",
     "deployments": "/airflow deployments",
@@ -96,14 +98,16 @@ def parse_command(
     verb = tokens[0][0].lower()
     if verb not in USAGE:
         hint = _did_you_mean(verb, VERBS)
-        raise UsageError(f"`{tokens[0][0]}` is not a command.{hint}")
+        raise UsageError(f"{code(tokens[0][0])} is not a command.{hint}")
     rest = tokens[1:]
     if verb in ("help",):
         if len(rest) > 1:
             raise UsageError("help takes at most one verb.", verb=verb)
         topic = rest[0][0].lower() if rest else None
         if topic is not None and topic not in USAGE:
-            raise UsageError(f"`{topic}` is not a command.{_did_you_mean(topic, VERBS)}", verb=verb)
+            raise UsageError(
+                f"{code(topic)} is not a command.{_did_you_mean(topic, VERBS)}", verb=verb
+            )
         return Command(verb=verb, topic=topic)
     if verb in ("deployments", "whoami"):
         if rest:
@@ -132,12 +136,12 @@ def _take_deployment(
         return rest[0][0], rest[1:]
     if default is not None:
         return default, rest
-    names = ", ".join(f"`{d}`" for d in deployments)
+    names = ", ".join(code(d) for d in deployments)
     if rest:
         close = difflib.get_close_matches(rest[0][0], deployments, n=1, cutoff=0.6)
         if close:
             raise UsageError(
-                f"`{rest[0][0]}` is not a deployment. Did you mean `{close[0]}`?", verb=verb
+                f"{code(rest[0][0])} is not a deployment. Did you mean {code(close[0])}?", verb=verb
             )
     raise UsageError(
         f"Which deployment? This channel has no default, so name one of {names}.", verb=verb
@@ -159,7 +163,7 @@ def _status(deployment: str, rest: list[tuple[str, int]]) -> Command:
     run_id = rest[1][0] if len(rest) == 2 else None
     if run_id is not None and not valid_run_id(run_id):
         raise UsageError(
-            f"`{run_id}` is not a run id: Airflow's run ids are {RUN_ID_FORM}.", verb="status"
+            f"{code(run_id)} is not a run id: Airflow's run ids are {RUN_ID_FORM}.", verb="status"
         )
     return Command(verb="status", deployment=deployment, dag_id=dag_id, run_id=run_id)
 
@@ -169,7 +173,7 @@ def _dag_only(verb: str, deployment: str, rest: list[tuple[str, int]]) -> Comman
         raise UsageError(f"`{verb}` needs a DAG id.", verb=verb)
     if len(rest) > 1:
         extra = " ".join(t for t, _ in rest[1:])
-        raise UsageError(f"`{verb}` takes one DAG id; unexpected `{extra}`.", verb=verb)
+        raise UsageError(f"`{verb}` takes one DAG id; unexpected {code(extra)}.", verb=verb)
     return Command(verb=verb, deployment=deployment, dag_id=_dag_id(rest[0][0], verb))
 
 
@@ -193,7 +197,8 @@ def _trigger(deployment: str, rest: list[tuple[str, int]], text: str) -> Command
 def _dag_id(value: str, verb: str) -> str:
     if not DAG_ID.match(value):
         raise UsageError(
-            f"`{value}` is not a DAG id: DAG ids are letters, digits, `_`, `.` and `-`.", verb=verb
+            f"{code(value)} is not a DAG id: DAG ids are letters, digits, `_`, `.` and `-`.",
+            verb=verb,
         )
     return value
 
@@ -203,22 +208,23 @@ def parse_logical_date(value: str) -> datetime:
     right_form = "Write it like `2022-11-16T11:34:00Z` or `2022-11-16` (midnight UTC)."
     if not _DATE_LIKE.match(value):
         raise UsageError(
-            f"`{value}` is neither a logical date nor a JSON object. {right_form}", verb="trigger"
+            f"{code(value)} is neither a logical date nor a JSON object. {right_form}",
+            verb="trigger",
         )
     if len(value) == 10:
         try:
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
         except ValueError:
-            problem = f"`{value}` is not a real date. {right_form}"
+            problem = f"{code(value)} is not a real date. {right_form}"
             raise UsageError(problem, verb="trigger") from None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        problem = f"`{value}` is not a valid date-time. {right_form}"
+        problem = f"{code(value)} is not a valid date-time. {right_form}"
         raise UsageError(problem, verb="trigger") from None
     if parsed.utcoffset() is None:
         raise UsageError(
-            f"`{value}` has no time zone, so it could mean any hour. "
+            f"{code(value)} has no time zone, so it could mean any hour. "
             "Add `Z` for UTC or an offset like `+01:00`, e.g. `2022-11-16T11:34:00Z`.",
             verb="trigger",
         )
@@ -285,4 +291,4 @@ def _nesting(text: str) -> int:
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
-    return f" Did you mean `{close[0]}`?" if close else " Try `/airflow help`."
+    return f" Did you mean {code(close[0])}?" if close else " Try `/airflow help`."

@@ -38,6 +38,7 @@ from bot.reply import (
     Block,
     Reply,
     actions,
+    code,
     code_block,
     context,
     escape,
@@ -81,6 +82,7 @@ class Click:
     thread_ts: str | None
     response_url: str | None
     trigger_id: str | None = None
+    origin: str = "slack"  # or "console" (bot/audit.py): for the audit trail
 
 
 class PendingActions:
@@ -150,7 +152,9 @@ class PendingActions:
         if action is None or action.verb not in CONFIRMABLE:
             self._tell(click, "This button no longer does anything. Run the command again.")
             return
-        audit_ctx = self._context(action, click.user_id, verb_text=f"{click.action_id} {action.id}")
+        audit_ctx = self._context(
+            action, click.user_id, verb_text=f"{click.action_id} {action.id}", origin=click.origin
+        )
         refusal = self._refusal(click, action)
         if refusal:
             self._audit.denied(audit_ctx, refusal, source="button")
@@ -176,9 +180,9 @@ class PendingActions:
             return
         self._act(click, won, audit_ctx)
 
-    def run_now(self, action: PendingAction, *, actor: str) -> Reply:
+    def run_now(self, action: PendingAction, *, actor: str, origin: str = "slack") -> Reply:
         """Carry out an action that needs no click (claimed by the caller); audited."""
-        ctx = self._context(action, actor, verb_text=action.args.get("typed", ""))
+        ctx = self._context(action, actor, verb_text=action.args.get("typed", ""), origin=origin)
         entry = self._audit.begin(ctx, source="button")
         reply = self._execute(action)
         self._audit.end(entry, ctx, reply)
@@ -292,7 +296,8 @@ class PendingActions:
             if click.action_id == "approve" and requester:
                 return "You cannot approve your own request: another approver must."
             if dep is None or not self._is_approver(click.user_id, dep):
-                return f"Only an approver for `{action.deployment}` may {click.action_id} this."
+                where = code(action.deployment or "")
+                return f"Only an approver for {where} may {click.action_id} this."
             return None
         if click.action_id == "cancel" and requester:
             return None
@@ -315,7 +320,9 @@ class PendingActions:
                 continue  # fail closed: an unreadable group approves nobody
         return False
 
-    def _context(self, action: PendingAction, user_id: str, *, verb_text: str) -> Context:
+    def _context(
+        self, action: PendingAction, user_id: str, *, verb_text: str, origin: str = "slack"
+    ) -> Context:
         cmd = Command(
             verb=action.verb,
             deployment=action.deployment,
@@ -332,6 +339,7 @@ class PendingActions:
             config=self._config,
             access=self._permissions.access_for(user_id),
             client=self._clients.get(action.deployment or ""),
+            origin=origin,
         )
 
     def _replace(self, click: Click, reply: Reply) -> None:
@@ -367,7 +375,7 @@ def _prompt(action: PendingAction, dep: Deployment) -> Reply:
             + [f"<!subteam^{g}>" for g in sorted(dep.approver_groups)]
         )
         text = (
-            f":lock: *Approval needed:* <@{action.user_id}> asks to {what} on `{dep.name}`.\n"
+            f":lock: *Approval needed:* <@{action.user_id}> asks to {what} on {code(dep.name)}.\n"
             f"An approver ({approvers}) other than <@{action.user_id}> must approve. {expires}"
         )
         buttons = [_button("Approve", "approve", action.id, "primary"),
@@ -375,7 +383,7 @@ def _prompt(action: PendingAction, dep: Deployment) -> Reply:
         outcome = "awaiting approval"
     else:
         text = (
-            f":warning: *Confirm:* {what} on `{dep.name}`?\n"
+            f":warning: *Confirm:* {what} on {code(dep.name)}?\n"
             f"Requested by <@{action.user_id}>. Nothing happens until someone confirms. {expires}"
         )
         buttons = [_button("Confirm", "confirm", action.id, "primary"),
@@ -394,10 +402,10 @@ def _prompt(action: PendingAction, dep: Deployment) -> Reply:
 
 
 def _what(action: PendingAction) -> str:
-    dag = fmt.code(action.dag_id or "")
+    dag = code(action.dag_id or "")
     run_id = action.args.get("run_id")
     if action.verb == "clear" and run_id:
-        what = f"clear the failed tasks of run {fmt.code(str(run_id))} of {dag}"
+        what = f"clear the failed tasks of run {code(str(run_id))} of {dag}"
     else:
         what = f"{action.verb} {dag}"
     if action.logical_date:

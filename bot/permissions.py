@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from bot.config import OPEN_VERBS, Config, Grant
+from bot.reply import code
 from bot.usergroups import GroupLookupFailed, UserGroups
 
 
@@ -157,8 +158,8 @@ def _decide(
     globs = access.dag_globs(channel_id=channel_id, verb=verb, deployment=deployment or "")
     if dag_allowed(dag_id, globs):
         return ALLOW
-    patterns = ", ".join(f"`{g}`" for g in globs or ())
+    patterns = ", ".join(code(g) for g in globs or ())
     return Decision(
         False,
-        f"You may `{verb}`{where} only DAGs matching {patterns}; `{dag_id}` is not one.{retry}",
+        f"You may `{verb}`{where} only DAGs matching {patterns}; {code(dag_id)} is not one.{retry}",
     )

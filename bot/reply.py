@@ -112,5 +112,7 @@ def code_block(text: str) -> str:
 
 def link(url: str, label: str) -> str:
     """A link our code makes: the URL is ours (built with quoted path segments), the label is
-    escaped and cannot end the link."""
-    return f"<{url}|{escape(label).replace('|', '¦')}>"
+    escaped and cannot end the link. The URL is escaped too, and a ``|`` in it (a configured
+    base URL, say) percent-encoded, so that nothing in it can end the link early either."""
+    target = escape(url).replace("|", "%7C")
+    return f"<{target}|{escape(label).replace('|', '¦')}>"

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.airflow import AirflowClient
-from bot.audit import Audit
+from bot.audit import Audit, origin_of
 from bot.buttons import seal
 from bot.config import Config
 from bot.failures import denial_reply, store_failure, usage_reply
@@ -28,7 +28,7 @@ from bot.pending import PendingActions
 from bot.permissions import Permissions
 from bot.posting import CannotPost, Poster, Thread, respond
 from bot.replay import once
-from bot.reply import Reply
+from bot.reply import Reply, code
 from bot.store import Store
 from bot.workers import Workers
 from commands import Context
@@ -79,13 +79,16 @@ class SlashCommand:
             return
         user = str(command.get("user_id", ""))
         response_url = str(command.get("response_url", ""))
-        serve = once(self._store, context, lambda: self._serve(cmd, user, channel, response_url))
+        origin = origin_of(context)
+        serve = once(
+            self._store, context, lambda: self._serve(cmd, user, channel, response_url, origin)
+        )
         if not self._workers.try_submit(serve):
             ack(text=BUSY.format(n=self._workers.capacity))
             return
         ack()
 
-    def _serve(self, cmd: Command, user: str, channel: str, response_url: str) -> None:
+    def _serve(self, cmd: Command, user: str, channel: str, response_url: str, origin: str) -> None:
         ctx = Context(
             command=cmd,
             user_id=user,
@@ -93,6 +96,7 @@ class SlashCommand:
             config=self._config,
             access=self._permissions.access_for(user),
             client=self._clients.get(cmd.deployment or ""),
+            origin=origin,
         )
         decision = ctx.access.check(
             channel_id=channel, verb=cmd.verb, deployment=cmd.deployment, dag_id=cmd.dag_id
@@ -151,10 +155,9 @@ class SlashCommand:
 def parent_header(ctx: Context) -> str:
     """'@user ran `/airflow ...`', as typed, naming the deployment where it was defaulted."""
     cmd = ctx.command
-    typed = cmd.typed.replace("`", "'")[:300]
-    header = f"<@{ctx.user_id}> ran `/airflow {typed}`"
+    header = f"<@{ctx.user_id}> ran {code(f'/airflow {cmd.typed[:300]}')}"
     if cmd.deployment and cmd.deployment not in cmd.typed.split()[1:2]:
-        header += f" on `{cmd.deployment}`"
+        header += f" on {code(cmd.deployment)}"
     return header
 
 

@@ -3,8 +3,7 @@ button under a failed run). Needs the ``clear`` verb."""
 
 from __future__ import annotations
 
-from bot.reply import Reply, link, section
-from commands import format as fmt
+from bot.reply import Reply, code, link, section
 from commands.context import Context
 
 # Changes something in Airflow: goes through the deployment's ``confirm`` and ``approvers``
@@ -18,12 +17,12 @@ def run(ctx: Context) -> Reply:
     cleared = client.clear_failed(dag_id, run_id)
     url = client.run_url(dag_id, run_id)
     if not cleared:
-        text = f"Run {link(url, run_id)} of {fmt.code(dag_id)} has no failed tasks to clear."
+        text = f"Run {link(url, run_id)} of {code(dag_id)} has no failed tasks to clear."
         return Reply(text=text, blocks=[section(text)], outcome="nothing to clear")
-    names = ", ".join(fmt.code(t) for t in cleared[:20])
+    names = ", ".join(code(t) for t in cleared[:20])
     text = (
-        f":repeat: Cleared {names} in run {link(url, run_id)} of {fmt.code(dag_id)} on "
-        f"`{ctx.deployment}`: the scheduler runs them again."
+        f":repeat: Cleared {names} in run {link(url, run_id)} of {code(dag_id)} on "
+        f"{code(ctx.deployment)}: the scheduler runs them again."
     )
     return Reply(
         text=text,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.reply import Reply, section
+from bot.reply import Reply, code, section
 from commands.context import Context
 
 
@@ -16,6 +16,6 @@ def run(ctx: Context) -> Reply:
         if dep.confirm:
             marks.append("asks for confirmation")
         suffix = f" ({', '.join(marks)})" if marks else ""
-        lines.append(f"• `{name}`{suffix}")
+        lines.append(f"• {code(name)}{suffix}")
     text = "*Deployments*\n" + "\n".join(lines)
     return Reply(text=text, blocks=[section(text)], ephemeral=True)

@@ -1,12 +1,15 @@
-"""How Airflow values read in Slack: states, times, durations."""
+"""How Airflow values read in Slack: states, times, durations.
+
+Code spans and escaping are bot/reply.py's (``code``, ``escape``): one helper each.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.reply import code
+from bot.reply import escape
 
-__all__ = ["code", "duration", "state", "when"]
+__all__ = ["duration", "state", "when"]
 
 STATE_ICONS = {
     "success": ":white_check_mark:",
@@ -20,7 +23,8 @@ STATE_ICONS = {
 
 
 def state(value: str) -> str:
-    return f"{STATE_ICONS.get(value, ':grey_question:')} {value}"
+    # The state comes from Airflow: escaped like any other value it sends.
+    return f"{STATE_ICONS.get(value, ':grey_question:')} {escape(value)}"
 
 
 def when(value: datetime | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.parser import USAGE
-from bot.reply import Reply, context, section
+from bot.reply import Reply, code, context, escape, section
 from commands.context import Context
 
 ABOUT = {
@@ -38,10 +38,10 @@ def run(ctx: Context) -> Reply:
     allowed = ctx.access.verbs_here(ctx.channel_id)
     topic = ctx.command.topic
     if topic:
-        lines = [f"*{USAGE[topic]}*", ABOUT[topic]]
+        lines = [f"*{escape(USAGE[topic])}*", ABOUT[topic]]
         if topic in NOTES:
             lines.append(NOTES[topic])
-        lines += [f"`{example}`" for example in EXAMPLES.get(topic, [])]
+        lines += [code(example) for example in EXAMPLES.get(topic, [])]
         if topic not in allowed:
             lines.append(
                 ":no_entry: You may not use it here; `/airflow whoami` shows what you may."
@@ -49,10 +49,10 @@ def run(ctx: Context) -> Reply:
         text = "\n".join(lines)
         return Reply(text=text, blocks=[section(text)], ephemeral=True)
     shown = [verb for verb in USAGE if verb in allowed]
-    rows = "\n".join(f"`{USAGE[verb]}`\n      {ABOUT[verb]}" for verb in shown)
+    rows = "\n".join(f"{code(USAGE[verb])}\n      {ABOUT[verb]}" for verb in shown)
     text = f"*Airflow from Slack*\n{rows}"
     notes = [
-        "`<deployment>` may be left out where the channel has a default. "
+        "`&lt;deployment&gt;` may be left out where the channel has a default. "
         "`/airflow help trigger` shows examples."
     ]
     if len(shown) < len(USAGE):

@@ -15,6 +15,7 @@ from bot.reply import (
     Intent,
     Reply,
     actions,
+    code,
     context,
     escape,
     link,
@@ -78,14 +79,14 @@ def run(ctx: Context) -> Reply:
         except AirflowError as exc:
             # The listing itself worked: show it, and say plainly what is missing.
             notes.append(f"Last runs could not be read: {escape(exc.message)}")
-    matching = f" matching {fmt.code(cmd.filter)}" if cmd.filter else ""
+    matching = f" matching {code(cmd.filter)}" if cmd.filter else ""
     if not dags and not has_next:
         mine = " that you may see" if globs is not None else ""
         beyond = f" past the first {offset}" if offset else ""
-        text = f"No DAGs{mine} on `{ctx.deployment}`{matching}{beyond}."
+        text = f"No DAGs{mine} on {code(ctx.deployment)}{matching}{beyond}."
         return Reply(text=text, blocks=[section(text)], outcome="no DAGs found")
 
-    header = f"*DAGs on `{ctx.deployment}`*{matching}: {shown}"
+    header = f"*DAGs on {code(ctx.deployment)}*{matching}: {shown}"
     buttons = Buttons()
     blocks: list[Block] = [section(header)]
     for index, dag in enumerate(dags):
@@ -99,7 +100,7 @@ def run(ctx: Context) -> Reply:
         notes.append("Only the DAGs your grants let you see are listed.")
     if notes:
         blocks.append(context(*notes))
-    fallback = f"{header}\n" + "\n".join(d.dag_id for d in dags)
+    fallback = f"{header}\n" + "\n".join(escape(d.dag_id) for d in dags)
     return Reply(
         text=fallback,
         blocks=blocks,
@@ -211,7 +212,7 @@ def _page_intent(ctx: Context, position: PagePosition) -> Intent:
 
 def _dag_line(dag: Dag, last: DagRun | None, url: str) -> str:
     status = ":double_vertical_bar: paused" if dag.is_paused else ":arrow_forward: active"
-    facts = [fmt.code(dag.schedule) if dag.schedule else "manual only"]
+    facts = [code(dag.schedule) if dag.schedule else "manual only"]
     if dag.next_run is not None and not dag.is_paused:
         facts.append(f"next {fmt.when(dag.next_run)}")
     if last is not None:

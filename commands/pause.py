@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot.reply import Reply, link, section
-from commands import format as fmt
+from bot.reply import Reply, code, link, section
 from commands.context import Context
 from commands.lookup import find_dag
 
@@ -24,8 +23,10 @@ def set_paused(ctx: Context, *, paused: bool) -> Reply:
     dag = find_dag(ctx)
     name = link(client.dag_url(dag_id), dag_id)
     if dag.is_paused == paused:
-        text = f"{name} on `{ctx.deployment}` was already {word}: nothing changed."
-        return Reply(text=text, blocks=[section(text)], outcome=f"`{dag_id}` was already {word}")
+        text = f"{name} on {code(ctx.deployment)} was already {word}: nothing changed."
+        return Reply(
+            text=text, blocks=[section(text)], outcome=f"{code(dag_id)} was already {word}"
+        )
     client.set_paused(dag_id, paused)
     effect = (
         "the scheduler creates no new runs; runs in progress carry on."
@@ -33,5 +34,5 @@ def set_paused(ctx: Context, *, paused: bool) -> Reply:
         else "the scheduler creates runs on its schedule again."
     )
     icon = ":double_vertical_bar:" if paused else ":arrow_forward:"
-    text = f"{icon} {word.capitalize()} {name} on `{ctx.deployment}`: {effect}"
-    return Reply(text=text, blocks=[section(text)], outcome=f"{word} {fmt.code(dag_id)}")
+    text = f"{icon} {word.capitalize()} {name} on {code(ctx.deployment)}: {effect}"
+    return Reply(text=text, blocks=[section(text)], outcome=f"{word} {code(dag_id)}")

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from bot.airflow import DagRun
-from bot.reply import Buttons, Intent, Reply, actions, context, escape, link, link_button, section
+from bot.reply import (
+    Buttons,
+    Intent,
+    Reply,
+    actions,
+    code,
+    context,
+    escape,
+    link,
+    link_button,
+    section,
+)
 from commands import format as fmt
 from commands.context import Context
 from commands.lookup import find_dag
@@ -17,7 +28,7 @@ def run(ctx: Context) -> Reply:
     if cmd.run_id:
         one = client.get_run(dag_id, cmd.run_id)
         url = client.run_url(dag_id, one.run_id)
-        text = f"*Run of {fmt.code(dag_id)} on `{ctx.deployment}`*\n" + _run_detail(one, url)
+        text = f"*Run of {code(dag_id)} on {code(ctx.deployment)}*\n" + _run_detail(one, url)
         buttons = Buttons()
         refresh = Intent("refresh", ctx.deployment, dag_id, args={"run_id": one.run_id})
         row = actions(
@@ -28,7 +39,7 @@ def run(ctx: Context) -> Reply:
         return Reply(
             text=text,
             blocks=[section(text), row],
-            outcome=f"{dag_id}: {one.state}",
+            outcome=f"{code(dag_id)}: {escape(one.state)}",
             intents=tuple(buttons.intents),
         )
 
@@ -36,9 +47,9 @@ def run(ctx: Context) -> Reply:
     if not runs:
         dag = find_dag(ctx)  # tells an unknown DAG from one that never ran
         state = "paused" if dag.is_paused else "active"
-        text = f"{fmt.code(dag_id)} on `{ctx.deployment}` has no runs yet (it is {state})."
+        text = f"{code(dag_id)} on {code(ctx.deployment)} has no runs yet (it is {state})."
         return Reply(text=text, blocks=[section(text)], outcome="no runs yet")
-    header = f"*Recent runs of {link(client.dag_url(dag_id), dag_id)} on `{ctx.deployment}`*"
+    header = f"*Recent runs of {link(client.dag_url(dag_id), dag_id)} on {code(ctx.deployment)}*"
     lines = [_run_line(r, client.run_url(dag_id, r.run_id)) for r in runs]
     text = header + "\n" + "\n".join(lines)
     buttons = Buttons()
@@ -49,7 +60,7 @@ def run(ctx: Context) -> Reply:
     return Reply(
         text=text,
         blocks=[section(text), context("Newest first. Times in UTC."), row],
-        outcome=f"{dag_id}: last run {runs[0].state}",
+        outcome=f"{code(dag_id)}: last run {escape(runs[0].state)}",
         intents=tuple(buttons.intents),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.reply import Reply, context, link, section
+from bot.reply import Reply, code, context, escape, link, section
 from commands import format as fmt
 from commands.context import Context
 from commands.lookup import find_dag
@@ -29,25 +29,28 @@ def run(ctx: Context) -> Reply:
     )
     url = client.run_url(dag_id, started.run_id)
     lines = [
-        f":rocket: Triggered *{link(client.dag_url(dag_id), dag_id)}* on `{ctx.deployment}`",
+        f":rocket: Triggered *{link(client.dag_url(dag_id), dag_id)}* on {code(ctx.deployment)}",
         f"Run {link(url, started.run_id)} is {fmt.state(started.state)}",
     ]
     if started.logical_date is not None:
         lines.append(f"Logical date: {fmt.when(started.logical_date)}")
     if cmd.conf:
-        lines.append(f"Conf: `{json.dumps(cmd.conf, separators=(',', ':'))[:500]}`")
+        lines.append(f"Conf: {code(json.dumps(cmd.conf, separators=(',', ':'))[:500])}")
     blocks = [section("\n".join(lines))]
     if dag.is_paused:
         blocks.append(
             context(
-                f":double_vertical_bar: {fmt.code(dag_id)} is paused: the run waits in the queue "
-                f"until someone runs `/airflow unpause {ctx.deployment} {dag_id}`."
+                f":double_vertical_bar: {code(dag_id)} is paused: the run waits in the queue "
+                f"until someone runs {code(f'/airflow unpause {ctx.deployment} {dag_id}')}."
             )
         )
     return Reply(
-        text=f"Triggered {dag_id} on {ctx.deployment}: run {started.run_id} ({started.state})",
+        text=(
+            f"Triggered {escape(dag_id)} on {escape(ctx.deployment)}: "
+            f"run {escape(started.run_id)} ({escape(started.state)})"
+        ),
         blocks=blocks,
-        outcome=f"triggered run `{started.run_id}`",
+        outcome=f"triggered run {code(started.run_id)}",
         run_id=started.run_id,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.permissions import Scope
-from bot.reply import Reply, context, section
+from bot.reply import Reply, code, context, escape, section
 from commands.context import Context
 
 VERB_ORDER = ("list", "status", "trigger", "pause", "unpause", "clear")
@@ -11,7 +11,7 @@ VERB_ORDER = ("list", "status", "trigger", "pause", "unpause", "clear")
 
 def run(ctx: Context) -> Reply:
     access = ctx.access
-    lines = [f"*You are <@{ctx.user_id}>* (`{ctx.user_id}`)"]
+    lines = [f"*You are <@{ctx.user_id}>* ({code(ctx.user_id)})"]
     if access.scopes:
         lines += [_scope_line(scope) for scope in access.scopes]
     else:
@@ -22,7 +22,7 @@ def run(ctx: Context) -> Reply:
     notes = []
     if default:
         notes.append(
-            f"Here in <#{ctx.channel_id}>, commands go to `{default}` unless you name one."
+            f"Here in <#{ctx.channel_id}>, commands go to {code(default)} unless you name one."
         )
     if access.unchecked_groups:
         groups = ", ".join(f"<!subteam^{g}>" for g in access.unchecked_groups)
@@ -35,17 +35,17 @@ def run(ctx: Context) -> Reply:
 
 
 def _scope_line(scope: Scope) -> str:
-    verbs = ", ".join(f"`{v}`" for v in VERB_ORDER if v in scope.verbs) or "nothing"
+    verbs = ", ".join(code(v) for v in VERB_ORDER if v in scope.verbs) or "nothing"
     where = (
         "every deployment"
         if scope.deployments is None
-        else ", ".join(f"`{d}`" for d in sorted(scope.deployments))
+        else ", ".join(code(d) for d in sorted(scope.deployments))
     )
     channels = (
         "any channel"
         if scope.channels is None
         else ", ".join(f"<#{c}>" for c in sorted(scope.channels))
     )
-    dags = "all DAGs" if scope.dags is None else "DAGs " + ", ".join(f"`{g}`" for g in scope.dags)
+    dags = "all DAGs" if scope.dags is None else "DAGs " + ", ".join(code(g) for g in scope.dags)
     via = "" if scope.via == "you" else f" (through {scope.via})"
-    return f"• *{scope.role}*: {verbs} on {where}, in {channels}, {dags}{via}"
+    return f"• *{escape(scope.role)}*: {verbs} on {where}, in {channels}, {dags}{via}"

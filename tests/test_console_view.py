@@ -147,3 +147,76 @@ def test_a_modal_is_shown_and_remembered_for_the_person_typing() -> None:
         "└ Trigger / Cancel",
     ]
     assert view.modals[0].user == "U7" and view.modals[0].view["id"] == "V1"
+
+
+# Airflow's words with what a terminal would obey: colours, a cursor move, a window title, a
+# hyperlink of its own, a carriage return over the line, a bell, a C1 control sequence.
+HOSTILE_TERMINAL = (
+    "\x1b[31mred\x1b[0m \x1b[2J\x1b]0;pwned\x07 \x1b]8;;https://evil\x1b\\x\x1b]8;;\x1b\\"
+    " ok\rfake \x9b1m\x00\x7f"
+)
+
+
+def test_control_characters_from_the_bot_never_reach_the_terminal() -> None:
+    for terminal in (False, True):
+        shown = mrkdwn(f"*{HOSTILE_TERMINAL}*\n\ttabbed", terminal=terminal)
+        assert "\x1b]0;" not in shown and "\x1b[2J" not in shown and "\x1b[31m" not in shown
+        assert "\x1b]8;;https://evil" not in shown
+        assert not any(c in shown for c in "\r\x07\x00\x7f\x9b")
+        assert "\n\ttabbed" in shown  # newlines and tabs are kept
+    plain_text = mrkdwn(HOSTILE_TERMINAL)
+    assert plain_text == "[31mred[0m [2J]0;pwned ]8;;https://evil\\x]8;;\\ okfake 1m"
+    # Our own styles still reach a terminal.
+    assert mrkdwn("*bold*", terminal=True) == "\x1b[1mbold\x1b[22m"
+
+
+def test_buttons_modals_and_refusals_show_no_control_characters() -> None:
+    view = Transcript(me=lambda: "U1", terminal=True)
+    message = {
+        "ts": "100.000001",
+        "text": "x",
+        "blocks": [
+            {"type": "section", "text": mrk(f"note: {HOSTILE_TERMINAL}")},
+            {"type": "context", "elements": [mrk(HOSTILE_TERMINAL)]},
+            {
+                "type": "actions",
+                "elements": [
+                    button(f"Go\x1b[5m{HOSTILE_TERMINAL}", action_id="go", value="g"),
+                    button("Open", action_id="open", url="https://af/x\x1b]0;t\x07"),
+                ],
+            },
+            {"type": "image", "alt_text": HOSTILE_TERMINAL, "image_url": "https://af/i"},
+        ],
+    }
+    lines = view.render(posted("C0GENERAL", message))
+    modal = view.render(
+        call(
+            "views.open",
+            {},
+            {
+                "ok": True,
+                "view": {
+                    "id": "V1",
+                    "title": {"type": "plain_text", "text": f"T{HOSTILE_TERMINAL}"},
+                    "blocks": [
+                        {
+                            "type": "input",
+                            "label": {"type": "plain_text", "text": HOSTILE_TERMINAL},
+                            "element": {
+                                "type": "plain_text_input",
+                                "initial_value": HOSTILE_TERMINAL,
+                            },
+                        }
+                    ],
+                },
+            },
+        )
+    )
+    refused = view.render(
+        call("chat.postMessage", {"channel": "C0GENERAL"}, {"ok": False, "error": "x\x1b[2Jy"})
+    )
+    shown = "\n".join(lines + modal + refused)
+    for sequence in ("\x1b[31m", "\x1b[2J", "\x1b]0;", "\x1b[5m", "\x07", "\r", "\x9b"):
+        assert sequence not in shown
+    assert "\x1b]8;;https://evil" not in shown
+    assert "[1] Go" in shown and "red" in shown

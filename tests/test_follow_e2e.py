@@ -111,7 +111,7 @@ def test_a_failed_run_names_its_failed_task_and_offers_to_clear_it(
     ]
     assert labels == ["Logs of the failed tasks", "Clear failed tasks"]
     parent = slack.message(CHANNEL, ts)["text"]
-    assert ":x:" in parent and "failed: explode" in parent
+    assert ":x:" in parent and "failed: `explode`" in parent
 
 
 def test_a_run_that_ends_while_the_bot_is_down_is_reported_once_after_restart(

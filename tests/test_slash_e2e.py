@@ -47,7 +47,7 @@ def test_help_is_ephemeral_and_posts_nothing(bot: BotProcess, slack_fresh: Slack
     assert (status, body) == (200, "")
     answer = slack_fresh.wait_for("response_url")[0].params
     assert answer["response_type"] == "ephemeral"
-    assert "/airflow trigger [<deployment>] <dag_id>" in visible_text(answer)
+    assert "/airflow trigger [&lt;deployment&gt;] &lt;dag_id&gt;" in visible_text(answer)
     assert slack_fresh.calls_to("chat.postMessage") == []
 
 
@@ -60,8 +60,8 @@ def test_a_usage_error_says_what_was_wrong_and_the_right_form(
     assert ack["response_type"] == "ephemeral"
     assert "no time zone" in ack["text"]
     assert (
-        "Usage: `/airflow trigger [<deployment>] <dag_id> [<logical_date>] [<conf-json>]`"
-        in ack["text"]
+        "Usage: `/airflow trigger [&lt;deployment&gt;] &lt;dag_id&gt; [&lt;logical_date&gt;] "
+        "[&lt;conf-json&gt;]`" in ack["text"]
     )
     assert slack_fresh.calls_to("chat.postMessage") == []
 

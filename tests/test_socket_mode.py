@@ -65,7 +65,7 @@ def test_help_comes_back_only_to_the_asker(
     url = socket_slack.new_response_url()
     socket_slack.socket_send("slash_commands", slash_payload("help", url))
     answer = socket_slack.wait_for("response_url")[0].params
-    assert "/airflow trigger [<deployment>] <dag_id>" in visible_text(answer)
+    assert "/airflow trigger [&lt;deployment&gt;] &lt;dag_id&gt;" in visible_text(answer)
     assert socket_slack.calls_to("chat.postMessage") == []
 
 
