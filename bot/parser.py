@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot.json_depth import too_deep
 from bot.reply import code
 
 USAGE: dict[str, str] = {
@@ -248,7 +249,7 @@ def parse_conf(value: str) -> dict[str, Any]:
             f"The conf is too long ({len(value):,} characters). {limits}", verb="trigger"
         )
     # Measured before parsing: a deeper nesting would only exhaust the parser's recursion.
-    if _nesting(value) > MAX_CONF_DEPTH:
+    if too_deep(value, MAX_CONF_DEPTH):
         raise UsageError(f"The conf is nested too deeply. {limits}", verb="trigger")
     try:
         conf = json.loads(value)
@@ -265,28 +266,6 @@ def parse_conf(value: str) -> dict[str, Any]:
             verb="trigger",
         )
     return conf
-
-
-def _nesting(text: str) -> int:
-    """How deep the brackets of a JSON text nest, counting none inside strings."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from urllib.parse import parse_qsl
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.request import BoltRequest
 
+from bot.json_depth import too_deep
 from bot.settings import DEFAULT_MAX_REQUEST_BYTES
 
 # Slack's payloads nest about a dozen levels (a rich-text list in a block in a message in a
@@ -34,8 +34,6 @@ from bot.settings import DEFAULT_MAX_REQUEST_BYTES
 MAX_JSON_DEPTH = 64
 MAX_SIGNATURE_AGE_SECONDS = 5 * 60  # as Slack documents and Bolt enforces
 _READ_CHUNK = 64 * 1024
-# A JSON string (skipped whole, so brackets inside it do not count) or one bracket.
-_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 @dataclass(frozen=True)
@@ -111,20 +109,6 @@ def signature_valid(secret: str, body: bytes, timestamp: str, signature: str) ->
     mac.update(body)
     expected = "v0=" + mac.hexdigest()
     return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
-
-
-def too_deep(text: str, limit: int) -> bool:
-    """Whether JSON ``text`` nests arrays and objects more than ``limit`` deep; stops early."""
-    depth = 0
-    for match in _JSON_TOKEN.finditer(text):
-        token = match.group()
-        if token in ("[", "{"):
-            depth += 1
-            if depth > limit:
-                return True
-        elif token in ("]", "}"):
-            depth -= 1
-    return False
 
 
 def parsed_request(

@@ -16,7 +16,8 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.socket_mode.builtin import SocketModeClient
 
-from bot.request_limits import Limits, too_deep
+from bot.json_depth import too_deep
+from bot.request_limits import Limits
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from urllib.parse import urlencode
 import pytest
 
 from bot import gunicorn_conf
+from bot.json_depth import too_deep
 from bot.localbot import LocalBot
-from bot.request_limits import MAX_JSON_DEPTH, too_deep
+from bot.request_limits import MAX_JSON_DEPTH
 from bot.settings import DEFAULT_MAX_REQUEST_BYTES, SettingsError, load_settings
 from bot.signing import sign, slash_command_body
 from bot.wsgi import EVENTS_PATH, WsgiApp, wsgi_app
