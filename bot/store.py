@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     create_engine,
     delete,
     event,
@@ -40,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import ColumnElement
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +186,8 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _create_seen_request,
     _index_for_pruning,
 )
-FOLLOWING = ("queued", "running")  # reported states of a follow still under way
+FOLLOWING = ("queued", "running")
+PRUNE_BATCH = 5000  # rows deleted in one transaction  # reported states of a follow still under way
 
 
 @dataclass(frozen=True)
@@ -600,27 +603,35 @@ class Store:
     def prune(self, rules: Retention, now: datetime | None = None) -> dict[str, int]:
         """Delete the rows that ``rules`` say are no longer needed; returns how many, by table.
 
-        Safe from any number of processes at once: each statement deletes what is old by then.
+        Safe from any number of processes at once: each batch deletes what is old by then.
         """
         now = now or _now()
         finished = followed_run.c.reported.not_in(FOLLOWING)
-        statements = {
-            "seen_request": delete(seen_request).where(seen_request.c.at < now - rules.signatures),
-            "pending_action": delete(pending_action).where(
-                pending_action.c.expires_at < now - rules.expired_actions
-            ),
-            "followed_run": delete(followed_run).where(
+        conditions: dict[str, ColumnElement[bool]] = {
+            "seen_request": seen_request.c.at < now - rules.signatures,
+            "pending_action": pending_action.c.expires_at < now - rules.expired_actions,
+            "followed_run": and_(
                 followed_run.c.created_at < now - rules.finished_follows,
                 finished | (followed_run.c.give_up_at < now - rules.finished_follows),
             ),
         }
         if rules.audit is not None:
-            statements["audit_log"] = delete(audit_log).where(audit_log.c.at < now - rules.audit)
-        deleted: dict[str, int] = {}
-        for table, statement in statements.items():
-            with self._begin() as conn:  # one transaction each: no long lock on four tables
-                deleted[table] = conn.execute(statement).rowcount
-        return deleted
+            conditions["audit_log"] = audit_log.c.at < now - rules.audit
+        return {name: self._delete_in_batches(name, where) for name, where in conditions.items()}
+
+    def _delete_in_batches(self, table_name: str, where: ColumnElement[bool]) -> int:
+        # A transaction of a few thousand rows at a time: one of hundreds of thousands would
+        # hold SQLite's write lock (and every command's audit row behind it) for seconds.
+        table = metadata.tables[table_name]
+        [key] = table.primary_key.columns
+        total = 0
+        while True:
+            batch = select(key).where(where).limit(PRUNE_BATCH).scalar_subquery()
+            with self._begin() as conn:
+                deleted = conn.execute(delete(table).where(key.in_(batch))).rowcount
+            total += deleted
+            if deleted < PRUNE_BATCH:
+                return total
 
     def row_counts(self) -> dict[str, int]:
         """How many rows each table holds (for the soak benchmark and the doctor)."""

@@ -441,3 +441,14 @@ def test_a_follow_that_never_ended_is_pruned_a_day_after_it_gave_up(store: Store
         "followed_run": 0,
     }
     assert store.prune(Retention(), now=datetime.now(UTC) + timedelta(days=2))["followed_run"] == 1
+
+
+def test_pruning_goes_on_in_batches_until_nothing_old_is_left(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.store.PRUNE_BATCH", 3)
+    for _ in range(7):
+        _pending(store, ttl=60)
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert store.prune(Retention(), now=later)["pending_action"] == 7
+    assert store.row_counts()["pending_action"] == 0
