@@ -49,8 +49,12 @@ UNIT_TESTS: dict[str, tuple[str, ...]] = {
     "bot/permissions.py": ("tests/test_permissions.py",),
     "bot/parser.py": ("tests/test_parser.py",),
     "bot/config.py": ("tests/test_config.py",),
-    "bot/airflow/client.py": ("tests/test_airflow_client.py",),
-    "bot/airflow/auth.py": ("tests/test_airflow_client.py",),
+    "bot/airflow/client.py": (
+        "tests/test_airflow_client.py",
+        "tests/test_airflow_client_runs.py",
+        "tests/test_airflow_auth.py",
+    ),
+    "bot/airflow/auth.py": ("tests/test_airflow_client.py", "tests/test_airflow_auth.py"),
 }
 PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly")
 # Lines run outside any test (on import, in session fixtures): a mutant there runs every test.
