@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from bot.airflow import AirflowNotAllowed, AirflowUnavailable
-from bot.airflow.auth import jwt_lifetime
+from bot.airflow.auth import BasicAuth, BearerAuth, JwtPasswordAuth, jwt_lifetime
 from tests.fake_http import FakeHTTPServer, Request, Response
 from tests.test_airflow_client import SECRET, client, make_jwt
 
@@ -153,3 +154,21 @@ def test_the_token_exchange_sends_the_configured_username_and_password(
     assert server.requests_to("GET", "/api/v2/dags/etl")[0].headers["Authorization"] == (
         f"Bearer {token}"
     )
+
+
+def test_credentials_show_their_user_and_never_their_secret_in_logs() -> None:
+    session = requests.Session()
+    shown = [
+        repr(BearerAuth(SECRET)),
+        repr(BasicAuth("admin", SECRET)),
+        repr(
+            JwtPasswordAuth(
+                base_url="http://x",
+                username="admin",
+                password=SECRET,
+                session=session,
+                timeout=(1, 1),
+            )
+        ),
+    ]
+    assert shown == ["BearerAuth(***)", "BasicAuth('admin', ***)", "JwtPasswordAuth('admin', ***)"]
