@@ -469,6 +469,58 @@ def test_timeouts_out_of_range_are_refused(timeout: str) -> None:
     )
 
 
+@pytest.mark.parametrize(("raw", "expected"), [("1", 1), ("256", 256), ("4", 4)])
+def test_max_in_flight_from_1_to_256_is_read(raw: str, expected: int) -> None:
+    config = parse(
+        with_deployment(
+            f"url: http://localhost\ntoken: ${{ASTRO_PROD_TOKEN}}\nmax_in_flight: {raw}\n"
+        )
+    )
+
+    assert config.deployments["prod"].max_in_flight == expected
+
+
+def test_max_in_flight_defaults_to_16() -> None:
+    assert parse(MINIMAL).deployments["prod"].max_in_flight == 16
+
+
+@pytest.mark.parametrize("raw", ["0", "257", "true", "'4'", "2.5", "-1"])
+def test_max_in_flight_out_of_range_is_refused(raw: str) -> None:
+    found = problems(
+        with_deployment(
+            f"url: http://localhost\ntoken: ${{ASTRO_PROD_TOKEN}}\nmax_in_flight: {raw}\n"
+        )
+    )
+
+    assert len(found) == 1
+    assert found[0].startswith(
+        "deployments.prod.max_in_flight: must be a whole number of calls from 1 to 256, got "
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"), [("[v2]", "a list"), ("true", "true"), ("'${V}'", "'v9'")]
+)
+def test_an_api_version_that_is_not_one_of_the_three_is_refused(raw: str, shown: str) -> None:
+    found = problems(
+        with_deployment(
+            f"url: http://localhost\ntoken: ${{ASTRO_PROD_TOKEN}}\napi_version: {raw}\n"
+        ),
+        env={**ENV, "V": "v9"},
+    )
+
+    assert found == [f"deployments.prod.api_version: must be one of auto, v1, v2, got {shown}"]
+
+
+def test_an_api_version_may_come_from_the_environment() -> None:
+    config = parse(
+        with_deployment("url: http://localhost\ntoken: ${ASTRO_PROD_TOKEN}\napi_version: ${V}\n"),
+        env={**ENV, "V": "v1"},
+    )
+
+    assert config.deployments["prod"].api_version == "v1"
+
+
 # --- names and keys -----------------------------------------------------------------------
 
 
