@@ -109,6 +109,7 @@ def test_airflow_3_refusing_the_password_is_not_allowed(
     ("answer", "message"),
     [
         (Response(500, "<html>oops</html>"), "getting a token failed with HTTP 500"),
+        (Response(300, {"access_token": "x"}), "getting a token failed with HTTP 300"),
         (Response(200, {"token": "x"}), "answer had no access_token"),
         (Response(200, "not json"), "answer had no access_token"),
         (Response(200, ["a list"]), "answer had no access_token"),

@@ -345,6 +345,20 @@ def test_a_read_whose_connection_drops_is_retried_a_bounded_number_of_times(
     assert len(server.requests_to("GET", "/api/v2/dags/ml")) == 2
 
 
+def test_reads_pause_between_attempts(server: FakeHTTPServer) -> None:
+    # Sending again at once would only add to an overloaded Airflow's queue.
+    server.route("GET", "/api/v2/dags/etl", Response(503, "busy"))
+    started = time.monotonic()
+    with pytest.raises(AirflowUnavailable):
+        client(server, backoff=0.1, read_retries=2).get_dag("etl")
+    assert time.monotonic() - started >= 0.1 + 0.2  # doubling each time
+    server.route("GET", "/api/v2/dags/ml", hang_up)
+    started = time.monotonic()
+    with pytest.raises(AirflowUnavailable):
+        client(server, backoff=0.1, read_retries=2).get_dag("ml")
+    assert time.monotonic() - started >= 0.1 * 2
+
+
 def test_a_write_whose_connection_drops_is_not_resent(server: FakeHTTPServer) -> None:
     server.route("POST", RUNS, hang_up)
     with pytest.raises(AirflowUnavailable, match="could not reach Airflow"):
