@@ -173,3 +173,33 @@ def test_credentials_show_their_user_and_never_their_secret_in_logs() -> None:
         ),
     ]
     assert shown == ["BearerAuth(***)", "BasicAuth('admin', ***)", "JwtPasswordAuth('admin', ***)"]
+
+
+class FakeTime:
+    """The clock the auth module reads: wall time for a JWT's exp, monotonic for renewal."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_jwt_is_renewed_30_seconds_before_it_expires(
+    server: FakeHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeTime()
+    monkeypatch.setattr("bot.airflow.auth.time", clock)
+    server.route("POST", "/auth/token", Response(201, {"access_token": make_jwt(clock.now + 100)}))
+    server.route("GET", "/api/v2/dags/etl", Response(200, DAG))
+    c = client(server, token=None, username="admin", password=SECRET)
+    c.get_dag("etl")
+    clock.now += 69.5  # 30.5 s left: still used
+    c.get_dag("etl")
+    assert len(server.requests_to("POST", "/auth/token")) == 1
+    clock.now += 1  # 29.5 s left: renewed before the call leaves
+    c.get_dag("etl")
+    assert len(server.requests_to("POST", "/auth/token")) == 2
