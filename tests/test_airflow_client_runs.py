@@ -19,6 +19,7 @@ from bot.airflow import (
     AirflowConflict,
     AirflowNotAllowed,
     AirflowNotFound,
+    AirflowRateLimited,
     AirflowUnavailable,
 )
 from tests.fake_http import FakeHTTPServer, Request, Response
@@ -57,6 +58,36 @@ def test_an_unknown_api_version_is_refused_at_once(version: str) -> None:
 def test_a_client_without_credentials_is_refused(credentials: dict[str, str | None]) -> None:
     with pytest.raises(ValueError, match="give a token, or a username and a password"):
         AirflowClient(base_url="http://127.0.0.1:1", **credentials)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("status", [401, 403, 405])
+def test_any_answer_but_404_from_api_v2_means_airflow_3(
+    server: FakeHTTPServer, status: int
+) -> None:
+    server.route("GET", "/api/v2/version", Response(status, {"detail": "guarded"}))
+    assert client(server, api_version="auto").api_version == "v2"
+    assert [r.path for r in server.requests] == ["/api/v2/version"]
+
+
+def test_by_default_a_read_is_tried_three_times(server: FakeHTTPServer) -> None:
+    server.route("GET", "/api/v2/dags/etl", Response(500, "boom"))
+    with pytest.raises(AirflowUnavailable):
+        AirflowClient(base_url=server.url, token=SECRET, api_version="v2", backoff=0.01).get_dag(
+            "etl"
+        )
+    assert len(server.requests) == 3
+
+
+def test_by_default_a_retry_after_above_5_seconds_is_not_waited(server: FakeHTTPServer) -> None:
+    server.route(
+        "GET", "/api/v2/dags/etl", Response(429, {"detail": "quota"}, {"Retry-After": "6"})
+    )
+    started = time.monotonic()
+    with pytest.raises(AirflowRateLimited) as err:
+        AirflowClient(base_url=server.url, token=SECRET, api_version="v2").get_dag("etl")
+    assert err.value.retry_after == 6
+    assert time.monotonic() - started < 3
+    assert len(server.requests) == 1
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -413,3 +444,24 @@ def test_max_in_flight_1_sends_one_call_at_a_time(server: FakeHTTPServer, cap: i
         list(pool.map(lambda _: capped.list_dags(), range(4)))
     assert peak == 1
     assert len(server.requests) == 4
+
+
+def test_by_default_16_calls_at_most_reach_one_deployment(server: FakeHTTPServer) -> None:
+    lock = threading.Lock()
+    now = peak = 0
+
+    def slow(req: Request) -> Response:
+        nonlocal now, peak
+        with lock:
+            now += 1
+            peak = max(peak, now)
+        time.sleep(0.5)
+        with lock:
+            now -= 1
+        return Response(200, {"dags": [], "total_entries": 0})
+
+    server.route("GET", "/api/v2/dags", slow)
+    default = AirflowClient(base_url=server.url, token=SECRET, api_version="v2")
+    with ThreadPoolExecutor(20) as pool:
+        list(pool.map(lambda _: default.list_dags(), range(20)))
+    assert peak == 16
