@@ -105,6 +105,8 @@ def test_list_runs_asks_for_the_newest_runs_of_each_version(server: FakeHTTPServ
     assert v1.query == {"limit": ["100"], "order_by": ["-execution_date"]}
     client(server).list_runs("etl", limit=0)
     assert server.requests[-1].query["limit"] == ["1"]
+    client(server).list_runs("etl")  # the last 5 by default
+    assert server.requests[-1].query["limit"] == ["5"]
 
 
 def test_list_runs_of_an_unknown_dag_is_not_found_on_both_versions(
@@ -343,6 +345,8 @@ def test_list_dags_keeps_the_page_within_airflows_limits(server: FakeHTTPServer)
     client(server).list_dags(limit=0, pattern="")
     assert server.requests[1].query["limit"] == ["1"]
     assert "dag_id_pattern" not in server.requests[1].query
+    client(server).list_dags()  # the first page of 20
+    assert server.requests[2].query == {"limit": ["20"], "offset": ["0"], "order_by": ["dag_id"]}
 
 
 def test_dag_links_fit_each_version(server: FakeHTTPServer) -> None:
