@@ -69,6 +69,13 @@ def test_any_answer_but_404_from_api_v2_means_airflow_3(
     assert [r.path for r in server.requests] == ["/api/v2/version"]
 
 
+def test_version_detection_on_a_dropped_connection_is_unavailable(server: FakeHTTPServer) -> None:
+    server.route("GET", "/api/v2/version", hang_up)
+    with pytest.raises(AirflowUnavailable, match="could not reach Airflow"):
+        client(server, api_version="auto").list_dags()
+    assert len(server.requests) == 1
+
+
 def test_by_default_a_read_is_tried_three_times(server: FakeHTTPServer) -> None:
     server.route("GET", "/api/v2/dags/etl", Response(500, "boom"))
     with pytest.raises(AirflowUnavailable):
@@ -255,6 +262,7 @@ def test_wait_run_yields_each_state_airflow_streams(server: FakeHTTPServer) -> N
 def test_wait_run_stops_at_its_deadline(server: FakeHTTPServer) -> None:
     server.route("GET", f"{RUNS}/r1/wait", stream("queued", "running", "success"))
     assert list(client(server).wait_run("etl", "r1", seconds=0)) == ["queued"]
+    assert server.requests[0].query == {"interval": ["1.0"]}  # a line a second by default
 
 
 def test_wait_run_skips_lines_without_a_state(server: FakeHTTPServer) -> None:
