@@ -190,6 +190,7 @@ def _variants(site: _Site) -> Iterator[tuple[str, int, ast.AST]]:
         and site.in_function
         and not isinstance(node, _NOT_DELETED)
         and not _is_docstring(node)
+        and not (isinstance(node, ast.AnnAssign) and node.value is None)  # declares, does nothing
         # Deleting a function's final `return x` is the `return None` mutant again.
         and not (isinstance(node, ast.Return) and site.ends_function)
     ):
