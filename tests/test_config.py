@@ -847,6 +847,66 @@ def test_yaml_errors_do_not_quote_the_file() -> None:
     assert "hunter2" not in "\n".join(found)
 
 
+def test_a_control_character_is_named_with_its_position() -> None:
+    assert problems("deployments:\x07\n") == [
+        "position 12: invalid YAML: special characters are not allowed (character 7)"
+    ]
+
+
+def test_a_yaml_error_says_what_was_being_parsed_and_how_to_quote() -> None:
+    assert problems("deployments: [a, b\n") == [
+        "line 2, column 1: invalid YAML: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence); quote values that contain ': ' or start with one of "
+        "{}[]&*!|>'\"%@`"
+    ]
+    assert problems("deployments:\n  prod:\n    url: a: b\n")[0].endswith(
+        "mapping values are not allowed here; quote values that contain ': ' or start with one "
+        "of {}[]&*!|>'\"%@`"
+    )
+
+
+def test_true_is_shown_as_written_in_yaml() -> None:
+    found = problems(with_deployment("url: http://x\ntoken: ${ASTRO_PROD_TOKEN}\ntimeout: true\n"))
+
+    assert found == [
+        "deployments.prod.timeout: must be a number of seconds above 0 and at most 300, got true"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"), [(57, "'v" + "x" * 57 + "'"), (58, "'v" + "x" * 54 + "...'")]
+)
+def test_a_long_value_is_shortened_in_a_problem(length: int, shown: str) -> None:
+    found = problems(
+        with_deployment(
+            f"url: http://x\ntoken: ${{ASTRO_PROD_TOKEN}}\napi_version: v{'x' * length}\n"
+        )
+    )
+
+    assert found == [f"deployments.prod.api_version: must be one of auto, v1, v2, got {shown}"]
+
+
+@pytest.mark.parametrize(("seconds", "ok"), [(604800, True), (604801, False)])
+def test_a_confirmation_may_wait_up_to_a_week(seconds: int, ok: bool) -> None:
+    text = with_deployment(
+        f"url: http://x\ntoken: ${{ASTRO_PROD_TOKEN}}\nconfirm_timeout: {seconds}\n"
+    )
+    if ok:
+        assert parse(text).deployments["prod"].confirm_timeout == seconds
+    else:
+        assert problems(text) == [
+            "deployments.prod.confirm_timeout: must be a number of seconds above 0 and at most "
+            "604800, got 604801"
+        ]
+
+
+def test_approvers_or_approver_groups_alone_need_approval() -> None:
+    base = Deployment(name="prod", url="http://x", token="t")
+    assert not base.needs_approval
+    assert dataclasses.replace(base, approvers=frozenset({"U012ABCDEF"})).needs_approval
+    assert dataclasses.replace(base, approver_groups=frozenset({"S0123ABCD"})).needs_approval
+
+
 # --- load_config --------------------------------------------------------------------------
 
 
@@ -888,8 +948,12 @@ def test_unreadable_files_are_config_errors(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_config(tmp_path / "latin1.yml", ENV)
-    with pytest.raises(ConfigError, match="cannot read the config file"):
+    with pytest.raises(ConfigError) as caught:
         load_config(tmp_path, ENV)
+    assert caught.value.problems == [
+        "cannot read the config file: Is a directory; check CHATOPS_CONFIG"
+    ]
+    assert caught.value.source == str(tmp_path)  # doctor names the file it could not read
 
 
 # --- properties ---------------------------------------------------------------------------
