@@ -873,6 +873,18 @@ def test_true_is_shown_as_written_in_yaml() -> None:
     ]
 
 
+@pytest.mark.parametrize("number", [2**64, 10**30])
+def test_a_huge_number_is_not_printed_digit_by_digit(number: int) -> None:
+    found = problems(
+        with_deployment(f"url: http://x\ntoken: ${{ASTRO_PROD_TOKEN}}\ntimeout: {number}\n")
+    )
+
+    assert found == [
+        "deployments.prod.timeout: must be a number of seconds above 0 and at most 300, "
+        "got a very large number"
+    ]
+
+
 @pytest.mark.parametrize(
     ("length", "shown"), [(57, "'v" + "x" * 57 + "'"), (58, "'v" + "x" * 54 + "...'")]
 )
