@@ -12,7 +12,7 @@ The module's unit tests (``UNIT_TESTS``, or ``--tests``) are run once on the unc
 tracing which test runs which of its lines. Then, one mutant at a time, a child process forked
 from this one (pytest and the libraries already imported, so a mutant costs well under a second
 of start-up) imports the mutant in place of the module and runs the tests that run the mutated
-line, stopping at the first failure. A failure, an error or a timeout kills the mutant; a mutant
+line, the quickest first, stopping at the first failure. A failure, an error or a timeout kills the mutant; a mutant
 whose line no test runs survives without a run. Everything is deterministic: mutants are
 numbered in source order, Hypothesis is derandomized and keeps no example database.
 
@@ -276,14 +276,17 @@ class _MutantImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 class _Select:
-    """A pytest plugin: run only the chosen tests (all when None), in file order."""
+    """A pytest plugin: run only the chosen tests (all when None), the quickest first, so
+    that a mutant a quick test kills costs no slow one."""
 
-    def __init__(self, nodeids: frozenset[str] | None) -> None:
+    def __init__(self, nodeids: frozenset[str] | None, seconds: dict[str, float]) -> None:
         self._nodeids = nodeids
+        self._seconds = seconds
 
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
         if self._nodeids is not None:
             items[:] = [item for item in items if item.nodeid in self._nodeids]
+        items.sort(key=lambda item: self._seconds.get(item.nodeid, 0.0))
 
 
 class _LineTracer:
@@ -293,6 +296,7 @@ class _LineTracer:
         self.filename = filename
         self.current = OUTSIDE_TESTS
         self.lines: dict[str, set[int]] = {}
+        self.seconds: dict[str, float] = {}
 
     def trace(self, frame: FrameType, event: str, arg: object) -> Any:
         if frame.f_code.co_filename != self.filename:
@@ -311,6 +315,9 @@ class _LineTracer:
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         self.current = OUTSIDE_TESTS
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
 
 
 def _quiet_hypothesis() -> None:
@@ -416,14 +423,16 @@ def mutate(
             status = _pytest(tests, [tracer])
             sys.settrace(None)
             lines = {test: sorted(seen) for test, seen in tracer.lines.items()}
-            lines_file.write_text(json.dumps(lines))
+            lines_file.write_text(json.dumps({"lines": lines, "seconds": tracer.seconds}))
             return status
 
         baseline_started = time.monotonic()
         status = _run_forked(traced, 600, verbose=verbose)
         if status != 0:
             raise RuntimeError(f"the tests fail on the unchanged {path} (exit status {status})")
-        lines_by_test = {t: set(lines) for t, lines in json.loads(lines_file.read_text()).items()}
+        traced_run = json.loads(lines_file.read_text())
+    lines_by_test = {t: set(lines) for t, lines in traced_run["lines"].items()}
+    seconds: dict[str, float] = traced_run["seconds"]
     baseline = time.monotonic() - baseline_started
     # Tracing slows the run down; a mutant that takes this long again is stuck, not slow.
     timeout = max(10.0, 3 * baseline)
@@ -446,7 +455,7 @@ def mutate(
 
         def run(code: CodeType = code, chosen: frozenset[str] | None = chosen) -> int:
             sys.meta_path.insert(0, _MutantImporter(name, filename, code))
-            return _pytest(tests, [_Select(chosen)])
+            return _pytest(tests, [_Select(chosen, seconds)])
 
         status = _run_forked(run, timeout, verbose=verbose)
         if status == 0:

@@ -499,7 +499,8 @@ def test_max_in_flight_out_of_range_is_refused(raw: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "shown"), [("[v2]", "a list"), ("true", "true"), ("'${V}'", "'v9'")]
+    ("raw", "shown"),
+    [("[v2]", "a list"), ("{v: 2}", "a mapping"), ("true", "true"), ("'${V}'", "'v9'")],
 )
 def test_an_api_version_that_is_not_one_of_the_three_is_refused(raw: str, shown: str) -> None:
     found = problems(
