@@ -874,6 +874,26 @@ def test_true_is_shown_as_written_in_yaml() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("true", "true/false"),
+        ("", "nothing"),
+        ("5", "a number"),
+        ("1.5", "a number"),
+        ("[a]", "a list"),
+        ("{a: 1}", "a mapping"),
+        ("2024-01-01", "a date"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_named_by_its_kind(value: str, kind: str) -> None:
+    found = problems(
+        with_deployment(f"url: http://x\nusername: {value}\npassword: ${{AIRFLOW_DEV_PASSWORD}}\n")
+    )
+
+    assert found == [f"deployments.prod.username: must be text, got {kind}"]
+
+
 @pytest.mark.parametrize("number", [2**64, 10**30])
 def test_a_huge_number_is_not_printed_digit_by_digit(number: int) -> None:
     found = problems(
