@@ -386,6 +386,7 @@ class Result:
     survivors: list[tuple[Mutant, str]]  # the mutant and why it lived
     seconds: float
     timeouts: int  # mutants killed by the timeout (a loop that never ends, say)
+    invalid: list[Mutant]  # left out: Python refuses the mutated source (`nonlocal x` alone)
 
     @property
     def killed(self) -> int:
@@ -439,8 +440,14 @@ def mutate(
     outside = lines_by_test.pop(OUTSIDE_TESTS, set())
 
     survivors: list[tuple[Mutant, str]] = []
+    invalid: list[Mutant] = []
     timeouts = 0
     for index, mutant in enumerate(mutants, 1):
+        try:
+            code = mutated_code(source, path, mutant)
+        except SyntaxError:
+            invalid.append(mutant)
+            continue
         span = set(range(mutant.line, mutant.end_line + 1))
         chosen: frozenset[str] | None
         if span & outside:
@@ -451,7 +458,6 @@ def mutate(
                 survivors.append((mutant, "no test runs this line"))
                 progress(f"[{index}/{len(mutants)}] survived (not run): {mutant.describe(path)}")
                 continue
-        code = mutated_code(source, path, mutant)
 
         def run(code: CodeType = code, chosen: frozenset[str] | None = chosen) -> int:
             sys.meta_path.insert(0, _MutantImporter(name, filename, code))
@@ -469,7 +475,8 @@ def mutate(
         if verbose and status not in (0, 5):
             outcome = "timed out" if status is None else f"exit status {status}"
             progress(f"[{index}/{len(mutants)}] killed ({outcome}): {mutant.describe(path)}")
-    return Result(path, mutants, survivors, time.monotonic() - started, timeouts)
+    counted = [m for m in mutants if m not in invalid]
+    return Result(path, counted, survivors, time.monotonic() - started, timeouts, invalid)
 
 
 def report(results: Sequence[Result]) -> str:
@@ -487,7 +494,7 @@ def report(results: Sequence[Result]) -> str:
         lines.append("")
         lines.append(
             f"{r.path}: {len(r.survivors)} survivors; {r.timeouts} mutants killed by the "
-            f"timeout; {r.seconds:.0f} s"
+            f"timeout; {len(r.invalid)} left out as they do not compile; {r.seconds:.0f} s"
         )
         lines += [f"  {m.describe(r.path)}  [{why}]" for m, why in r.survivors]
     return "\n".join(lines)
