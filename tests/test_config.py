@@ -347,6 +347,24 @@ def test_a_secret_put_in_another_field_by_mistake_is_not_shown() -> None:
     assert found == ["deployments.prod.url: must start with http:// or https://, got '***'"]
 
 
+def test_a_secret_inside_a_longer_one_does_not_uncover_the_rest() -> None:
+    found = problems(
+        "deployments:\n"
+        "  prod: {url: 'ftp://${LONG}', token: '${SHORT}'}\n"
+        "  dev: {url: 'http://dev', username: admin, password: '${LONG}'}\n",
+        {"SHORT": "s3cret", "LONG": "s3cret-and-more"},
+    )
+
+    assert found == ["deployments.prod.url: must start with http:// or https://, got 'ftp://***'"]
+
+
+def test_x_keys_are_extensions_only_at_the_top() -> None:
+    found = problems(with_deployment("url: http://x\ntoken: ${ASTRO_PROD_TOKEN}\nx-notes: hi\n"))
+
+    assert len(found) == 1
+    assert found[0].startswith("deployments.prod: unknown key 'x-notes'; expected one of url, ")
+
+
 # --- credentials --------------------------------------------------------------------------
 
 
