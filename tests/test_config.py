@@ -281,6 +281,29 @@ def test_broken_references_say_how_to_write_them() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('"${V"', "'${' without a closing '}'; write $$ for a literal $"),
+        (
+            '"${1V}"',
+            "'${1V}' is not a variable reference; write ${NAME} or ${NAME:-default}, "
+            "or $$ for a literal $",
+        ),
+        ("${UNSET}", "environment variable UNSET is not set"),
+    ],
+)
+def test_a_reference_that_cannot_be_filled_in_is_one_problem_not_two(
+    value: str, problem: str
+) -> None:
+    # The field is not then checked as if the reference were empty text.
+    found = problems(
+        with_deployment(f"url: http://x\ntoken: ${{ASTRO_PROD_TOKEN}}\napi_version: {value}\n")
+    )
+
+    assert found == [f"deployments.prod.api_version: {problem}"]
+
+
 def test_a_lone_dollar_is_kept() -> None:
     config = parse(
         with_deployment(
