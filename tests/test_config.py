@@ -981,6 +981,69 @@ def test_approvers_or_approver_groups_alone_need_approval() -> None:
     assert dataclasses.replace(base, approver_groups=frozenset({"S0123ABCD"})).needs_approval
 
 
+@pytest.mark.parametrize(
+    ("fields", "found"),
+    [
+        (
+            "url: ftp://host/?token=abc\ntoken: ${ASTRO_PROD_TOKEN}\n",
+            ["deployments.prod.url: must start with http:// or https://"],
+        ),
+        (
+            "url: http://x:0\ntoken: ${ASTRO_PROD_TOKEN}\n",
+            ["deployments.prod.url: is not a valid URL, got 'http://x:0'"],
+        ),
+        (
+            'url: http://x\nusername: ""\npassword: ${AIRFLOW_DEV_PASSWORD}\n',
+            ["deployments.prod.username: is empty"],
+        ),
+        (
+            "url: http://x\ntoken: ${ASTRO_PROD_TOKEN}\nusername: admin\n",
+            ["deployments.prod: use either token, or username and password, not both"],
+        ),
+    ],
+)
+def test_each_deployment_mistake_gets_its_own_words(fields: str, found: list[str]) -> None:
+    assert problems(with_deployment(fields)) == found
+
+
+def test_port_1_and_timeouts_under_a_second_are_fine() -> None:
+    config = parse(
+        with_deployment(
+            "url: http://x:1\ntoken: ${ASTRO_PROD_TOKEN}\ntimeout: 0.5\nconfirm_timeout: 0.5\n"
+        )
+    )
+
+    prod = config.deployments["prod"]
+    assert (prod.url, prod.timeout, prod.confirm_timeout) == ("http://x:1", 0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("rest", "found"),
+    [
+        (
+            "channels: {123: prod}\n",
+            ["channels.123: must be a Slack channel ID like C0123ABCD, got a number"],
+        ),
+        # A channel ID is a key: written as is, never filled in from the environment.
+        (
+            'channels: {"${CH}": prod}\n',
+            [
+                "channels.'${CH}': '${CH}' is not a Slack channel ID like C0123ABCD; "
+                "use the channel ID (C...), not its name"
+            ],
+        ),
+        ('roles: {" ": [list]}\n', ["roles.' ': a role name must be non-empty text, got ' '"]),
+        ("roles: {ops: [1]}\n", ["roles.ops[0]: must be text, got a number"]),
+        (
+            "grants: [{role: viewer, users: [u012abcd]}]\n",
+            ["grants[0].users[0]: Slack IDs are upper case with no spaces: write U012ABCD"],
+        ),
+    ],
+)
+def test_each_section_mistake_gets_its_own_words(rest: str, found: list[str]) -> None:
+    assert problems(MINIMAL + rest, {**ENV, "CH": "C0123ABCD"}) == found
+
+
 # --- load_config --------------------------------------------------------------------------
 
 
