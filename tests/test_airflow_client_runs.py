@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.airflow import (
+    AirflowBadRequest,
     AirflowClient,
     AirflowConflict,
     AirflowNotAllowed,
@@ -58,6 +59,12 @@ def test_an_unknown_api_version_is_refused_at_once(version: str) -> None:
 def test_a_client_without_credentials_is_refused(credentials: dict[str, str | None]) -> None:
     with pytest.raises(ValueError, match="give a token, or a username and a password"):
         AirflowClient(base_url="http://127.0.0.1:1", **credentials)  # type: ignore[arg-type]
+
+
+def test_a_server_without_either_api_is_unavailable_as_a_404(server: FakeHTTPServer) -> None:
+    with pytest.raises(AirflowUnavailable, match="neither /api/v2 nor /api/v1") as err:
+        client(server, api_version="auto").list_dags()
+    assert (err.value.status, err.value.deployment) == (404, "prod")
 
 
 @pytest.mark.parametrize("status", [401, 403, 405])
@@ -272,6 +279,9 @@ def test_wait_run_skips_lines_without_a_state(server: FakeHTTPServer) -> None:
 
 
 def test_wait_run_errors_are_typed(server: FakeHTTPServer) -> None:
+    server.route("GET", f"{RUNS}/bad/wait", Response(400, {"detail": "bad interval"}))
+    with pytest.raises(AirflowBadRequest, match="bad interval"):
+        list(client(server).wait_run("etl", "bad", seconds=30))
     server.route("GET", f"{RUNS}/gone/wait", Response(404, {"detail": "DagRun not found"}))
     with pytest.raises(AirflowNotFound):
         list(client(server).wait_run("etl", "gone", seconds=30))
@@ -380,7 +390,9 @@ def test_a_read_whose_connection_drops_is_retried_a_bounded_number_of_times(
     server: FakeHTTPServer,
 ) -> None:
     server.route("GET", "/api/v2/dags/etl", hang_up)
-    with pytest.raises(AirflowUnavailable, match="could not reach Airflow"):
+    with pytest.raises(
+        AirflowUnavailable, match=r"could not reach Airflow at .* \(ConnectionError\)"
+    ):
         client(server, read_retries=2).get_dag("etl")
     assert len(server.requests) == 3
     server.route("GET", "/api/v2/dags/ml", hang_up, Response(200, {"dag_id": "ml"}))

@@ -1034,6 +1034,12 @@ def test_port_1_and_timeouts_under_a_second_are_fine() -> None:
         ),
         ('roles: {" ": [list]}\n', ["roles.' ': a role name must be non-empty text, got ' '"]),
         ("roles: {ops: [1]}\n", ["roles.ops[0]: must be text, got a number"]),
+        # A key that is not even text is the one problem: its value is not read.
+        (
+            "channels: {123: nope}\n",
+            ["channels.123: must be a Slack channel ID like C0123ABCD, got a number"],
+        ),
+        ('roles: {" ": [nope]}\n', ["roles.' ': a role name must be non-empty text, got ' '"]),
         (
             "grants: [{role: viewer, users: [u012abcd]}]\n",
             ["grants[0].users[0]: Slack IDs are upper case with no spaces: write U012ABCD"],
