@@ -281,6 +281,29 @@ def test_broken_references_say_how_to_write_them() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('"${V"', "'${' without a closing '}'; write $$ for a literal $"),
+        (
+            '"${1V}"',
+            "'${1V}' is not a variable reference; write ${NAME} or ${NAME:-default}, "
+            "or $$ for a literal $",
+        ),
+        ("${UNSET}", "environment variable UNSET is not set"),
+    ],
+)
+def test_a_reference_that_cannot_be_filled_in_is_one_problem_not_two(
+    value: str, problem: str
+) -> None:
+    # The field is not then checked as if the reference were empty text.
+    found = problems(
+        with_deployment(f"url: http://x\ntoken: ${{ASTRO_PROD_TOKEN}}\napi_version: {value}\n")
+    )
+
+    assert found == [f"deployments.prod.api_version: {problem}"]
+
+
 def test_a_lone_dollar_is_kept() -> None:
     config = parse(
         with_deployment(
@@ -345,6 +368,24 @@ def test_a_secret_put_in_another_field_by_mistake_is_not_shown() -> None:
     )
 
     assert found == ["deployments.prod.url: must start with http:// or https://, got '***'"]
+
+
+def test_a_secret_inside_a_longer_one_does_not_uncover_the_rest() -> None:
+    found = problems(
+        "deployments:\n"
+        "  prod: {url: 'ftp://${LONG}', token: '${SHORT}'}\n"
+        "  dev: {url: 'http://dev', username: admin, password: '${LONG}'}\n",
+        {"SHORT": "s3cret", "LONG": "s3cret-and-more"},
+    )
+
+    assert found == ["deployments.prod.url: must start with http:// or https://, got 'ftp://***'"]
+
+
+def test_x_keys_are_extensions_only_at_the_top() -> None:
+    found = problems(with_deployment("url: http://x\ntoken: ${ASTRO_PROD_TOKEN}\nx-notes: hi\n"))
+
+    assert len(found) == 1
+    assert found[0].startswith("deployments.prod: unknown key 'x-notes'; expected one of url, ")
 
 
 # --- credentials --------------------------------------------------------------------------
@@ -467,6 +508,59 @@ def test_timeouts_out_of_range_are_refused(timeout: str) -> None:
     assert found[0].startswith(
         "deployments.prod.timeout: must be a number of seconds above 0 and at most 300, got "
     )
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", 1), ("256", 256), ("4", 4)])
+def test_max_in_flight_from_1_to_256_is_read(raw: str, expected: int) -> None:
+    config = parse(
+        with_deployment(
+            f"url: http://localhost\ntoken: ${{ASTRO_PROD_TOKEN}}\nmax_in_flight: {raw}\n"
+        )
+    )
+
+    assert config.deployments["prod"].max_in_flight == expected
+
+
+def test_max_in_flight_defaults_to_16() -> None:
+    assert parse(MINIMAL).deployments["prod"].max_in_flight == 16
+
+
+@pytest.mark.parametrize("raw", ["0", "257", "true", "'4'", "2.5", "-1"])
+def test_max_in_flight_out_of_range_is_refused(raw: str) -> None:
+    found = problems(
+        with_deployment(
+            f"url: http://localhost\ntoken: ${{ASTRO_PROD_TOKEN}}\nmax_in_flight: {raw}\n"
+        )
+    )
+
+    assert len(found) == 1
+    assert found[0].startswith(
+        "deployments.prod.max_in_flight: must be a whole number of calls from 1 to 256, got "
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [("[v2]", "a list"), ("{v: 2}", "a mapping"), ("true", "true"), ("'${V}'", "'v9'")],
+)
+def test_an_api_version_that_is_not_one_of_the_three_is_refused(raw: str, shown: str) -> None:
+    found = problems(
+        with_deployment(
+            f"url: http://localhost\ntoken: ${{ASTRO_PROD_TOKEN}}\napi_version: {raw}\n"
+        ),
+        env={**ENV, "V": "v9"},
+    )
+
+    assert found == [f"deployments.prod.api_version: must be one of auto, v1, v2, got {shown}"]
+
+
+def test_an_api_version_may_come_from_the_environment() -> None:
+    config = parse(
+        with_deployment("url: http://localhost\ntoken: ${ASTRO_PROD_TOKEN}\napi_version: ${V}\n"),
+        env={**ENV, "V": "v1"},
+    )
+
+    assert config.deployments["prod"].api_version == "v1"
 
 
 # --- names and keys -----------------------------------------------------------------------
@@ -795,6 +889,167 @@ def test_yaml_errors_do_not_quote_the_file() -> None:
     assert "hunter2" not in "\n".join(found)
 
 
+def test_a_control_character_is_named_with_its_position() -> None:
+    assert problems("deployments:\x07\n") == [
+        "position 12: invalid YAML: special characters are not allowed (character 7)"
+    ]
+
+
+def test_a_yaml_error_says_what_was_being_parsed_and_how_to_quote() -> None:
+    assert problems("deployments: [a, b\n") == [
+        "line 2, column 1: invalid YAML: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence); quote values that contain ': ' or start with one of "
+        "{}[]&*!|>'\"%@`"
+    ]
+    assert problems("deployments:\n  prod:\n    url: a: b\n")[0].endswith(
+        "mapping values are not allowed here; quote values that contain ': ' or start with one "
+        "of {}[]&*!|>'\"%@`"
+    )
+
+
+def test_true_is_shown_as_written_in_yaml() -> None:
+    found = problems(with_deployment("url: http://x\ntoken: ${ASTRO_PROD_TOKEN}\ntimeout: true\n"))
+
+    assert found == [
+        "deployments.prod.timeout: must be a number of seconds above 0 and at most 300, got true"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("true", "true/false"),
+        ("", "nothing"),
+        ("5", "a number"),
+        ("1.5", "a number"),
+        ("[a]", "a list"),
+        ("{a: 1}", "a mapping"),
+        ("2024-01-01", "a date"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_named_by_its_kind(value: str, kind: str) -> None:
+    found = problems(
+        with_deployment(f"url: http://x\nusername: {value}\npassword: ${{AIRFLOW_DEV_PASSWORD}}\n")
+    )
+
+    assert found == [f"deployments.prod.username: must be text, got {kind}"]
+
+
+@pytest.mark.parametrize("number", [2**64, 10**30])
+def test_a_huge_number_is_not_printed_digit_by_digit(number: int) -> None:
+    found = problems(
+        with_deployment(f"url: http://x\ntoken: ${{ASTRO_PROD_TOKEN}}\ntimeout: {number}\n")
+    )
+
+    assert found == [
+        "deployments.prod.timeout: must be a number of seconds above 0 and at most 300, "
+        "got a very large number"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"), [(57, "'v" + "x" * 57 + "'"), (58, "'v" + "x" * 54 + "...'")]
+)
+def test_a_long_value_is_shortened_in_a_problem(length: int, shown: str) -> None:
+    found = problems(
+        with_deployment(
+            f"url: http://x\ntoken: ${{ASTRO_PROD_TOKEN}}\napi_version: v{'x' * length}\n"
+        )
+    )
+
+    assert found == [f"deployments.prod.api_version: must be one of auto, v1, v2, got {shown}"]
+
+
+@pytest.mark.parametrize(("seconds", "ok"), [(604800, True), (604801, False)])
+def test_a_confirmation_may_wait_up_to_a_week(seconds: int, ok: bool) -> None:
+    text = with_deployment(
+        f"url: http://x\ntoken: ${{ASTRO_PROD_TOKEN}}\nconfirm_timeout: {seconds}\n"
+    )
+    if ok:
+        assert parse(text).deployments["prod"].confirm_timeout == seconds
+    else:
+        assert problems(text) == [
+            "deployments.prod.confirm_timeout: must be a number of seconds above 0 and at most "
+            "604800, got 604801"
+        ]
+
+
+def test_approvers_or_approver_groups_alone_need_approval() -> None:
+    base = Deployment(name="prod", url="http://x", token="t")
+    assert not base.needs_approval
+    assert dataclasses.replace(base, approvers=frozenset({"U012ABCDEF"})).needs_approval
+    assert dataclasses.replace(base, approver_groups=frozenset({"S0123ABCD"})).needs_approval
+
+
+@pytest.mark.parametrize(
+    ("fields", "found"),
+    [
+        (
+            "url: ftp://host/?token=abc\ntoken: ${ASTRO_PROD_TOKEN}\n",
+            ["deployments.prod.url: must start with http:// or https://"],
+        ),
+        (
+            "url: http://x:0\ntoken: ${ASTRO_PROD_TOKEN}\n",
+            ["deployments.prod.url: is not a valid URL, got 'http://x:0'"],
+        ),
+        (
+            'url: http://x\nusername: ""\npassword: ${AIRFLOW_DEV_PASSWORD}\n',
+            ["deployments.prod.username: is empty"],
+        ),
+        (
+            "url: http://x\ntoken: ${ASTRO_PROD_TOKEN}\nusername: admin\n",
+            ["deployments.prod: use either token, or username and password, not both"],
+        ),
+    ],
+)
+def test_each_deployment_mistake_gets_its_own_words(fields: str, found: list[str]) -> None:
+    assert problems(with_deployment(fields)) == found
+
+
+def test_port_1_and_timeouts_under_a_second_are_fine() -> None:
+    config = parse(
+        with_deployment(
+            "url: http://x:1\ntoken: ${ASTRO_PROD_TOKEN}\ntimeout: 0.5\nconfirm_timeout: 0.5\n"
+        )
+    )
+
+    prod = config.deployments["prod"]
+    assert (prod.url, prod.timeout, prod.confirm_timeout) == ("http://x:1", 0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("rest", "found"),
+    [
+        (
+            "channels: {123: prod}\n",
+            ["channels.123: must be a Slack channel ID like C0123ABCD, got a number"],
+        ),
+        # A channel ID is a key: written as is, never filled in from the environment.
+        (
+            'channels: {"${CH}": prod}\n',
+            [
+                "channels.'${CH}': '${CH}' is not a Slack channel ID like C0123ABCD; "
+                "use the channel ID (C...), not its name"
+            ],
+        ),
+        ('roles: {" ": [list]}\n', ["roles.' ': a role name must be non-empty text, got ' '"]),
+        ("roles: {ops: [1]}\n", ["roles.ops[0]: must be text, got a number"]),
+        # A key that is not even text is the one problem: its value is not read.
+        (
+            "channels: {123: nope}\n",
+            ["channels.123: must be a Slack channel ID like C0123ABCD, got a number"],
+        ),
+        ('roles: {" ": [nope]}\n', ["roles.' ': a role name must be non-empty text, got ' '"]),
+        (
+            "grants: [{role: viewer, users: [u012abcd]}]\n",
+            ["grants[0].users[0]: Slack IDs are upper case with no spaces: write U012ABCD"],
+        ),
+    ],
+)
+def test_each_section_mistake_gets_its_own_words(rest: str, found: list[str]) -> None:
+    assert problems(MINIMAL + rest, {**ENV, "CH": "C0123ABCD"}) == found
+
+
 # --- load_config --------------------------------------------------------------------------
 
 
@@ -836,8 +1091,12 @@ def test_unreadable_files_are_config_errors(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_config(tmp_path / "latin1.yml", ENV)
-    with pytest.raises(ConfigError, match="cannot read the config file"):
+    with pytest.raises(ConfigError) as caught:
         load_config(tmp_path, ENV)
+    assert caught.value.problems == [
+        "cannot read the config file: Is a directory; check CHATOPS_CONFIG"
+    ]
+    assert caught.value.source == str(tmp_path)  # doctor names the file it could not read
 
 
 # --- properties ---------------------------------------------------------------------------

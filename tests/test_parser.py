@@ -112,6 +112,83 @@ def test_empty_text_is_help() -> None:
     assert parse("help trigger").topic == "trigger"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("whoami", Command(verb="whoami")),
+        ("deployments", Command(verb="deployments")),
+        ("HELP Trigger", Command(verb="help", topic="trigger")),
+        ("help", Command(verb="help")),
+        ("status prod etl", Command(verb="status", deployment="prod", dag_id="etl")),
+        (
+            "status dev etl scheduled__2022-11-16T00:00:00+00:00",
+            Command(
+                verb="status",
+                deployment="dev",
+                dag_id="etl",
+                run_id="scheduled__2022-11-16T00:00:00+00:00",
+            ),
+        ),
+        ("unpause dev etl.v2", Command(verb="unpause", deployment="dev", dag_id="etl.v2")),
+        ("list prod", Command(verb="list", deployment="prod")),
+        ("list prod etl", Command(verb="list", deployment="prod", filter="etl")),
+        ("trigger prod etl", Command(verb="trigger", deployment="prod", dag_id="etl")),
+        (
+            'trigger prod etl 2022-11-16 ```{"a": 1}```',
+            Command(
+                verb="trigger",
+                deployment="prod",
+                dag_id="etl",
+                logical_date=datetime(2022, 11, 16, tzinfo=UTC),
+                conf={"a": 1},
+            ),
+        ),
+    ],
+)
+def test_each_verb_parses_its_right_form(text: str, expected: Command) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "verb"),
+    [
+        ("pause prod", "`pause` needs a DAG id.", "pause"),
+        ("unpause prod", "`unpause` needs a DAG id.", "unpause"),
+        ("unpause prod etl a b", "`unpause` takes one DAG id; unexpected `a b`.", "unpause"),
+        ("list prod etl ml", "`list` takes one filter (part of a DAG id).", "list"),
+        ("help list trigger", "help takes at most one verb.", "help"),
+        ("deployments prod", "`deployments` takes no arguments.", "deployments"),
+        ("status prod etl " + "r" * 251, f"`{'r' * 251}` is not a run id.", "status"),
+        ("status prod etl/x", "`etl/x` is not a DAG id", "status"),
+        ("trigger prod etl {oops}", "The conf is not valid JSON (Expecting property name", None),
+        ("trigger prod etl {oops}", "at character 2). Write a JSON object", None),
+        ("trigger prod etl 2022-11-16 7", "The conf must be a JSON object", "trigger"),
+        ("trigger prod etl 2022-11-16 7", "not a int.", "trigger"),
+        ("pause prdo etl", "`prdo` is not a deployment. Did you mean `prod`?", "pause"),
+        ("pause zzz etl", "Which deployment? This channel has no default", "pause"),
+        ("Frobnicate", "`Frobnicate` is not a command. Try `/airflow help`.", None),
+        ("help frobnicate", "`frobnicate` is not a command. Try `/airflow help`.", "help"),
+        ("help trigerr", "`trigerr` is not a command. Did you mean `trigger`?", "help"),
+    ],
+)
+def test_each_mistake_is_named_with_the_verbs_usage(
+    text: str, expected: str, verb: str | None
+) -> None:
+    err = problem(text)
+    assert expected in err.problem
+    assert str(err) == err.problem  # what logs and tracebacks show
+    if verb is not None:
+        assert err.verb == verb
+        assert err.usage is not None and err.usage.startswith(f"/airflow {verb}")
+
+
+def test_a_deployment_named_wins_even_without_a_default() -> None:
+    # With no default, the first argument must be a deployment: a DAG id there is an error.
+    assert parse("status dev etl").deployment == "dev"
+    assert "Which deployment?" in problem("status etl").problem
+    assert parse("list", default="dev") == Command(verb="list", deployment="dev")
+
+
 def test_the_command_keeps_what_was_typed_for_the_parent_message() -> None:
     assert (
         parse('trigger  prod etl 2022-11-16  {"a": 1}').typed

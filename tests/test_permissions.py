@@ -91,13 +91,20 @@ grants:
     assert access.check(channel_id="C0OPS", verb="pause", deployment="dev", dag_id="etl_a").allowed
     assert access.check(channel_id="C0OPS", verb="pause", deployment="dev", dag_id="report").allowed
 
+    # A verb that names no DAG (list) is allowed where the grant applies: the DAG globs then
+    # narrow what it shows, they do not refuse it.
+    assert access.check(channel_id="C0OPS", verb="list", deployment="dev").allowed
+
     wrong_dep = access.check(channel_id="C0OPS", verb="pause", deployment="prod", dag_id="etl_a")
+    assert not wrong_dep.allowed
     assert wrong_dep.reason == "You may `pause` only on `dev`, not on `prod`."
     wrong_channel = access.check(
         channel_id="C0ELSE", verb="pause", deployment="dev", dag_id="etl_a"
     )
+    assert not wrong_channel.allowed
     assert wrong_channel.reason == "You may `pause` on `dev` only in <#C0OPS>, not here."
     wrong_dag = access.check(channel_id="C0OPS", verb="pause", deployment="dev", dag_id="reports")
+    assert not wrong_dag.allowed
     assert wrong_dag.reason == (
         "You may `pause` on `dev` only DAGs matching `etl_*`, `report`; `reports` is not one."
     )
