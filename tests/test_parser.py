@@ -158,7 +158,11 @@ def test_each_verb_parses_its_right_form(text: str, expected: Command) -> None:
         ("list prod etl ml", "`list` takes one filter (part of a DAG id).", "list"),
         ("help list trigger", "help takes at most one verb.", "help"),
         ("deployments prod", "`deployments` takes no arguments.", "deployments"),
-        ("status prod etl " + "r" * 251, f"`{'r' * 251}` is not a run id: Airflow's run ids are", "status"),
+        (
+            "status prod etl " + "r" * 251,
+            f"`{'r' * 251}` is not a run id: Airflow's run ids are",
+            "status",
+        ),
         ("status prod etl/x", "`etl/x` is not a DAG id", "status"),
         ("trigger prod etl {oops}", "The conf is not valid JSON (Expecting property name", None),
         ("trigger prod etl {oops}", "at character 2). Write a JSON object", None),
