@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.parser import Command, UsageError, parse_command
+from bot.parser import Command, UsageError, parse_command, parse_conf
 
 DEPLOYMENTS = ["prod", "dev"]
 
@@ -218,3 +218,32 @@ def test_any_text_gives_a_command_or_a_usage_error(text: str) -> None:
             "unpause",
             "whoami",
         }
+
+
+def _padded_conf(chars: int) -> str:
+    """A conf of exactly ``chars`` characters of JSON."""
+    return '{"p": "' + "x" * (chars - len('{"p": ""}')) + '"}'
+
+
+def _nested_conf(depth: int) -> str:
+    """A conf whose brackets nest exactly ``depth`` deep (the object itself is one level)."""
+    return '{"a": ' + "[" * (depth - 1) + "1" + "]" * (depth - 1) + "}"
+
+
+def test_a_conf_of_the_largest_size_and_depth_is_taken_whole() -> None:
+    assert parse_conf(_padded_conf(4000)) == {"p": "x" * 3991}
+    assert parse_conf(_nested_conf(20))["a"] is not None
+
+
+def test_a_conf_one_past_either_limit_is_refused_with_both_limits_named() -> None:
+    limits = "at most 4,000 characters of JSON, nested at most 20 levels deep"
+    with pytest.raises(UsageError) as long:
+        parse_conf(_padded_conf(4001))
+    assert long.value.problem.startswith("The conf is too long (4,001 characters).")
+    assert limits in long.value.problem and long.value.verb == "trigger"
+    with pytest.raises(UsageError) as deep:
+        parse_conf(_nested_conf(21))
+    assert deep.value.problem.startswith("The conf is nested too deeply.")
+    assert limits in deep.value.problem and deep.value.verb == "trigger"
+    # Typed in the command, the same answer: never a RecursionError, however deep.
+    assert "nested too deeply" in problem("trigger prod etl " + _nested_conf(1500)).problem
