@@ -9,11 +9,19 @@ import pytest
 
 from tests.airflow_harness import ADMIN_PASSWORD, AirflowServer
 from tests.bot_process import BotProcess, free_port
+from tests.fake_http import FakeHTTPServer
 from tests.slack_standin import SlackStandin
 
 pytest_plugins = ["tests.airflow_fixtures", "tests.postgres_server"]
 
 DOWN_TIMEOUT = 2
+
+
+@pytest.fixture
+def server() -> Iterator[FakeHTTPServer]:
+    """A scriptable HTTP server (tests.fake_http), for the Airflow client's unit tests."""
+    with FakeHTTPServer() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

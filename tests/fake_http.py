@@ -125,3 +125,29 @@ class FakeHTTPServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def hang_up(req: Request) -> Response:
+    """The connection drops before any answer (a proxy or a worker dying mid-request)."""
+    raise ConnectionResetError("hung up")
+
+
+class InFlight:
+    """A handler that holds each request until ``hold()`` returns, then answers ``answer``;
+    ``peak`` is the most requests it held at once (what reached Airflow concurrently)."""
+
+    def __init__(self, answer: Response, hold: Callable[[], object]) -> None:
+        self._answer = answer
+        self._hold = hold
+        self._lock = threading.Lock()
+        self._now = 0
+        self.peak = 0
+
+    def __call__(self, req: Request) -> Response:
+        with self._lock:
+            self._now += 1
+            self.peak = max(self.peak, self._now)
+        self._hold()
+        with self._lock:
+            self._now -= 1
+        return self._answer

@@ -10,28 +10,16 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from bot.airflow import AirflowNotAllowed, AirflowUnavailable
 from bot.airflow.auth import BasicAuth, BearerAuth, JwtPasswordAuth, jwt_lifetime
-from tests.fake_http import FakeHTTPServer, Request, Response
+from tests.fake_http import FakeHTTPServer, Request, Response, hang_up
 from tests.test_airflow_client import SECRET, client, make_jwt
 
 DAG = {"dag_id": "etl", "is_paused": False}
-
-
-@pytest.fixture
-def server() -> Iterator[FakeHTTPServer]:
-    with FakeHTTPServer() as srv:
-        yield srv
-
-
-def hang_up(req: Request) -> Response:
-    """The connection drops before any answer (a proxy or a worker dying mid-request)."""
-    raise ConnectionResetError("hung up")
 
 
 def test_a_401_with_a_platform_token_is_not_resent(server: FakeHTTPServer) -> None:

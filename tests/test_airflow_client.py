@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +22,7 @@ from bot.airflow import (
     AirflowUnavailable,
 )
 from bot.airflow.auth import jwt_lifetime
-from tests.fake_http import FakeHTTPServer, Request, Response
+from tests.fake_http import FakeHTTPServer, InFlight, Request, Response
 
 SECRET = "s3cr3t-value-never-shown"
 V2_RUN = {
@@ -34,12 +32,6 @@ V2_RUN = {
     "logical_date": "2022-11-16T11:34:00Z",
     "conf": {"a": 1},
 }
-
-
-@pytest.fixture
-def server() -> Iterator[FakeHTTPServer]:
-    with FakeHTTPServer() as srv:
-        yield srv
 
 
 def client(server: FakeHTTPServer, **kwargs: object) -> AirflowClient:
@@ -374,21 +366,9 @@ def test_links_escape_run_ids(server: FakeHTTPServer) -> None:
 
 def test_no_more_calls_than_max_in_flight_reach_one_deployment(server: FakeHTTPServer) -> None:
     # A default Airflow 3 api-server hangs when more calls are in flight than its DB pool holds.
-    lock = threading.Lock()
-    now = peak = 0
-
-    def slow(req: Request) -> Response:
-        nonlocal now, peak
-        with lock:
-            now += 1
-            peak = max(peak, now)
-        time.sleep(0.2)
-        with lock:
-            now -= 1
-        return Response(200, {"dags": [], "total_entries": 0})
-
-    server.route("GET", "/api/v2/dags", slow)
+    calls = InFlight(Response(200, {"dags": [], "total_entries": 0}), hold=lambda: time.sleep(0.2))
+    server.route("GET", "/api/v2/dags", calls)
     capped = client(server, max_in_flight=3)
     with ThreadPoolExecutor(12) as pool:
         list(pool.map(lambda _: capped.list_dags(), range(12)))
-    assert peak == 3
+    assert calls.peak == 3

@@ -9,7 +9,6 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -24,7 +23,7 @@ from bot.airflow import (
     AirflowRateLimited,
     AirflowUnavailable,
 )
-from tests.fake_http import FakeHTTPServer, Request, Response
+from tests.fake_http import FakeHTTPServer, InFlight, Response, hang_up
 from tests.test_airflow_client import SECRET, V2_RUN, client, make_jwt
 
 RUNS = "/api/v2/dags/etl/dagRuns"
@@ -32,17 +31,6 @@ RUNS = "/api/v2/dags/etl/dagRuns"
 
 def run(dag_id: str, run_id: str, state: str = "success") -> dict[str, object]:
     return {"dag_id": dag_id, "dag_run_id": run_id, "state": state}
-
-
-@pytest.fixture
-def server() -> Iterator[FakeHTTPServer]:
-    with FakeHTTPServer() as srv:
-        yield srv
-
-
-def hang_up(req: Request) -> Response:
-    """The connection drops before any answer (a proxy or a worker dying mid-request)."""
-    raise ConnectionResetError("hung up")
 
 
 # -- construction ---------------------------------------------------------------------------
@@ -455,52 +443,28 @@ def test_an_unknown_host_is_named() -> None:
 
 @pytest.mark.parametrize("cap", [1, 0])
 def test_max_in_flight_1_sends_one_call_at_a_time(server: FakeHTTPServer, cap: int) -> None:
-    lock = threading.Lock()
-    now = peak = 0
-
-    def slow(req: Request) -> Response:
-        nonlocal now, peak
-        with lock:
-            now += 1
-            peak = max(peak, now)
-        time.sleep(0.05)
-        with lock:
-            now -= 1
-        return Response(200, {"dags": [], "total_entries": 0})
-
-    server.route("GET", "/api/v2/dags", slow)
+    calls = InFlight(Response(200, {"dags": [], "total_entries": 0}), hold=lambda: time.sleep(0.05))
+    server.route("GET", "/api/v2/dags", calls)
     capped = client(server, max_in_flight=cap)  # 0 is taken as 1, never as "no calls at all"
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda _: capped.list_dags(), range(4)))
-    assert peak == 1
+    assert calls.peak == 1
     assert len(server.requests) == 4
 
 
 def test_by_default_16_calls_at_most_reach_one_deployment(server: FakeHTTPServer) -> None:
-    lock = threading.Lock()
     release = threading.Event()
-    now = peak = 0
-
-    def held(req: Request) -> Response:
-        nonlocal now, peak
-        with lock:
-            now += 1
-            peak = max(peak, now)
-        release.wait(10)
-        with lock:
-            now -= 1
-        return Response(200, {"dags": [], "total_entries": 0})
-
+    held = InFlight(Response(200, {"dags": [], "total_entries": 0}), hold=lambda: release.wait(10))
     server.route("GET", "/api/v2/dags", held)
     default = AirflowClient(base_url=server.url, token=SECRET, api_version="v2")
     with ThreadPoolExecutor(20) as pool:
         calls = [pool.submit(default.list_dags) for _ in range(20)]
         # Hold every call Airflow receives until 16 are in, and a moment more for any 17th.
         deadline = time.monotonic() + 10
-        while peak < 16 and time.monotonic() < deadline:
+        while held.peak < 16 and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.3)
-        in_flight_at_most = peak
+        in_flight_at_most = held.peak
         release.set()
         for call in calls:
             call.result()
