@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.ack_latency [--bursts 1,50,500] [--delays 0.1,5] [--subjects ...]
 
-Sets up, all on 127.0.0.1: a real Airflow 3 (``tests.airflow_harness``), the Slack stand-in
-(``tests.slack_standin``) and a ``DelayProxy`` in front of Airflow whose delay is set per
+Sets up, all on 127.0.0.1: a real Airflow 3 (``tests.support.airflow_harness``), the Slack stand-in
+(``tests.support.slack_standin``) and a ``DelayProxy`` in front of Airflow whose delay is set per
 scenario. Then, for every Airflow delay x burst size x subject, it starts the subject afresh,
 warms it up with one command (proxy delay 0: JWT fetched, connections open), and sends a burst
 of ``/airflow list`` commands at once, each a correctly signed request like Slack's from its own
@@ -15,10 +15,10 @@ threaded ``chat.postMessage`` in its channel or a POST to its ``response_url``.
 
 Subjects:
 
-* ``ours``: the bot as the Procfile's ``web`` line runs it (``tests.bot_process.BotProcess``),
+* ``ours``: the bot as the Procfile's ``web`` line runs it (``tests.support.bot_process.BotProcess``),
   with its default settings (``WORKER_THREADS`` 32, ``MAX_PENDING`` 1000).
 * ``bolt-default``: ``bench/baseline_bolt_app.py``, a typical Bolt app with Bolt's defaults,
-  under the same gunicorn settings (``bot/gunicorn_conf.py``).
+  under the same gunicorn settings (``bot/serve/gunicorn_conf.py``).
 
 Writes ``bench/results/ack_latency.md`` (also printed) and ``bench/results/ack_latency.png``.
 """
@@ -51,14 +51,14 @@ from urllib.parse import urlsplit
 import requests
 
 from bench.report import log, markdown_table, pyplot
-from bot import gunicorn_conf
-from tests.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
-from tests.airflow_harness import start as start_airflow
-from tests.bot_process import ROOT, SIGNING_SECRET, BotProcess
-from tests.conversation import visible_text
-from tests.delay_proxy import DelayProxy
-from tests.signing import sign, slash_command_body
-from tests.slack_standin import Call, SlackStandin
+from bot.serve import gunicorn_conf
+from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
+from tests.support.airflow_harness import start as start_airflow
+from tests.support.bot_process import ROOT, SIGNING_SECRET, BotProcess
+from tests.support.conversation import visible_text
+from tests.support.delay_proxy import DelayProxy
+from tests.support.signing import sign, slash_command_body
+from tests.support.slack_standin import Call, SlackStandin
 
 OURS = "ours"
 BASELINE = "bolt-default"
@@ -83,7 +83,7 @@ WARM_UP_TIMEOUT = 60.0
 USER = "U0ALICE"
 COMMAND_TEXT = "list"
 ANSWER_MARKER = "etl_daily"
-"""A DAG of tests/dags that any answer listing the DAGs names."""
+"""A DAG of tests/support/dags that any answer listing the DAGs names."""
 BACKLOG = 1024
 
 AIRFLOW_CFG = """\
@@ -178,7 +178,7 @@ def make_subject(name: str, *, workdir: Path, airflow_url: str, slack_api_url: s
         },
         # --pythonpath: bench/ is not an installed package and the process runs in workdir.
         command=[
-            gunicorn, "--config", "python:bot.gunicorn_conf", "--pythonpath", str(ROOT),
+            gunicorn, "--config", "python:bot.serve.gunicorn_conf", "--pythonpath", str(ROOT),
             "bench.baseline_bolt_app:application",
         ],
     )  # fmt: skip
@@ -700,7 +700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.monotonic()
     run_dir = Path(tempfile.mkdtemp(prefix="bench-ack-"))
     results: list[Result] = []
-    log("starting Airflow 3 (tests.airflow_harness)")
+    log("starting Airflow 3 (tests.support.airflow_harness)")
     airflow = start_bench_airflow(3, run_dir / "airflow")
     failed = True
     try:

@@ -7,7 +7,7 @@ request thread polls until the listener calls ``ack()``, for up to 3 s. The list
 
 It is served like our bot, with the Procfile's gunicorn settings::
 
-    gunicorn --config python:bot.gunicorn_conf bench.baseline_bolt_app:application
+    gunicorn --config python:bot.serve.gunicorn_conf bench.baseline_bolt_app:application
 
 Environment: ``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET``, ``SLACK_API_URL`` (the Slack
 stand-in), ``AIRFLOW_URL``, ``AIRFLOW_USERNAME`` and ``AIRFLOW_PASSWORD`` (an Airflow 3).

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.client_vs_official [--majors 3,2] [--rounds 5] [--threads 8]
         [--list-calls 200] [--get-calls 200] [--trigger-calls 100]
 
-For each Airflow major version, it starts a real Airflow on 127.0.0.1 (``tests.airflow_harness``,
+For each Airflow major version, it starts a real Airflow on 127.0.0.1 (``tests.support.airflow_harness``,
 no scheduler) with the test DAGs and filler DAGs enough for a full page of 20, and measures
 calls per second of three operations through both clients:
 
@@ -20,7 +20,7 @@ the median over rounds and the median of the per-round ratios ours/official.
 
 Subjects:
 
-* ``ours``: ``bot.airflow.AirflowClient`` built as the bot builds it (``bot.clients.client_for``),
+* ``ours``: ``bot.airflow.AirflowClient`` built as the bot builds it (``bot.airflow.clients.client_for``),
   username and password: basic auth on Airflow 2, a ``POST /auth/token`` JWT on Airflow 3.
 * ``official`` on Airflow 3: apache-airflow-client 3.x in this venv, as its README shows it: a JWT
   from ``POST /auth/token`` (with ``requests``) set as the ``Configuration``'s ``access_token``,
@@ -69,9 +69,9 @@ from bench.official_v2_worker import (
 )
 from bench.report import log, markdown_table, pyplot
 from bot.airflow import AirflowClient
-from bot.clients import client_for
+from bot.airflow.clients import client_for
 from bot.config import Deployment
-from tests.airflow_harness import (
+from tests.support.airflow_harness import (
     ADMIN_PASSWORD,
     ADMIN_USER,
     DAGS_FOLDER,
@@ -491,7 +491,7 @@ def run_major(
 ) -> MajorRun:
     began = time.monotonic()
     venv = official_v2_venv() if major == 2 else None
-    log(f"starting Airflow {major} (tests.airflow_harness, no scheduler)")
+    log(f"starting Airflow {major} (tests.support.airflow_harness, no scheduler)")
     # The same room in Airflow 3's database pool as bench.ack_latency gives it: with the
     # default 5 + 10, its api-server can freeze for good under ~24 concurrent calls.
     airflow = start_bench_airflow(
@@ -745,7 +745,7 @@ def write_markdown(
             f"- *threads 1*: N calls one after the other. *threads {threads}*: the same N calls "
             f"from {threads} threads sharing one client (each thread takes the next call when "
             "it is free); calls/s is N over the wall time from the first start to the last "
-            "answer. Ours is one `AirflowClient` as the bot builds it (`bot.clients.client_for`: "
+            "answer. Ours is one `AirflowClient` as the bot builds it (`bot.airflow.clients.client_for`: "
             "a pooled `requests.Session`, at most 16 calls in flight); the official client is "
             "one `ApiClient` shared by the threads (its urllib3 pool holds 5 connections per "
             "core, 10 here).",

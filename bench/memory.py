@@ -58,10 +58,10 @@ from bench.ack_latency import (
     widen_backlog,
 )
 from bench.report import log, markdown_table, pyplot
-from tests.airflow_harness import AirflowServer
-from tests.bot_process import ROOT
-from tests.delay_proxy import DelayProxy
-from tests.slack_standin import SlackStandin
+from tests.support.airflow_harness import AirflowServer
+from tests.support.bot_process import ROOT
+from tests.support.delay_proxy import DelayProxy
+from tests.support.slack_standin import SlackStandin
 
 DEFAULT_BURST = 500
 DEFAULT_DELAYS = (5.0, 0.1)
@@ -615,7 +615,7 @@ def machine_info(airflow: AirflowServer, web_concurrency: int) -> list[str]:
         "freezes under a few dozen concurrent calls); it, the Slack stand-in, the delay proxy "
         "and the client sending the commands run on the same machine, outside the measured "
         "processes.",
-        f"- Both subjects under `bot/gunicorn_conf.py` with `WEB_CONCURRENCY={web_concurrency}` "
+        f"- Both subjects under `bot/serve/gunicorn_conf.py` with `WEB_CONCURRENCY={web_concurrency}` "
         "(gthread, 8 request threads, `preload_app`), our bot with its defaults otherwise "
         "(`WORKER_THREADS` 32, `MAX_PENDING` 1000, `max_in_flight` 16), its store a SQLite file."
         + ("" if rollup else " This kernel has no smaps_rollup: PSS and USS are not measured."),
@@ -778,7 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.monotonic()
     run_dir = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     runs: list[SubjectRun] = []
-    log("starting Airflow 3 (tests.airflow_harness)")
+    log("starting Airflow 3 (tests.support.airflow_harness)")
     airflow = start_bench_airflow(3, run_dir / "airflow")
     failed = True
     try:

@@ -1,6 +1,6 @@
 """Mutation testing: which small changes to a module its unit tests fail to notice.
 
-    scripts/mutate bot/permissions.py [bot/parser.py ...] [--tests tests/x.py ...] [--only 3,17]
+    scripts/mutate bot/core/permissions.py [bot/core/parser.py ...] [--tests tests/x.py ...] [--only 3,17]
 
 Each mutant is one small change to the module's source, made on its syntax tree: a comparison
 flipped (``<`` to ``>=``, ``==`` to ``!=``, ``in`` to ``not in``, ``is`` to ``is not``), ``and``
@@ -46,15 +46,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The fast unit tests of each core module: no real Airflow, no bot process.
 UNIT_TESTS: dict[str, tuple[str, ...]] = {
-    "bot/permissions.py": ("tests/test_permissions.py",),
-    "bot/parser.py": ("tests/test_parser.py",),
-    "bot/config.py": ("tests/test_config.py",),
+    "bot/core/permissions.py": ("tests/unit/test_permissions.py",),
+    "bot/core/parser.py": ("tests/unit/test_parser.py",),
+    "bot/config/__init__.py": ("tests/unit/test_config.py",),
     "bot/airflow/client.py": (
-        "tests/test_airflow_client.py",
-        "tests/test_airflow_client_runs.py",
-        "tests/test_airflow_auth.py",
+        "tests/unit/test_airflow_client.py",
+        "tests/unit/test_airflow_client_runs.py",
+        "tests/unit/test_airflow_auth.py",
     ),
-    "bot/airflow/auth.py": ("tests/test_airflow_client.py", "tests/test_airflow_auth.py"),
+    "bot/airflow/auth.py": ("tests/unit/test_airflow_client.py", "tests/unit/test_airflow_auth.py"),
 }
 PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly")
 # Lines run outside any test (on import, in session fixtures): a mutant there runs every test.
@@ -502,7 +502,7 @@ def report(results: Sequence[Result]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("modules", nargs="+", help="e.g. bot/permissions.py")
+    parser.add_argument("modules", nargs="+", help="e.g. bot/core/permissions.py")
     parser.add_argument("--tests", nargs="+", help="test files (default: UNIT_TESTS)")
     parser.add_argument("--only", help="mutant numbers, comma-separated: run just these")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")

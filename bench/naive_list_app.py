@@ -17,7 +17,7 @@ It is a deliberately *strong* version of that approach, so that the comparison f
 
 Served like our bot, with the Procfile's gunicorn settings::
 
-    gunicorn --config python:bot.gunicorn_conf bench.naive_list_app:application
+    gunicorn --config python:bot.serve.gunicorn_conf bench.naive_list_app:application
 
 Environment: ``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET``, ``SLACK_API_URL`` (the Slack
 stand-in), ``AIRFLOW_URL``, ``AIRFLOW_API`` (``v1`` for Airflow 2 with basic auth, ``v2`` for

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.request_limits [--cases form-20MB,json-20MB,nested-20MB,json-45MB]
 
 Each measurement runs in a fresh process of its own (this module re-run with ``--one``): the
-real app (``bot.localbot.LocalBot``, the Slack stand-in, a config whose one deployment is
+real app (``bot.tools.localbot.LocalBot``, the Slack stand-in, a config whose one deployment is
 never called), a body built in memory with a bogus signature, then one WSGI call with the
 body as ``wsgi.input``, timed (wall and CPU). Peak memory is the kernel's: ``VmHWM`` after
 the call, reset to the resident size (``/proc/self/clear_refs``) just before it, minus that
@@ -11,7 +11,7 @@ resident size. Subjects:
 
 - before: ``slack_bolt.adapter.wsgi.SlackRequestHandler`` on the bot's Bolt app, as main
   served it: Bolt reads, decodes and parses the body, then checks the signature;
-- after: ``bot.wsgi.wsgi_app``, the ``web`` process's application (bot/request_limits.py).
+- after: ``bot.serve.wsgi.wsgi_app``, the ``web`` process's application (bot/serve/request_limits.py).
 
 Each process is capped at 6 GiB of address space. Writes ``bench/results/request_limits.md``.
 """
@@ -82,10 +82,10 @@ def measure_one(case: str, subject: str) -> Result:
 
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-    from bot.localbot import LocalBot
-    from bot.signing import sign
-    from bot.wsgi import EVENTS_PATH, wsgi_app
-    from tests.bot_process import free_port
+    from bot.serve.wsgi import EVENTS_PATH, wsgi_app
+    from bot.tools.localbot import LocalBot
+    from bot.tools.signing import sign
+    from tests.support.bot_process import free_port
 
     logging.disable(logging.CRITICAL)
     tmp = Path(tempfile.mkdtemp(prefix="bench-limits-"))
@@ -180,7 +180,7 @@ def report(results: list[Result], started: datetime, took: float) -> str:
             "- One WSGI call in process, in a fresh process per row (see the module's docstring);"
             " the body is already in memory as `wsgi.input` and not counted. *before*: "
             "`SlackRequestHandler` on the bot's Bolt app, as main served it; *after*: "
-            "`bot.wsgi.wsgi_app` with `MAX_REQUEST_BYTES` at its default, 1 MiB.",
+            "`bot.serve.wsgi.wsgi_app` with `MAX_REQUEST_BYTES` at its default, 1 MiB.",
             "- A 500 is what gunicorn answers when the application raises.",
             "",
             table,

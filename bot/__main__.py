@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from bot.startup import (
+from bot.serve.startup import (
     StartupError,
     build_bot,
     configure_logging,
@@ -58,14 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     if mode == "console":
         return _console(args.user, args.channel)
     if mode == "doctor":
-        from bot.doctor import run_doctor
+        from bot.tools.doctor import run_doctor
 
         return run_doctor(manifest=args.manifest)
     configure_logging()
     if mode == "migrate":
         return _migrate()
-    from bot import gunicorn_conf
-    from bot.settings import load_environment
+    from bot.config.settings import load_environment
+    from bot.serve import gunicorn_conf
 
     env = load_environment()
     # Over HTTP gunicorn forks its processes from this one; Socket Mode is this process alone.
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     app_token = bot.settings.slack_app_token
     if app_token:
-        from bot.request_limits import Limits
-        from bot.socket_mode import LimitedSocketModeHandler
+        from bot.serve.request_limits import Limits
+        from bot.serve.socket_mode import LimitedSocketModeHandler
 
         bot.start_background()
         limits = Limits(max_bytes=bot.settings.max_request_bytes)
@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _console(user: str | None, channel: str | None) -> int:
-    from bot.console import DEFAULT_CHANNEL, DEFAULT_USER, run_console
-    from bot.settings import load_environment
+    from bot.config.settings import load_environment
+    from bot.tools.console import DEFAULT_CHANNEL, DEFAULT_USER, run_console
 
     return run_console(
         load_environment(), user=user or DEFAULT_USER, channel=channel or DEFAULT_CHANNEL
@@ -111,8 +111,8 @@ def _migrate() -> int:
 def _serve_http(bot: Any) -> int:
     from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
-    from bot import gunicorn_conf
-    from bot.wsgi import wsgi_app
+    from bot.serve import gunicorn_conf
+    from bot.serve.wsgi import wsgi_app
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from bot.reply import Reply
+from bot.core.reply import Reply
 from commands import clear, deployments, help, pause, status, trigger, unpause, whoami
 from commands import list as list_
 from commands.context import Context

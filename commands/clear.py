@@ -3,11 +3,11 @@ button under a failed run). Needs the ``clear`` verb."""
 
 from __future__ import annotations
 
-from bot.reply import Reply, code, link, section
+from bot.core.reply import Reply, code, link, section
 from commands.context import Context
 
 # Changes something in Airflow: goes through the deployment's ``confirm`` and ``approvers``
-# (bot/pending.py) and is announced in the audit channel (commands.WRITE_VERBS).
+# (bot/core/pending.py) and is announced in the audit channel (commands.WRITE_VERBS).
 WRITES = True
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from bot.airflow import AirflowClient
 from bot.config import Config
-from bot.parser import Command
-from bot.permissions import Access
+from bot.core.parser import Command
+from bot.core.permissions import Access
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Context:
     page: PagePosition = PagePosition()  # list: the page a Next/Previous button asked for
     run_id: str | None = None  # trigger: the dag_run_id to use (one per pending action)
     approved_by: str | None = None  # trigger: the approver, for the run's note
-    origin: str = "slack"  # or "console": asked in ``python -m bot console`` (bot/audit.py)
+    origin: str = "slack"  # or "console": asked in ``python -m bot console`` (bot/core/audit.py)
 
     @property
     def airflow(self) -> AirflowClient:

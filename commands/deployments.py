@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.reply import Reply, code, section
+from bot.core.reply import Reply, code, section
 from commands.context import Context
 
 

@@ -1,13 +1,13 @@
 """How Airflow values read in Slack: states, times, durations.
 
-Code spans and escaping are bot/reply.py's (``code``, ``escape``): one helper each.
+Code spans and escaping are bot/core/reply.py's (``code``, ``escape``): one helper each.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.reply import escape
+from bot.core.reply import escape
 
 __all__ = ["duration", "state", "when"]
 

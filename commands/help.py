@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.parser import USAGE
-from bot.reply import Reply, code, context, escape, section
+from bot.core.parser import USAGE
+from bot.core.reply import Reply, code, context, escape, section
 from commands.context import Context
 
 ABOUT = {

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from bot.airflow import AirflowClient, AirflowError, Dag, DagRun
 from bot.airflow.client import MAX_PAGE
-from bot.permissions import dag_allowed
-from bot.reply import (
+from bot.core.permissions import dag_allowed
+from bot.core.reply import (
     Block,
     Buttons,
     Intent,

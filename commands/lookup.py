@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Sequence
 
 from bot.airflow import AirflowClient, AirflowError, AirflowNotFound, Dag
-from bot.permissions import dag_allowed
+from bot.core.permissions import dag_allowed
 from commands.context import Context
 
 PROBE_LIMIT = 100

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.airflow import DagRun
-from bot.reply import (
+from bot.core.reply import (
     Buttons,
     Intent,
     Reply,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bot.reply import Reply
+from bot.core.reply import Reply
 from commands.context import Context
 from commands.pause import set_paused
 
 # Changes something in Airflow: goes through the deployment's ``confirm`` and ``approvers``
-# (bot/pending.py) and is announced in the audit channel (commands.WRITE_VERBS).
+# (bot/core/pending.py) and is announced in the audit channel (commands.WRITE_VERBS).
 WRITES = True
 
 

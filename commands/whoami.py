@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.permissions import Scope
-from bot.reply import Reply, code, context, escape, section
+from bot.core.permissions import Scope
+from bot.core.reply import Reply, code, context, escape, section
 from commands.context import Context
 
 VERB_ORDER = ("list", "status", "trigger", "pause", "unpause", "clear")

@@ -1,4 +1,5 @@
-"""Shared fixtures: real Airflows (tests.airflow_fixtures), the Slack stand-in, the bot process."""
+"""Shared fixtures: real Airflows (tests.support.airflow_fixtures), the Slack stand-in, the bot
+process."""
 
 from __future__ import annotations
 
@@ -7,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow_harness import ADMIN_PASSWORD, AirflowServer
-from tests.bot_process import BotProcess, free_port
-from tests.fake_http import FakeHTTPServer
-from tests.slack_standin import SlackStandin
+from tests.support.airflow_harness import ADMIN_PASSWORD, AirflowServer
+from tests.support.bot_process import BotProcess, free_port
+from tests.support.fake_http import FakeHTTPServer
+from tests.support.slack_standin import SlackStandin
 
-pytest_plugins = ["tests.airflow_fixtures", "tests.postgres_server"]
+pytest_plugins = ["tests.support.airflow_fixtures", "tests.support.postgres_server"]
 
 DOWN_TIMEOUT = 2
 
 
 @pytest.fixture
 def server() -> Iterator[FakeHTTPServer]:
-    """A scriptable HTTP server (tests.fake_http), for the Airflow client's unit tests."""
+    """A scriptable HTTP server (tests.support.fake_http), for the Airflow client's unit tests."""
     with FakeHTTPServer() as srv:
         yield srv
 

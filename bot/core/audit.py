@@ -1,0 +1,120 @@
+"""The audit trail: every command and button action, allowed or denied, in the store.
+
+An entry is begun before the action and ended with its outcome before the reply is sent, so
+an action that crashes the bot midway is still on record. Actions that change Airflow (and
+denials of them) are also posted to the config's ``audit_channel`` when there is one.
+
+Each entry says how the action came (``source``: a slash command or a button) and, when it did
+not come from Slack, from where: ``console:slash`` and ``console:button`` for what was typed and
+clicked in ``python -m bot console``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+
+from bot.core.reply import Reply, code
+from bot.core.runner import run_command
+from bot.slack.posting import Poster
+from bot.store import Store
+from commands import WRITE_VERBS, Context
+
+log = logging.getLogger(__name__)
+SLACK, CONSOLE = "slack", "console"
+ORIGIN_KEY = "origin"  # where a request came from, in Bolt's context (set by console_origin)
+CONSOLE_HEADER = "x-chatops-console"
+
+
+def console_origin(key: str) -> Callable[..., BoltResponse]:
+    """Bolt middleware for a bot the console serves (bot/tools/localbot.py): a request carrying that
+    bot's own random ``key`` in CONSOLE_HEADER was sent by the console.
+
+    Only a bot built with a key has this middleware, and only the console's local bot is, so
+    nothing a request from Slack carries can make an action look like the console's.
+    """
+    expected = key.encode()
+
+    def mark(
+        req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        sent = (req.headers.get(CONSOLE_HEADER) or [""])[0]
+        if hmac.compare_digest(str(sent).encode(), expected):
+            req.context[ORIGIN_KEY] = CONSOLE
+        return next()
+
+    return mark
+
+
+def origin_of(context: Mapping[str, Any]) -> str:
+    """``console`` for a request console_origin recognised; ``slack`` for every other."""
+    return CONSOLE if context.get(ORIGIN_KEY) == CONSOLE else SLACK
+
+
+class Audit:
+    def __init__(self, store: Store, *, poster: Poster, channel: str | None) -> None:
+        self._store = store
+        self._poster = poster
+        self._channel = channel
+
+    def begin(self, ctx: Context, *, allowed: bool = True, source: str = "slash") -> int:
+        cmd = ctx.command
+        return self._store.begin_audit(
+            user_id=ctx.user_id,
+            channel_id=ctx.channel_id,
+            verb=cmd.verb,
+            deployment=cmd.deployment,
+            dag_id=cmd.dag_id,
+            logical_date=cmd.logical_date,
+            conf=cmd.conf or None,
+            source=source if ctx.origin == SLACK else f"{ctx.origin}:{source}",
+            allowed=allowed,
+            text=cmd.typed or None,
+        )
+
+    def run(self, ctx: Context, *, source: str = "slash") -> Reply:
+        """Run the command, recorded before acting: if the record cannot be written, nothing
+        is done (the store's error propagates)."""
+        entry = self.begin(ctx, source=source)
+        reply = run_command(ctx)
+        self.end(entry, ctx, reply)
+        return reply
+
+    def end(self, entry_id: int, ctx: Context, reply: Reply) -> None:
+        outcome = reply.outcome or ("done" if reply.ok else "failed")
+        self._store.end_audit(
+            entry_id, ok=reply.ok, outcome=outcome, run_id=reply.run_id, error=reply.error
+        )
+        if ctx.command.verb in WRITE_VERBS:
+            mark = (
+                ":hourglass_flowing_sand: "
+                if reply.waiting
+                else (":white_check_mark: " if reply.ok else ":x: ")
+            )
+            self._announce(ctx, mark + outcome)
+
+    def denied(self, ctx: Context, reason: str, *, source: str = "slash") -> None:
+        entry = self.begin(ctx, allowed=False, source=source)
+        self._store.end_audit(entry, ok=False, outcome="denied", error=reason)
+        if ctx.command.verb in WRITE_VERBS:
+            self._announce(ctx, ":no_entry: denied")
+
+    def _announce(self, ctx: Context, result: str) -> None:
+        if not self._channel:
+            return
+        cmd = ctx.command
+        if ctx.origin != SLACK:
+            result += f" (from the {ctx.origin})"
+        # What was typed is the user's own text, so it is shown, escaped, in a code span.
+        text = f"<@{ctx.user_id}> in <#{ctx.channel_id}>: {code(f'/airflow {cmd.typed}')} {result}"
+        try:
+            self._poster.post(self._channel, text)
+        except SlackApiError as exc:
+            # The store holds the record; the channel is a convenience copy.
+            log.warning("could not post to the audit channel: %s", exc.response.get("error"))

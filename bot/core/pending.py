@@ -1,0 +1,496 @@
+"""Actions that wait for a click: confirmations and four-eyes approvals.
+
+Every verb that changes something in Airflow (``commands.WRITE_VERBS``: trigger, pause, unpause,
+clear, and any added later) goes through here. On a deployment with ``confirm: true`` the action
+is posted with Confirm and Cancel; with ``approvers:`` it waits for Approve by an approver other
+than the requester. Nothing reaches Airflow before that click, and the prompt shows everything
+that will run (the whole conf), or the action is refused. When the click lands, the requester's
+own grants are checked again. The action itself stays in the store; its buttons carry only its id.
+
+Every click is decided by one atomic state change in the store (see ``Store.claim_action``):
+a double click, two people clicking at once, or Slack delivering a click twice acts once. A
+trigger's ``dag_run_id`` is derived from the action's id too, so that even a second process
+acting on the same action would be refused by Airflow itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from slack_sdk.errors import SlackApiError
+
+from bot.airflow import AirflowClient
+from bot.config import Config, Deployment
+from bot.core.audit import Audit
+from bot.core.failures import denial_reply
+from bot.core.follower import Follower, follow_run
+from bot.core.parser import Command
+from bot.core.permissions import Permissions
+from bot.core.reply import (
+    SECTION_LIMIT,
+    Block,
+    Reply,
+    actions,
+    code,
+    code_block,
+    context,
+    escape,
+    section,
+)
+from bot.core.runner import run_command
+from bot.slack.posting import Poster, Thread, respond
+from bot.slack.usergroups import GroupLookupFailed, UserGroups
+from bot.store import NewAction, PendingAction, Store
+from commands import WRITE_VERBS, Context
+from commands import format as fmt
+
+log = logging.getLogger(__name__)
+
+# Every verb that changes Airflow waits for the deployment's confirm/approvers: no exceptions.
+CONFIRMABLE = WRITE_VERBS
+# A conf is shown whole in at most this many sections of the prompt (Slack cuts a section at
+# 3,000 characters); one that needs more is refused rather than shown in part.
+MAX_CONF_SECTIONS = 4
+AWAITING_CONFIRM, AWAITING_APPROVAL = "awaiting_confirm", "awaiting_approval"
+RUNNING, DONE, FAILED = "running", "done", "failed"
+CANCELLED, REJECTED, EXPIRED = "cancelled", "rejected", "expired"
+# Click -> (the state it acts on, the state it leads to).
+TRANSITIONS = {
+    "confirm": (AWAITING_CONFIRM, RUNNING),
+    "cancel": (AWAITING_CONFIRM, CANCELLED),
+    "approve": (AWAITING_APPROVAL, RUNNING),
+    "reject": (AWAITING_APPROVAL, REJECTED),
+}
+DECISION_ACTIONS = frozenset(TRANSITIONS)
+
+
+@dataclass(frozen=True)
+class Click:
+    """One button click, as Slack delivered it."""
+
+    user_id: str
+    action_id: str
+    value: str
+    channel_id: str
+    message_ts: str | None  # None on an ephemeral message: answer through response_url
+    thread_ts: str | None
+    response_url: str | None
+    trigger_id: str | None = None
+    origin: str = "slack"  # or "console" (bot/core/audit.py): for the audit trail
+
+
+class PendingActions:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        clients: Mapping[str, AirflowClient],
+        store: Store,
+        poster: Poster,
+        permissions: Permissions,
+        groups: UserGroups,
+        audit: Audit,
+        follower: Follower,
+    ) -> None:
+        self._follower = follower
+        self._config = config
+        self._clients = clients
+        self._store = store
+        self._poster = poster
+        self._permissions = permissions
+        self._groups = groups
+        self._audit = audit
+
+    def waits_for_click(self, verb: str, deployment: str | None) -> bool:
+        dep = self._config.deployments.get(deployment or "")
+        return verb in CONFIRMABLE and dep is not None and (dep.confirm or dep.needs_approval)
+
+    # -- asking ----------------------------------------------------------------------------
+
+    def ask(self, cmd: Command, *, user_id: str, channel_id: str, thread: Thread | None) -> Reply:
+        """Keep the action and return the message asking for its confirmation or approval."""
+        dep = self._config.deployments[cmd.deployment or ""]
+        if conf_sections(cmd.conf) is None:
+            # Refused before anything is kept: nobody could see what they would approve.
+            return _unshowable()
+        state = AWAITING_APPROVAL if dep.needs_approval else AWAITING_CONFIRM
+        [action_id] = self._store.add_actions(
+            [
+                NewAction(
+                    verb=cmd.verb,
+                    state=state,
+                    user_id=user_id,
+                    channel_id=channel_id,
+                    thread_ts=thread.ts if thread else None,
+                    deployment=cmd.deployment,
+                    dag_id=cmd.dag_id,
+                    logical_date=cmd.logical_date,
+                    conf=cmd.conf or None,
+                    args={
+                        "header": thread.header if thread else "",
+                        "typed": cmd.typed,
+                        **({"run_id": cmd.run_id} if cmd.run_id else {}),
+                    },
+                    ttl_seconds=dep.confirm_timeout,
+                )
+            ]
+        )
+        action = self._store.action(action_id)
+        assert action is not None
+        return _prompt(action, dep)
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def on_click(self, click: Click) -> None:
+        action = self._store.action(click.value)
+        if action is None or action.verb not in CONFIRMABLE:
+            self._tell(click, "This button no longer does anything. Run the command again.")
+            return
+        audit_ctx = self._context(
+            action, click.user_id, verb_text=f"{click.action_id} {action.id}", origin=click.origin
+        )
+        refusal = self._refusal(click, action)
+        if refusal:
+            self._audit.denied(audit_ctx, refusal, source="button")
+            self._tell(click, f":no_entry: {refusal}")
+            return
+        from_state, to_state = TRANSITIONS[click.action_id]
+        now = datetime.now(UTC)
+        decided_by = {"confirm": "confirmed_by", "approve": "approved_by"}.get(click.action_id)
+        changes = {"decided_at": now, **({decided_by: click.user_id} if decided_by else {})}
+        won = self._store.claim_action(
+            action.id, from_state=from_state, to_state=to_state, **changes
+        )
+        if won is None:
+            self._lost(click, action, from_state)
+            return
+        if to_state != RUNNING:
+            word = "Cancelled" if to_state == CANCELLED else "Rejected"
+            entry = self._audit.begin(audit_ctx, source="button")
+            outcome = f"{word.lower()} by <@{click.user_id}>"
+            reply = Reply(text=f"{word}: nothing was done.", ok=False, outcome=outcome)
+            self._audit.end(entry, audit_ctx, reply)
+            self._finish(click, won, reply, f"{word} by <@{click.user_id}> at {fmt.when(now)}")
+            return
+        self._act(click, won, audit_ctx)
+
+    def run_now(self, action: PendingAction, *, actor: str, origin: str = "slack") -> Reply:
+        """Carry out an action that needs no click (claimed by the caller); audited."""
+        ctx = self._context(action, actor, verb_text=action.args.get("typed", ""), origin=origin)
+        entry = self._audit.begin(ctx, source="button")
+        reply = self._execute(action)
+        self._audit.end(entry, ctx, reply)
+        return reply
+
+    def follow_if_started(self, action: PendingAction, reply: Reply) -> None:
+        """A run that the action set going (a trigger, a clear) is reported on in the thread."""
+        if not reply.ok or not reply.run_id or not action.thread_ts:
+            return
+        cmd = Command(verb=action.verb, deployment=action.deployment, dag_id=action.dag_id)
+        header = str(action.args.get("header") or "")
+        thread = Thread(action.channel_id, action.thread_ts, header)
+        follow_run(self._follower, cmd, action.channel_id, thread, action.user_id, reply.run_id)
+
+    def _act(self, click: Click, action: PendingAction, audit_ctx: Context) -> None:
+        who = f"Requested by <@{action.user_id}> at {fmt.when(action.created_at)}"
+        if action.approved_by:
+            who += f" · approved by <@{action.approved_by}> at {fmt.when(action.decided_at)}"
+        elif action.confirmed_by:
+            who += f" · confirmed by <@{action.confirmed_by}> at {fmt.when(action.decided_at)}"
+        # The requester's grants may have changed since they asked: an approval lends no rights.
+        requester = self._context(action, action.user_id, verb_text=action.args.get("typed", ""))
+        decision = requester.access.check(
+            channel_id=action.channel_id,
+            verb=action.verb,
+            deployment=action.deployment,
+            dag_id=action.dag_id,
+        )
+        if not decision.allowed:
+            self._refuse_requester(click, action, requester, decision.reason, who)
+            return
+        entry = self._audit.begin(audit_ctx, source="button")
+        reply = self._execute(action)
+        self._audit.end(entry, audit_ctx, reply)
+        self.follow_if_started(action, reply)
+        self._finish(click, action, reply, who)
+
+    def _refuse_requester(
+        self, click: Click, action: PendingAction, requester: Context, reason: str, who: str
+    ) -> None:
+        """The requester lost the grant while the action waited: nothing is done, and the
+        thread and the audit trail say why."""
+        self._audit.denied(requester, f"the requester may no longer do this: {reason}",
+                           source="button")  # fmt: skip
+        outcome = "denied: the requester may no longer do this"
+        self._store.update_action(
+            action.id, state=FAILED, finished_at=datetime.now(UTC), outcome=outcome
+        )
+        text = (
+            f":no_entry: Nothing was done: <@{action.user_id}> may no longer "
+            f"`{action.verb}` this. Their grants now say: {reason}"
+        )
+        reply = Reply(text=text, blocks=[section(text)], ok=False, outcome=outcome)
+        self._finish(click, action, reply, who)
+
+    def _execute(self, action: PendingAction) -> Reply:
+        ctx = self._context(action, action.user_id, verb_text=action.args.get("typed", ""))
+        if action.verb == "trigger":
+            # Derived from the action: Airflow refuses a second run with this id, whoever sends it.
+            ctx = dataclasses.replace(
+                ctx, run_id=f"slack__{action.id}", approved_by=action.approved_by
+            )
+        reply = run_command(ctx)
+        self._store.update_action(
+            action.id,
+            state=DONE if reply.ok else FAILED,
+            finished_at=datetime.now(UTC),
+            outcome=reply.outcome,
+            run_id=reply.run_id,
+        )
+        return reply
+
+    def _finish(self, click: Click, action: PendingAction, reply: Reply, who: str) -> None:
+        """Replace the buttons with what happened, and close the parent message's summary."""
+        final = Reply(
+            text=f"{who}\n{reply.text}",
+            blocks=[*reply.blocks, context(who)],
+            ok=reply.ok,
+            outcome=reply.outcome,
+        )
+        self._replace(click, final)
+        header = str(action.args.get("header") or "")
+        if header and action.thread_ts:
+            self._poster.close(Thread(action.channel_id, action.thread_ts, header), reply)
+
+    def _lost(self, click: Click, action: PendingAction, expected: str) -> None:
+        """The click changed nothing: say why, only to the clicker."""
+        current = self._store.action(action.id) or action
+        if current.state == expected and current.expired():
+            self._store.update_action(action.id, state=EXPIRED)
+            note = (
+                f":hourglass: This expired at {fmt.when(current.expires_at)}: nothing was done. "
+                "Run the command again."
+            )
+            self._replace(click, Reply(text=note, blocks=[section(note)], ok=False))
+            self._tell(click, note)
+            return
+        if current.state in (AWAITING_CONFIRM, AWAITING_APPROVAL):
+            # This button belongs to the other step (Approve on a confirmation, or vice versa).
+            self._tell(click, "That button is not for this step. Nothing was done.")
+            return
+        self._tell(click, f"Already {_describe(current)}. Nothing more was done.")
+
+    def _refusal(self, click: Click, action: PendingAction) -> str | None:
+        """Why this clicker may not make this click, or None. Anyone in the channel can click."""
+        requester = click.user_id == action.user_id
+        if click.action_id in ("approve", "reject"):
+            dep = self._config.deployments.get(action.deployment or "")
+            if click.action_id == "reject" and requester:
+                return None  # withdrawing one's own request is always allowed
+            if click.action_id == "approve" and requester:
+                return "You cannot approve your own request: another approver must."
+            if dep is None or not self._is_approver(click.user_id, dep):
+                where = code(action.deployment or "")
+                return f"Only an approver for {where} may {click.action_id} this."
+            return None
+        if click.action_id == "cancel" and requester:
+            return None
+        decision = self._permissions.access_for(click.user_id).check(
+            channel_id=click.channel_id,
+            verb=action.verb,
+            deployment=action.deployment,
+            dag_id=action.dag_id,
+        )
+        return None if decision.allowed else decision.reason
+
+    def _is_approver(self, user_id: str, dep: Deployment) -> bool:
+        if user_id in dep.approvers:
+            return True
+        for group in sorted(dep.approver_groups):
+            try:
+                if self._groups.is_member(user_id, group):
+                    return True
+            except GroupLookupFailed:
+                continue  # fail closed: an unreadable group approves nobody
+        return False
+
+    def _context(
+        self, action: PendingAction, user_id: str, *, verb_text: str, origin: str = "slack"
+    ) -> Context:
+        cmd = Command(
+            verb=action.verb,
+            deployment=action.deployment,
+            dag_id=action.dag_id,
+            logical_date=action.logical_date,
+            conf=dict(action.conf or {}),
+            run_id=str(action.args["run_id"]) if action.args.get("run_id") else None,
+            typed=verb_text,
+        )
+        return Context(
+            command=cmd,
+            user_id=user_id,
+            channel_id=action.channel_id,
+            config=self._config,
+            access=self._permissions.access_for(user_id),
+            client=self._clients.get(action.deployment or ""),
+            origin=origin,
+        )
+
+    def _replace(self, click: Click, reply: Reply) -> None:
+        try:
+            if click.message_ts:
+                self._poster.replace(click.channel_id, click.message_ts, reply)
+            elif click.response_url:
+                respond(click.response_url, reply, replace=True)
+        except SlackApiError as exc:
+            log.warning("could not update the clicked message: %s", exc.response.get("error"))
+
+    def _tell(self, click: Click, text: str) -> None:
+        """Only to the clicker."""
+        if click.response_url:
+            respond(click.response_url, denial_reply(text) if text.startswith(":no_entry:") else
+                    Reply(text=text, blocks=[section(text)], ephemeral=True))  # fmt: skip
+            return
+        try:
+            self._poster.ephemeral(click.channel_id, click.user_id, Reply(text=text))
+        except SlackApiError as exc:
+            log.warning("could not tell %s: %s", click.user_id, exc.response.get("error"))
+
+
+def _prompt(action: PendingAction, dep: Deployment) -> Reply:
+    what = _what(action)
+    conf = conf_sections(action.conf or {}) or []
+    if conf:
+        what += " with this conf (shown whole, as Airflow will get it)"
+    expires = f"Expires {fmt.when(action.expires_at)}."
+    if action.state == AWAITING_APPROVAL:
+        approvers = ", ".join(
+            [f"<@{u}>" for u in sorted(dep.approvers)]
+            + [f"<!subteam^{g}>" for g in sorted(dep.approver_groups)]
+        )
+        text = (
+            f":lock: *Approval needed:* <@{action.user_id}> asks to {what} on {code(dep.name)}.\n"
+            f"An approver ({approvers}) other than <@{action.user_id}> must approve. {expires}"
+        )
+        buttons = [_button("Approve", "approve", action.id, "primary"),
+                   _button("Reject", "reject", action.id, "danger")]  # fmt: skip
+        outcome = "awaiting approval"
+    else:
+        text = (
+            f":warning: *Confirm:* {what} on {code(dep.name)}?\n"
+            f"Requested by <@{action.user_id}>. Nothing happens until someone confirms. {expires}"
+        )
+        buttons = [_button("Confirm", "confirm", action.id, "primary"),
+                   _button("Cancel", "cancel", action.id, None)]  # fmt: skip
+        outcome = "awaiting confirmation"
+    return Reply(
+        text=text,
+        blocks=[
+            section(text),
+            *(section(part) for part in conf),
+            actions(*buttons, block_id="decision"),
+        ],
+        waiting=True,
+        outcome=outcome,
+    )
+
+
+def _what(action: PendingAction) -> str:
+    dag = code(action.dag_id or "")
+    run_id = action.args.get("run_id")
+    if action.verb == "clear" and run_id:
+        what = f"clear the failed tasks of run {code(str(run_id))} of {dag}"
+    else:
+        what = f"{action.verb} {dag}"
+    if action.logical_date:
+        what += f" for {fmt.when(action.logical_date)}"
+    return what
+
+
+def conf_sections(conf: dict[str, object]) -> list[str] | None:
+    """The whole conf as code blocks, one per prompt section; None when it cannot be shown whole
+    in ``MAX_CONF_SECTIONS`` sections. Indented where that fits, else compact."""
+    if not conf:
+        return []
+    budget = SECTION_LIMIT - len(code_block(""))
+    for indent in (2, None):
+        text = _visible(json.dumps(conf, indent=indent, ensure_ascii=False))
+        pieces = _split(text, budget)
+        if len(pieces) <= MAX_CONF_SECTIONS:
+            return [code_block(piece) for piece in pieces]
+    return None
+
+
+def _visible(text: str) -> str:
+    """JSON text with every invisible or direction-changing character written as its JSON
+    escape, so that what an approver reads is what Airflow gets. Only characters inside JSON
+    strings can be such, and an escape there means the same character."""
+    return "".join(
+        json.dumps(char)[1:-1]
+        if char not in " \n" and unicodedata.category(char)[0] in "CZ"
+        else char
+        for char in text
+    )
+
+
+def _split(text: str, budget: int) -> list[str]:
+    """``text`` in pieces whose escaped length fits ``budget``, cut after a line where one can."""
+    pieces: list[str] = []
+    while text:
+        cost, end, last_newline = 0, len(text), -1
+        for i, char in enumerate(text):
+            cost += len(escape(char))
+            if cost > budget:
+                end = last_newline + 1 if last_newline > 0 else i
+                break
+            if char == "\n":
+                last_newline = i
+        pieces.append(text[:end].removesuffix("\n"))
+        text = text[end:]
+    return pieces
+
+
+def _unshowable() -> Reply:
+    limit = MAX_CONF_SECTIONS * (SECTION_LIMIT - len(code_block("")))
+    text = (
+        ":no_entry: Nothing was done: this conf cannot be shown whole to whoever must confirm "
+        f"or approve it (as shown, it would take more than {limit:,} characters; `<`, `>` and "
+        "`&` count several each). Make it shorter and ask again."
+    )
+    return Reply(
+        text=text, blocks=[section(text)], ok=False, outcome="refused: conf too long to show"
+    )
+
+
+def _button(text: str, action_id: str, value: str, style: str | None) -> Block:
+    element: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        element["style"] = style
+    return element
+
+
+def _describe(action: PendingAction) -> str:
+    by = action.approved_by or action.confirmed_by
+    words = {
+        RUNNING: "being carried out",
+        DONE: "done",
+        FAILED: "tried, and it failed",
+        CANCELLED: "cancelled",
+        REJECTED: "rejected",
+        EXPIRED: "expired",
+    }
+    text = words.get(action.state, action.state)
+    if by and action.state in (RUNNING, DONE, FAILED):
+        text += f" (confirmed by <@{by}>)" if not action.approved_by else f" (approved by <@{by}>)"
+    return text

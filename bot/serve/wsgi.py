@@ -1,0 +1,81 @@
+"""The WSGI application gunicorn serves: ``POST /slack/events`` and ``GET /healthz``.
+
+Requests reach Bolt only once they are small enough, signed by Slack and parseable
+(bot/serve/request_limits.py); Bolt's own WSGI adapter would read and parse them first.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+
+from bot.serve.request_limits import Limits, Refused, checked_request
+from bot.slack.app import Bot
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+EVENTS_PATH = "/slack/events"
+log = logging.getLogger(__name__)
+
+
+def wsgi_app(bot: Bot) -> WsgiApp:
+    limits = Limits(max_bytes=bot.settings.max_request_bytes)
+    secret = bot.settings.slack_signing_secret
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            return _plain(start_response, 200, "ok")
+        if path != EVENTS_PATH or method != "POST":
+            return _plain(start_response, 404, "Not Found")
+        try:
+            request = checked_request(environ, signing_secret=secret, limits=limits)
+        except Refused as refused:
+            # The client's address is in gunicorn's access log line; nothing of the body here.
+            log.warning("refused a request: %s %s", refused.status, refused.reason)
+            return _plain(start_response, refused.status, refused.reason)
+        answer = bot.app.dispatch(request)
+        response = WsgiHttpResponse(status=answer.status, headers=answer.headers, body=answer.body)
+        start_response(response.status, response.get_headers())
+        return response.get_body()
+
+    return application
+
+
+def _plain(start_response: StartResponse, status: int, text: str) -> list[bytes]:
+    body = (text + "\n").encode("utf-8")
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def _load() -> WsgiApp:
+    from bot.serve import gunicorn_conf
+    from bot.serve.startup import StartupError, build_bot, configure_logging
+
+    configure_logging()
+    try:
+        bot = build_bot(processes=gunicorn_conf.workers)
+    except StartupError as exc:
+        # gunicorn shows stderr; the problems list is what the operator needs, not a traceback.
+        print(str(exc), file=sys.stderr, flush=True)
+        raise SystemExit(exc.exit_code) from None
+    return wsgi_app(bot)
+
+
+def __getattr__(name: str) -> Any:
+    # `gunicorn bot.serve.wsgi:application` builds the bot on first access, so importing this module
+    # (in tests, or for `wsgi_app`) reads no environment.
+    if name == "application":
+        app = _load()
+        globals()["application"] = app
+        return app
+    raise AttributeError(name)

@@ -1,0 +1,804 @@
+"""The state store: the audit trail (and, later, pending actions and followed runs).
+
+One small interface over SQLAlchemy Core, so the same code runs on a SQLite file (the
+default: nothing to set up) and on PostgreSQL (``DATABASE_URL``, which Heroku sets in its
+``postgres://`` form). The schema is versioned: ``migrate()`` applies the steps a database has
+not had yet, in order, and is safe to run from several processes at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import ColumnElement
+
+log = logging.getLogger(__name__)
+
+# Long enough to wait out another process's migration or a burst of writers, short enough
+# that a stuck database surfaces as an error rather than a hung command.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Any fixed number: every process migrating the same PostgreSQL database takes this lock.
+_PG_MIGRATION_LOCK = 0x41495246  # "AIRF"
+
+metadata = MetaData()
+
+schema_version = Table(
+    "chatops_schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("channel_id", String(32), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("verb", String(32), nullable=False),
+    Column("deployment", String(255)),
+    Column("dag_id", String(255)),
+    Column("logical_date", DateTime(timezone=True)),
+    Column("conf", JSON),
+    Column("text", Text),
+    Column("allowed", Boolean, nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("ok", Boolean),
+    Column("outcome", Text),
+    Column("run_id", String(255)),
+    Column("error", Text),
+    Index("ix_audit_log_user_at", "user_id", "at"),
+)
+
+
+# What a button stands for, kept here so that a button's value is only this row's opaque id:
+# a click can name an action but never describe one.
+pending_action = Table(
+    "pending_action",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("verb", String(32), nullable=False),  # what clicking does: trigger, page, runs, ...
+    Column("state", String(24), nullable=False),
+    Column("user_id", String(32), nullable=False),  # who asked for it
+    Column("channel_id", String(32), nullable=False),
+    Column("thread_ts", String(32)),  # the thread it belongs to
+    Column("message_ts", String(32)),  # the message carrying its buttons, once posted
+    Column("deployment", String(255)),
+    Column("dag_id", String(255)),
+    Column("logical_date", DateTime(timezone=True)),
+    Column("conf", JSON),
+    Column("args", JSON),  # the rest, per verb: a page's offset and filter, a run id, ...
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_by", String(32)),
+    Column("approved_by", String(32)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("outcome", Text),
+    Column("run_id", String(255)),
+)
+
+
+# The DAG runs the bot started and reports on, until they end. A process holds a row's lease
+# while it checks it; another takes the row over once the lease lapses (its holder died).
+followed_run = Table(
+    "followed_run",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment", String(255), nullable=False),
+    Column("dag_id", String(255), nullable=False),
+    Column("run_id", String(255), nullable=False),
+    Column("channel_id", String(32), nullable=False),
+    Column("thread_ts", String(32)),
+    Column("header", Text),  # the parent message's text, to put the outcome on it
+    Column("requested_by", String(32), nullable=False),
+    Column("reported", String(16), nullable=False),  # what the thread has been told: queued,
+    #   running, ended, gave_up
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("give_up_at", DateTime(timezone=True), nullable=False),
+    Column("next_check_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("checks", Integer, nullable=False),
+    Index("ix_followed_run_due", "reported", "next_check_at"),
+    Index("ux_followed_run", "deployment", "dag_id", "run_id", unique=True),
+)
+
+
+# Signatures of the requests already served, for a few minutes: Slack signs a request once,
+# so the same signature again is a replay (or a duplicate delivery) and must not act twice.
+seen_request = Table(
+    "seen_request",
+    metadata,
+    Column("signature", String(80), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+def _create_audit_log(conn: Connection) -> None:
+    audit_log.create(conn)
+
+
+def _create_pending_action(conn: Connection) -> None:
+    pending_action.create(conn)
+
+
+# The schema's history: step N brings a database at version N-1 to version N. Append only;
+# a released step is never edited, since databases out there already ran it.
+def _create_followed_run(conn: Connection) -> None:
+    followed_run.create(conn)
+
+
+def _create_seen_request(conn: Connection) -> None:
+    seen_request.create(conn)
+
+
+def _index_for_pruning(conn: Connection) -> None:
+    # Housekeeping (bot/core/housekeeping.py) deletes by these columns: without an index each
+    # pass would read whole tables.
+    # Plain DDL: an Index object would attach itself to the Table and so also be made by the
+    # steps above on a newer database, and this step would then fail.
+    for name, table, column in (
+        ("ix_pending_action_expires_at", "pending_action", "expires_at"),
+        ("ix_followed_run_created_at", "followed_run", "created_at"),
+        ("ix_audit_log_at", "audit_log", "at"),
+    ):
+        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
+
+
+MIGRATIONS: Sequence[Callable[[Connection], None]] = (
+    _create_audit_log,
+    _create_pending_action,
+    _create_followed_run,
+    _create_seen_request,
+    _index_for_pruning,
+)
+FOLLOWING = ("queued", "running")
+PRUNE_BATCH = 5000  # rows deleted in one transaction  # reported states of a follow still under way
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One command or button action as recorded; ``ok`` is None while it is unfinished."""
+
+    id: int
+    at: datetime
+    user_id: str
+    channel_id: str
+    source: str
+    verb: str
+    deployment: str | None
+    dag_id: str | None
+    logical_date: datetime | None
+    conf: dict[str, Any] | None
+    text: str | None
+    allowed: bool
+    finished_at: datetime | None
+    ok: bool | None
+    outcome: str | None
+    run_id: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class NewAction:
+    """An action to keep until a button naming it is clicked."""
+
+    verb: str
+    state: str
+    user_id: str
+    channel_id: str
+    ttl_seconds: float
+    thread_ts: str | None = None
+    deployment: str | None = None
+    dag_id: str | None = None
+    logical_date: datetime | None = None
+    conf: dict[str, Any] | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PendingAction:
+    id: str
+    verb: str
+    state: str
+    user_id: str
+    channel_id: str
+    thread_ts: str | None
+    message_ts: str | None
+    deployment: str | None
+    dag_id: str | None
+    logical_date: datetime | None
+    conf: dict[str, Any] | None
+    args: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime
+    confirmed_by: str | None
+    approved_by: str | None
+    decided_at: datetime | None
+    finished_at: datetime | None
+    outcome: str | None
+    run_id: str | None
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or _now()) >= self.expires_at
+
+
+@dataclass(frozen=True)
+class Follow:
+    id: int
+    deployment: str
+    dag_id: str
+    run_id: str
+    channel_id: str
+    thread_ts: str | None
+    header: str | None
+    requested_by: str
+    reported: str
+    created_at: datetime
+    give_up_at: datetime
+    checks: int
+
+
+def normalise_url(database_url: str) -> URL:
+    """The SQLAlchemy URL for ``database_url``: Heroku's ``postgres://`` and a bare
+    ``postgresql://`` both mean PostgreSQL through psycopg 3, the driver installed."""
+    url = make_url(database_url)
+    if url.drivername in ("postgres", "postgresql"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long the store keeps what it no longer acts on (bot/core/housekeeping.py prunes it)."""
+
+    # A replayed request older than this is refused by its timestamp anyway (bot/slack/replay.py).
+    signatures: timedelta = timedelta(minutes=10)
+    # Past its expiry a button only says "expired"; a day later it says "no longer does
+    # anything", which is as true and needs no row.
+    expired_actions: timedelta = timedelta(days=1)
+    # A follow that ended (or gave up) a day ago will not be asked about again.
+    finished_follows: timedelta = timedelta(days=1)
+    audit: timedelta | None = None  # None: the audit trail is kept for ever
+
+
+class Store:
+    def __init__(self, database_url: str) -> None:
+        self.url = normalise_url(database_url)
+        self._engine = _engine_for(self.url)
+        # An in-memory SQLite database is one connection that every thread shares: its
+        # transactions must take turns, where a file's or a server's connections queue by
+        # themselves.
+        self._turns: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if _in_memory(self.url) else contextlib.nullcontext()
+        )
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with self._turns, self._engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        with self._turns, self._engine.connect() as conn:
+            yield conn
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def schema_version(self) -> int:
+        with self._connect() as conn:
+            return _current_version(conn)
+
+    def migrate(self) -> int:
+        """Apply every migration step the database lacks; returns the version now in place.
+
+        Steps and the version row commit together, and concurrent callers are serialised (a
+        PostgreSQL advisory lock; SQLite's write lock), so each step runs exactly once.
+        """
+        with self._begin() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            schema_version.create(conn, checkfirst=True)
+            current = _current_version(conn)
+            for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
+                log.info("state store: applying schema migration %d", version)
+                step(conn)
+                conn.execute(insert(schema_version).values(version=version, applied_at=_now()))
+            if current > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"the state store's schema is at version {current}, newer than this bot "
+                    f"knows ({len(MIGRATIONS)}): run the newer release"
+                )
+            return max(current, len(MIGRATIONS))
+
+    # -- audit trail ---------------------------------------------------------------------
+
+    def begin_audit(
+        self,
+        *,
+        user_id: str,
+        channel_id: str,
+        verb: str,
+        deployment: str | None,
+        dag_id: str | None,
+        logical_date: datetime | None,
+        conf: dict[str, Any] | None,
+        source: str = "slash",
+        allowed: bool = True,
+        text: str | None = None,
+    ) -> int:
+        """Record an action before it is carried out; returns the entry's id for end_audit."""
+        values = {
+            "at": _now(),
+            "user_id": user_id,
+            "channel_id": channel_id,
+            "source": source,
+            "verb": verb,
+            "deployment": deployment,
+            "dag_id": dag_id,
+            "logical_date": logical_date.astimezone(UTC) if logical_date else None,
+            "conf": conf,
+            "text": text,
+            "allowed": allowed,
+        }
+        with self._begin() as conn:
+            result = conn.execute(insert(audit_log).values(values).returning(audit_log.c.id))
+            return int(result.scalar_one())
+
+    def end_audit(
+        self,
+        entry_id: int,
+        *,
+        ok: bool,
+        outcome: str,
+        run_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                update(audit_log)
+                .where(audit_log.c.id == entry_id)
+                .values(finished_at=_now(), ok=ok, outcome=outcome, run_id=run_id, error=error)
+            )
+
+    def audit(
+        self, *, limit: int = 100, user_id: str | None = None, since: datetime | None = None
+    ) -> list[AuditEntry]:
+        """The newest entries first."""
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(audit_log.c.user_id == user_id)
+        if since is not None:
+            query = query.where(audit_log.c.at >= since.astimezone(UTC))
+        with self._connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_entry(row) for row in rows]
+
+    # -- pending actions (what buttons stand for) --------------------------------------
+
+    def add_actions(self, actions: Sequence[NewAction]) -> list[str]:
+        """Keep these actions; returns their ids (unguessable), in order, for button values."""
+        now = _now()
+        rows = [
+            {
+                "id": secrets.token_hex(12),
+                "verb": a.verb,
+                "state": a.state,
+                "user_id": a.user_id,
+                "channel_id": a.channel_id,
+                "thread_ts": a.thread_ts,
+                "deployment": a.deployment,
+                "dag_id": a.dag_id,
+                "logical_date": a.logical_date.astimezone(UTC) if a.logical_date else None,
+                "conf": a.conf,
+                "args": a.args,
+                "created_at": now,
+                "expires_at": now + timedelta(seconds=a.ttl_seconds),
+            }
+            for a in actions
+        ]
+        if rows:
+            with self._begin() as conn:
+                conn.execute(insert(pending_action), rows)
+        return [str(row["id"]) for row in rows]
+
+    def action(self, action_id: str) -> PendingAction | None:
+        with self._connect() as conn:
+            row = (
+                conn.execute(select(pending_action).where(pending_action.c.id == action_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _action(row)
+
+    def claim_action(
+        self, action_id: str, *, from_state: str, to_state: str, **changes: Any
+    ) -> PendingAction | None:
+        """Move an unexpired action from one state to the next, atomically; None if it was
+        not in ``from_state`` (someone else's click got there first) or has expired.
+
+        One UPDATE with the old state in its WHERE: of any number of simultaneous clicks, in
+        any number of processes, exactly one changes the row.
+        """
+        now = _now()
+        with self._begin() as conn:
+            result = conn.execute(
+                update(pending_action)
+                .where(
+                    pending_action.c.id == action_id,
+                    pending_action.c.state == from_state,
+                    pending_action.c.expires_at > now,
+                )
+                .values(state=to_state, **changes)
+            )
+            won = result.rowcount == 1
+        return self.action(action_id) if won else None
+
+    def update_action(self, action_id: str, **changes: Any) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                update(pending_action).where(pending_action.c.id == action_id).values(**changes)
+            )
+
+    # -- followed runs -----------------------------------------------------------------
+
+    def add_follow(
+        self,
+        *,
+        deployment: str,
+        dag_id: str,
+        run_id: str,
+        channel_id: str,
+        thread_ts: str | None,
+        header: str | None,
+        requested_by: str,
+        limit_seconds: float,
+        reported: str = "queued",
+        first_check_in: float = 0.0,
+    ) -> None:
+        """Follow a run until it ends (or ``limit_seconds`` pass); following it again (a
+        cleared run) starts over."""
+        now = _now()
+        values = {
+            "channel_id": channel_id,
+            "thread_ts": thread_ts,
+            "header": header,
+            "requested_by": requested_by,
+            "reported": reported,
+            "created_at": now,
+            "give_up_at": now + timedelta(seconds=limit_seconds),
+            "next_check_at": now + timedelta(seconds=first_check_in),
+            "lease_owner": None,
+            "lease_until": None,
+            "checks": 0,
+        }
+        key = {"deployment": deployment, "dag_id": dag_id, "run_id": run_id}
+        with self._begin() as conn:
+            updated = conn.execute(
+                update(followed_run)
+                .where(*(followed_run.c[k] == v for k, v in key.items()))
+                .values(values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(insert(followed_run).values({**key, **values}))
+
+    def take_due_follows(
+        self, owner: str, *, lease_seconds: float, limit: int = 50
+    ) -> list[Follow]:
+        """Lease the follows due for a check that nobody else holds; returns those now ours.
+
+        A lease is taken by one conditional UPDATE per row: when several processes look at
+        once, each row goes to exactly one of them.
+        """
+        now = _now()
+        free = (
+            followed_run.c.lease_owner.is_(None)
+            | (followed_run.c.lease_until < now)
+            | (followed_run.c.lease_owner == owner)
+        )
+        due = (
+            followed_run.c.reported.in_(FOLLOWING),
+            followed_run.c.next_check_at <= now,
+        )
+        with self._connect() as conn:
+            ids = conn.execute(
+                select(followed_run.c.id).where(*due, free).order_by(followed_run.c.next_check_at)
+                .limit(limit)
+            ).scalars().all()  # fmt: skip
+        taken: list[Follow] = []
+        for follow_id in ids:
+            with self._begin() as conn:
+                won = conn.execute(
+                    update(followed_run)
+                    .where(followed_run.c.id == follow_id, *due, free)
+                    .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
+                ).rowcount
+                if won == 1:
+                    row = conn.execute(select(followed_run).where(followed_run.c.id == follow_id))
+                    taken.append(_follow(row.mappings().one()))
+        return taken
+
+    def report_follow(self, follow_id: int, owner: str, *, before: str, after: str) -> bool:
+        """Record that the thread is told ``after``; False if someone else already told it
+        (or our lease was taken over), so that each state is reported exactly once."""
+        with self._begin() as conn:
+            return conn.execute(
+                update(followed_run)
+                .where(
+                    followed_run.c.id == follow_id,
+                    followed_run.c.reported == before,
+                    followed_run.c.lease_owner == owner,
+                )
+                .values(reported=after)
+            ).rowcount == 1  # fmt: skip
+
+    def check_follow_later(self, follow_id: int, owner: str, delay_seconds: float) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                update(followed_run)
+                .where(followed_run.c.id == follow_id, followed_run.c.lease_owner == owner)
+                .values(
+                    next_check_at=_now() + timedelta(seconds=delay_seconds),
+                    checks=followed_run.c.checks + 1,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    def follows(self) -> list[Follow]:
+        with self._connect() as conn:
+            rows = conn.execute(select(followed_run).order_by(followed_run.c.id)).mappings().all()
+        return [_follow(row) for row in rows]
+
+    # -- replayed requests ---------------------------------------------------------------
+
+    def first_time(self, signature: str) -> bool:
+        """True the first time a request signature is seen (in any process on this store)."""
+        try:
+            with self._begin() as conn:
+                conn.execute(insert(seen_request).values(signature=signature[:80], at=_now()))
+        except IntegrityError:
+            return False
+        return True
+
+    def prune(self, rules: Retention, now: datetime | None = None) -> dict[str, int]:
+        """Delete the rows that ``rules`` say are no longer needed; returns how many, by table.
+
+        Safe from any number of processes at once: each batch deletes what is old by then.
+        """
+        now = now or _now()
+        finished = followed_run.c.reported.not_in(FOLLOWING)
+        conditions: dict[str, ColumnElement[bool]] = {
+            "seen_request": seen_request.c.at < now - rules.signatures,
+            "pending_action": pending_action.c.expires_at < now - rules.expired_actions,
+            "followed_run": and_(
+                followed_run.c.created_at < now - rules.finished_follows,
+                finished | (followed_run.c.give_up_at < now - rules.finished_follows),
+            ),
+        }
+        if rules.audit is not None:
+            conditions["audit_log"] = audit_log.c.at < now - rules.audit
+        return {name: self._delete_in_batches(name, where) for name, where in conditions.items()}
+
+    def _delete_in_batches(self, table_name: str, where: ColumnElement[bool]) -> int:
+        # A transaction of a few thousand rows at a time: one of hundreds of thousands would
+        # hold SQLite's write lock (and every command's audit row behind it) for seconds.
+        table = metadata.tables[table_name]
+        [key] = table.primary_key.columns
+        total = 0
+        while True:
+            batch = select(key).where(where).limit(PRUNE_BATCH).scalar_subquery()
+            with self._begin() as conn:
+                deleted = conn.execute(delete(table).where(key.in_(batch))).rowcount
+            total += deleted
+            if deleted < PRUNE_BATCH:
+                return total
+
+    def row_counts(self) -> dict[str, int]:
+        """How many rows each table holds (for the soak benchmark and the doctor)."""
+        tables = (audit_log, pending_action, followed_run, seen_request)
+        with self._connect() as conn:
+            return {
+                t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+                for t in tables
+            }
+
+    def audit_count(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
+
+
+def _engine_for(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    # pre_ping: a database restarted or failed over (Heroku maintenance) costs a reconnect,
+    # not a failed command. hide_parameters: values (conf, texts) stay out of error messages.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                         hide_parameters=True)  # fmt: skip
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    in_memory = _in_memory(url)
+    engine = create_engine(
+        url,
+        hide_parameters=True,
+        # An in-memory database exists once per connection: every thread must share one.
+        poolclass=StaticPool if in_memory else None,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's BEGIN (below) start transactions, not the sqlite3 module.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        if not in_memory:
+            # Readers do not block the writer, and a commit is one append to the WAL.
+            _use_wal(cursor)
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Take the write lock up front: a read-then-write transaction (migrate) could
+        # otherwise fail with "database is locked" instead of waiting its turn.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (it stays so). Switching needs the file to itself, and SQLite
+    answers "database is locked" at once, without its busy wait, while another connection is
+    in a transaction: so several processes starting on a new file at once try again."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _in_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _current_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, schema_version.name):
+        return 0
+    return int(
+        conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one()
+    )
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        at=_utc(row["at"]),
+        user_id=row["user_id"],
+        channel_id=row["channel_id"],
+        source=row["source"],
+        verb=row["verb"],
+        deployment=row["deployment"],
+        dag_id=row["dag_id"],
+        logical_date=_utc(row["logical_date"]) if row["logical_date"] else None,
+        conf=row["conf"],
+        text=row["text"],
+        allowed=bool(row["allowed"]),
+        finished_at=_utc(row["finished_at"]) if row["finished_at"] else None,
+        ok=None if row["ok"] is None else bool(row["ok"]),
+        outcome=row["outcome"],
+        run_id=row["run_id"],
+        error=row["error"],
+    )
+
+
+def _follow(row: Any) -> Follow:
+    return Follow(
+        id=row["id"],
+        deployment=row["deployment"],
+        dag_id=row["dag_id"],
+        run_id=row["run_id"],
+        channel_id=row["channel_id"],
+        thread_ts=row["thread_ts"],
+        header=row["header"],
+        requested_by=row["requested_by"],
+        reported=row["reported"],
+        created_at=_utc(row["created_at"]),
+        give_up_at=_utc(row["give_up_at"]),
+        checks=row["checks"],
+    )
+
+
+def _action(row: Any) -> PendingAction:
+    def when(value: datetime | None) -> datetime | None:
+        return _utc(value) if value else None
+
+    return PendingAction(
+        id=row["id"],
+        verb=row["verb"],
+        state=row["state"],
+        user_id=row["user_id"],
+        channel_id=row["channel_id"],
+        thread_ts=row["thread_ts"],
+        message_ts=row["message_ts"],
+        deployment=row["deployment"],
+        dag_id=row["dag_id"],
+        logical_date=when(row["logical_date"]),
+        conf=row["conf"],
+        args=dict(row["args"] or {}),
+        created_at=_utc(row["created_at"]),
+        expires_at=_utc(row["expires_at"]),
+        confirmed_by=row["confirmed_by"],
+        approved_by=row["approved_by"],
+        decided_at=when(row["decided_at"]),
+        finished_at=when(row["finished_at"]),
+        outcome=row["outcome"],
+        run_id=row["run_id"],
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite keeps no zone: what was written is UTC (see begin_audit), so say so on the way out.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+__all__ = [
+    "MIGRATIONS",
+    "AuditEntry",
+    "Follow",
+    "NewAction",
+    "PendingAction",
+    "Store",
+    "normalise_url",
+]

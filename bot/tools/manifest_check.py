@@ -1,0 +1,223 @@
+"""Does ``manifest.yml`` declare what the code handles? For ``python -m bot doctor``.
+
+What the code handles is read from the Bolt app itself (its registered listeners), built
+against a local Slack, so a new command, button or modal in the code is checked against the
+manifest without anyone keeping a list in sync. The scopes are those of the Web API methods
+the bot calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from slack_bolt import App
+
+from bot.config import BUILTIN_ROLES, Config
+from bot.config.settings import Settings
+from bot.core.workers import Workers
+from bot.serve.wsgi import EVENTS_PATH
+from bot.store import Store
+from bot.tools.localslack import SlackStandin
+
+log = logging.getLogger(__name__)
+
+# The bot scopes the code needs, and why: the Web API methods it calls.
+NEEDED_SCOPES: dict[str, str] = {
+    "commands": "the /airflow command",
+    "chat:write": "chat.postMessage, chat.update and chat.postEphemeral: the threads",
+    "usergroups:read": "usergroups.users.list: grants to Slack user groups",
+}
+# Bolt's listener kinds (its matcher functions' names) that arrive through interactivity.
+_INTERACTIVE_KINDS = frozenset(
+    {
+        "action",
+        "block_action",
+        "attachment_action",
+        "block_suggestion",
+        "dialog_submission",
+        "dialog_cancellation",
+        "dialog_suggestion",
+        "options",
+        "shortcut",
+        "global_shortcut",
+        "message_shortcut",
+        "view",
+        "view_submission",
+        "view_closed",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What the Bolt app has listeners for."""
+
+    commands: frozenset[str] = frozenset()
+    interactive: tuple[str, ...] = ()  # e.g. "action page", "view_submission trigger_form"
+    events: frozenset[str] = frozenset()
+
+
+@dataclass
+class ManifestFindings:
+    problems: list[str] = field(default_factory=list)  # "path: what is wrong"
+    notes: list[str] = field(default_factory=list)  # worth knowing, not wrong
+    summary: str = ""
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """The manifest as a mapping; raises ValueError saying what is wrong with the file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ValueError(f"not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a Slack app manifest (expected a mapping at the top)")
+    return data
+
+
+def bot_scopes(manifest: dict[str, Any]) -> list[str]:
+    scopes = _get(manifest, "oauth_config", "scopes", "bot")
+    return [str(s) for s in scopes] if isinstance(scopes, list) else []
+
+
+def handled_by_code() -> Handled:
+    """Build the app as ``create_bot`` does (on a local Slack, empty config) and read it."""
+    from bot.slack.app import create_bot  # late: bot.slack.app imports most of the bot
+
+    with SlackStandin(socket_ping_interval=None) as slack:
+        settings = Settings(
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret="manifest-check",  # noqa: S106 - never used to sign anything
+            slack_api_url=slack.api_url,
+            database_url="sqlite://",
+        )
+        config = Config(deployments={}, channels={}, roles=dict(BUILTIN_ROLES), grants=())
+        bot = create_bot(
+            settings,
+            config,
+            clients={},
+            store=Store("sqlite://"),
+            workers=Workers(threads=1, max_pending=0),
+        )
+        try:
+            return listeners_of(bot.app)
+        finally:
+            bot.close(wait=False)
+
+
+def listeners_of(app: App) -> Handled:
+    """Commands, interactive listeners and events an app handles.
+
+    Bolt keeps no public list: each listener's first matcher is a closure made by
+    ``slack_bolt.listener_matcher.builtins.<kind>(...)``, so its function's name says the
+    kind and its closure holds what it matches.
+    """
+    commands: set[str] = set()
+    interactive: list[str] = []
+    events: set[str] = set()
+    for listener in getattr(app, "_listeners", []):
+        matchers = getattr(listener, "matchers", None) or []
+        func = getattr(matchers[0], "func", None) if matchers else None
+        if func is None:
+            continue
+        kind = func.__qualname__.split(".")[0]
+        cells = dict(
+            zip(
+                func.__code__.co_freevars,
+                [c.cell_contents for c in (func.__closure__ or ())],
+                strict=True,
+            )
+        )
+        if kind == "command":
+            commands.add(str(cells.get("command")))
+        elif kind in _INTERACTIVE_KINDS:
+            what = next((v for k, v in cells.items() if k in ("constraints", "callback_id")), "")
+            interactive.append(f"{kind} {getattr(what, 'pattern', what)}".strip())
+        elif kind == "event":
+            constraint = cells.get("constraints")
+            event = constraint.get("type") if isinstance(constraint, dict) else constraint
+            if isinstance(event, str):
+                events.add(event)
+    return Handled(frozenset(commands), tuple(interactive), frozenset(events))
+
+
+def check_manifest(manifest: dict[str, Any], handled: Handled) -> ManifestFindings:
+    found = ManifestFindings()
+    socket_mode = _get(manifest, "settings", "socket_mode_enabled") is True
+    declared = _get(manifest, "features", "slash_commands")
+    declared = [c for c in declared if isinstance(c, dict)] if isinstance(declared, list) else []
+    names = {str(c.get("command")): c for c in declared}
+    for command in sorted(handled.commands):
+        entry = names.get(command)
+        if entry is None:
+            found.problems.append(
+                f"features.slash_commands: no {command}, which the bot handles; add it"
+            )
+        elif not socket_mode:
+            _check_url(found, f"features.slash_commands ({command}).url", entry.get("url"))
+    for command in sorted(set(names) - handled.commands):
+        found.notes.append(f"features.slash_commands: {command} is declared but not handled")
+
+    interactivity = _get(manifest, "settings", "interactivity")
+    enabled = isinstance(interactivity, dict) and interactivity.get("is_enabled") is True
+    if handled.interactive and not enabled:
+        some = ", ".join(handled.interactive[:3]) + (
+            ", ..." if len(handled.interactive) > 3 else ""
+        )
+        found.problems.append(
+            "settings.interactivity.is_enabled: must be true; the bot has buttons and forms "
+            f"({some})"
+        )
+    elif enabled and not socket_mode:
+        assert isinstance(interactivity, dict)
+        _check_url(found, "settings.interactivity.request_url", interactivity.get("request_url"))
+
+    if handled.events:
+        subscribed = _get(manifest, "settings", "event_subscriptions", "bot_events")
+        subscribed = set(subscribed) if isinstance(subscribed, list) else set()
+        for event in sorted(handled.events - subscribed):
+            found.problems.append(
+                f"settings.event_subscriptions.bot_events: no {event}, which the bot handles"
+            )
+
+    scopes = set(bot_scopes(manifest))
+    needed = {s: why for s, why in NEEDED_SCOPES.items() if s != "commands" or handled.commands}
+    for scope, why in needed.items():
+        if scope not in scopes:
+            found.problems.append(f"oauth_config.scopes.bot: no {scope}, needed for {why}")
+    extra = sorted(scopes - set(needed))
+    if extra:
+        found.notes.append(
+            f"oauth_config.scopes.bot: {', '.join(extra)} not needed by the bot (least privilege)"
+        )
+    parts = [", ".join(sorted(handled.commands)) or "no commands"]
+    if handled.interactive:
+        parts.append("interactivity")
+    found.summary = (
+        f"declares {' and '.join(parts)}, and the scopes the bot uses ({', '.join(sorted(needed))})"
+    )
+    return found
+
+
+def _check_url(found: ManifestFindings, path: str, url: object) -> None:
+    # YOUR-HOST stays in the repository's copy; only the path is the code's business.
+    if not isinstance(url, str) or not url.rstrip("/").endswith(EVENTS_PATH):
+        found.problems.append(
+            f"{path}: must end with {EVENTS_PATH}, where the bot listens (got {url!r})"
+        )
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data

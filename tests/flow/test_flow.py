@@ -1,0 +1,54 @@
+"""The in-process flow harness (tests.support.flow) against the real bot: what other flow tests
+rely on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.conversation import visible_text
+from tests.support.flow import FlowBot, ScriptedAirflow, deployment, flow_bot
+
+
+@pytest.fixture
+def airflow() -> Iterator[ScriptedAirflow]:
+    with ScriptedAirflow() as scripted:
+        scripted.add_dag("etl_daily", description="Loads the warehouse")
+        scripted.add_dag("hr_payroll", is_paused=True)
+        yield scripted
+
+
+@pytest.fixture
+def flow(tmp_path: Path, airflow: ScriptedAirflow) -> Iterator[FlowBot]:
+    config = f"""
+deployments:
+  prod: {deployment(airflow)}
+  guarded: {deployment(airflow, confirm=True)}
+grants:
+  - {{role: operator, users: [U0ALICE]}}
+"""
+    with flow_bot(tmp_path, config) as bot:
+        yield bot
+
+
+def test_list_answers_in_the_thread_with_what_airflow_has(flow: FlowBot) -> None:
+    ack = flow.command("list prod")
+    assert ack.status == 200
+    parent, *replies = flow.said()
+    assert "ran `/airflow list prod`" in parent["text"]
+    text = "\n".join(visible_text(m) for m in replies)
+    assert "etl_daily" in text and "hr_payroll" in text
+
+
+def test_a_confirmed_trigger_reaches_airflow_only_after_the_click(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    flow.command("trigger guarded etl_daily")
+    assert airflow.writes() == []
+    [prompt] = [m for m in flow.said() if "thread_ts" in m]
+    flow.click(prompt, "confirm")
+    [write] = airflow.writes()
+    assert write.path == "/api/v2/dags/etl_daily/dagRuns"
+    assert len(airflow.dags["etl_daily"].runs) == 1

@@ -1,0 +1,61 @@
+"""Reads a real Airflow's state straight from its REST API, independently of the bot's client.
+
+Tests check what really happened in Airflow through this, so a bug in the bot's client cannot
+hide behind the same bug in the check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
+
+
+class AirflowProbe:
+    def __init__(self, server: AirflowServer) -> None:
+        self.server = server
+        self.prefix = f"{server.url}/api/v{1 if server.major == 2 else 2}"
+        self._session = requests.Session()
+        if server.major == 2:
+            self._session.auth = (ADMIN_USER, ADMIN_PASSWORD)
+        else:
+            resp = requests.post(
+                f"{server.url}/auth/token",
+                json={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
+                timeout=30,
+            )
+            resp.raise_for_status()
+            self._session.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        resp = self._session.get(f"{self.prefix}{path}", params=params, timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+    def is_paused(self, dag_id: str) -> bool:
+        return bool(self.get(f"/dags/{dag_id}")["is_paused"])
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        resp = self._session.patch(
+            f"{self.prefix}/dags/{dag_id}",
+            params={"update_mask": "is_paused"},
+            json={"is_paused": paused},
+            timeout=30,
+        )
+        resp.raise_for_status()
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return list(self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"])
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"))
+
+    def delete_runs(self, dag_id: str) -> None:
+        for run in self.runs(dag_id):
+            self._session.delete(
+                f"{self.prefix}/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'], safe='')}",
+                timeout=30,
+            ).raise_for_status()

@@ -1,0 +1,193 @@
+"""How the client proves who it is, against a scripted Airflow: counted token exchanges and calls.
+
+A 401 may cost one renewal and one resend, never more; a credential the bot cannot renew (a
+platform token, basic auth) is not resent at all; a refusal at ``/auth/token`` is "not allowed",
+not "unavailable".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+import requests
+
+from bot.airflow import AirflowNotAllowed, AirflowUnavailable
+from bot.airflow.auth import BasicAuth, BearerAuth, JwtPasswordAuth, jwt_lifetime
+from tests.support.fake_http import FakeHTTPServer, Request, Response, hang_up
+from tests.unit.test_airflow_client import SECRET, client, make_jwt
+
+DAG = {"dag_id": "etl", "is_paused": False}
+
+
+def test_a_401_with_a_platform_token_is_not_resent(server: FakeHTTPServer) -> None:
+    server.route("GET", "/api/v2/dags/etl", Response(401, {"detail": "Token revoked"}))
+    with pytest.raises(AirflowNotAllowed) as err:
+        client(server).get_dag("etl")
+    assert err.value.status == 401
+    assert len(server.requests) == 1  # the bot cannot renew a platform token: no second try
+
+
+def test_a_401_with_basic_auth_is_not_resent(server: FakeHTTPServer) -> None:
+    server.route("GET", "/api/v1/dags/etl", Response(401, {"detail": "Bad password"}))
+    c = client(server, token=None, username="admin", password=SECRET, api_version="v1")
+    with pytest.raises(AirflowNotAllowed):
+        c.get_dag("etl")
+    assert len(server.requests) == 1
+
+
+def test_a_jwt_is_renewed_once_per_call_however_often_airflow_answers_401(
+    server: FakeHTTPServer,
+) -> None:
+    server.route(
+        "POST", "/auth/token", Response(201, {"access_token": make_jwt(time.time() + 3600)})
+    )
+    server.route("GET", "/api/v2/dags/etl", Response(401, {"detail": "Signature has expired"}))
+    server.route("POST", "/api/v2/dags/etl/dagRuns", Response(401, {"detail": "expired"}))
+    c = client(server, token=None, username="admin", password=SECRET)
+    with pytest.raises(AirflowNotAllowed):
+        c.get_dag("etl")
+    assert len(server.requests_to("GET", "/api/v2/dags/etl")) == 2
+    assert len(server.requests_to("POST", "/auth/token")) == 2
+    # A trigger too is resent once after a renewal (Airflow acted on nothing), never more.
+    with pytest.raises(AirflowNotAllowed):
+        c.trigger("etl")
+    assert len(server.requests_to("POST", "/api/v2/dags/etl/dagRuns")) == 2
+
+
+def test_a_jwt_renewed_after_a_401_is_kept_for_the_next_calls(server: FakeHTTPServer) -> None:
+    old, new = make_jwt(time.time() + 3600), make_jwt(time.time() + 7200)
+    server.route(
+        "POST",
+        "/auth/token",
+        Response(201, {"access_token": old}),
+        Response(201, {"access_token": new}),
+    )
+
+    def dag(req: Request) -> Response:
+        if req.headers["Authorization"] == f"Bearer {old}":
+            return Response(401, {"detail": "Signature has expired"})
+        return Response(200, DAG)
+
+    server.route("GET", "/api/v2/dags/etl", dag)
+    c = client(server, token=None, username="admin", password=SECRET)
+    for _ in range(3):
+        assert c.get_dag("etl").dag_id == "etl"
+    assert len(server.requests_to("POST", "/auth/token")) == 2
+    assert len(server.requests_to("GET", "/api/v2/dags/etl")) == 4
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_airflow_3_refusing_the_password_is_not_allowed(
+    server: FakeHTTPServer, status: int
+) -> None:
+    server.route("POST", "/auth/token", Response(status, {"detail": "Invalid credentials"}))
+    c = client(server, token=None, username="admin", password=SECRET)
+    with pytest.raises(AirflowNotAllowed) as err:
+        c.get_dag("etl")
+    assert err.value.status == status
+    assert err.value.deployment == "prod"
+    assert "'admin'" in str(err.value)
+    assert server.requests_to("GET", "/api/v2/dags/etl") == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (Response(500, "<html>oops</html>"), "getting a token failed with HTTP 500"),
+        (Response(300, {"access_token": "x"}), "getting a token failed with HTTP 300"),
+        (Response(200, {"token": "x"}), "answer had no access_token"),
+        (Response(200, "not json"), "answer had no access_token"),
+        (Response(200, ["a list"]), "answer had no access_token"),
+        (hang_up, "could not reach"),
+    ],
+)
+def test_a_token_endpoint_that_fails_is_unavailable(
+    server: FakeHTTPServer, answer: Response, message: str
+) -> None:
+    server.route("POST", "/auth/token", answer)
+    c = client(server, token=None, username="admin", password=SECRET)
+    with pytest.raises(AirflowUnavailable, match=message) as err:
+        c.get_dag("etl")
+    assert err.value.deployment == "prod"
+    assert server.requests_to("GET", "/api/v2/dags/etl") == []
+
+
+def test_a_token_with_no_expiry_is_kept_five_minutes() -> None:
+    assert jwt_lifetime("not-a-jwt") == 300.0
+    assert jwt_lifetime("a.b") == 300.0
+    no_exp = base64.urlsafe_b64encode(b'{"sub": "1"}').decode().rstrip("=")
+    assert jwt_lifetime(f"h.{no_exp}.s") == 300.0
+
+
+@pytest.mark.parametrize("sub", ["", "1", "12", "123"])
+def test_jwt_lifetime_reads_any_unpadded_payload_length(sub: str) -> None:
+    # base64url in a JWT drops its '=' padding; each length leaves a different remainder.
+    payload = json.dumps({"sub": sub, "exp": 1000}).encode()
+    encoded = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    assert jwt_lifetime(f"h.{encoded}.s", now=400.0) == 600.0
+
+
+def test_the_token_exchange_sends_the_configured_username_and_password(
+    server: FakeHTTPServer,
+) -> None:
+    token = make_jwt(time.time() + 3600)
+    server.route("POST", "/auth/token", Response(201, {"access_token": token}))
+    server.route("GET", "/api/v2/dags/etl", Response(200, DAG))
+    c = client(server, token=None, username="admin", password=SECRET)
+    c.get_dag("etl")
+    (exchange,) = server.requests_to("POST", "/auth/token")
+    assert exchange.json() == {"username": "admin", "password": SECRET}
+    assert server.requests_to("GET", "/api/v2/dags/etl")[0].headers["Authorization"] == (
+        f"Bearer {token}"
+    )
+
+
+def test_credentials_show_their_user_and_never_their_secret_in_logs() -> None:
+    session = requests.Session()
+    shown = [
+        repr(BearerAuth(SECRET)),
+        repr(BasicAuth("admin", SECRET)),
+        repr(
+            JwtPasswordAuth(
+                base_url="http://x",
+                username="admin",
+                password=SECRET,
+                session=session,
+                timeout=(1, 1),
+            )
+        ),
+    ]
+    assert shown == ["BearerAuth(***)", "BasicAuth('admin', ***)", "JwtPasswordAuth('admin', ***)"]
+
+
+class FakeTime:
+    """The clock the auth module reads: wall time for a JWT's exp, monotonic for renewal."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_jwt_is_renewed_30_seconds_before_it_expires(
+    server: FakeHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeTime()
+    monkeypatch.setattr("bot.airflow.auth.time", clock)
+    server.route("POST", "/auth/token", Response(201, {"access_token": make_jwt(clock.now + 100)}))
+    server.route("GET", "/api/v2/dags/etl", Response(200, DAG))
+    c = client(server, token=None, username="admin", password=SECRET)
+    c.get_dag("etl")
+    clock.now += 69.5  # 30.5 s left: still used
+    c.get_dag("etl")
+    assert len(server.requests_to("POST", "/auth/token")) == 1
+    clock.now += 1  # 29.5 s left: renewed before the call leaves
+    c.get_dag("etl")
+    assert len(server.requests_to("POST", "/auth/token")) == 2

@@ -1,0 +1,249 @@
+"""The /airflow grammar: every mistake gets what was wrong and the right form."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.core.parser import Command, UsageError, parse_command, parse_conf
+
+DEPLOYMENTS = ["prod", "dev"]
+
+
+def parse(text: str, default: str | None = None) -> Command:
+    return parse_command(text, deployments=DEPLOYMENTS, default_deployment=default)
+
+
+def problem(text: str, default: str | None = None) -> UsageError:
+    with pytest.raises(UsageError) as err:
+        parse(text, default)
+    return err.value
+
+
+def test_the_interface_example() -> None:
+    cmd = parse("trigger prod etl_daily 2022-11-16T11:34:00Z")
+    assert cmd.verb == "trigger"
+    assert cmd.deployment == "prod"
+    assert cmd.dag_id == "etl_daily"
+    assert cmd.logical_date == datetime(2022, 11, 16, 11, 34, tzinfo=UTC)
+    assert cmd.conf == {}
+
+
+def test_a_bare_date_means_midnight_utc() -> None:
+    assert parse("trigger prod etl 2022-11-16").logical_date == datetime(2022, 11, 16, tzinfo=UTC)
+
+
+def test_offsets_are_kept() -> None:
+    cmd = parse("trigger prod etl 2022-11-16T11:34:00+01:00")
+    assert cmd.logical_date == datetime(2022, 11, 16, 11, 34, tzinfo=timezone(timedelta(hours=1)))
+
+
+def test_conf_with_spaces_and_curly_quotes_from_slack_clients() -> None:
+    cmd = parse(
+        "trigger prod etl 2022-11-16 {\u201ctable\u201d: \u201cor ders\u201d, \u201cn\u201d: 2}"
+    )
+    assert cmd.conf == {"table": "or ders", "n": 2}
+    assert parse('trigger prod etl {"a": [1, 2]}').conf == {"a": [1, 2]}
+
+
+def test_html_escapes_slack_applies_are_undone() -> None:
+    assert parse('trigger prod etl {"q": "a &lt; b &amp;&amp; c"}').conf == {"q": "a < b && c"}
+
+
+def test_deployment_may_be_left_out_where_a_default_applies() -> None:
+    assert parse("pause etl", default="dev") == Command(
+        verb="pause", deployment="dev", dag_id="etl"
+    )
+    # naming one still wins over the default
+    assert parse("pause prod etl", default="dev").deployment == "prod"
+    # list's only argument is a filter when it is not a deployment
+    assert parse("list etl_", default="prod") == Command(
+        verb="list", deployment="prod", filter="etl_"
+    )
+    assert parse("list dev", default="prod") == Command(verb="list", deployment="dev")
+
+
+def test_no_default_asks_which_deployment() -> None:
+    err = problem("pause etl")
+    assert "Which deployment?" in err.problem
+    assert "`prod`, `dev`" in err.problem
+    assert err.usage == "/airflow pause [<deployment>] <dag_id>"
+
+
+def test_misspelt_deployment_and_verb_get_did_you_mean() -> None:
+    assert "Did you mean `prod`?" in problem("pause prdo etl").problem
+    assert "Did you mean `trigger`?" in problem("triger prod etl").problem
+    assert "Try `/airflow help`" in problem("frobnicate").problem
+
+
+def test_naive_date_is_refused_with_the_right_form() -> None:
+    err = problem("trigger prod etl 2022-11-16T11:34:00")
+    assert "no time zone" in err.problem
+    assert "2022-11-16T11:34:00Z" in err.problem
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("trigger prod etl 2022-13-45", "not a real date"),
+        ("trigger prod etl 2022-11-16T25:00:00Z", "not a valid date-time"),
+        ("trigger prod etl tomorrow", "neither a logical date nor a JSON object"),
+        ("trigger prod etl {not json}", "not valid JSON"),
+        ("trigger prod etl [1, 2]", "neither a logical date"),
+        ("trigger prod etl 2022-11-16 [1, 2]", "must be a JSON object"),
+        ("trigger prod", "needs a DAG id"),
+        ("pause prod etl extra", "unexpected `extra`"),
+        ("status prod", "needs a DAG id"),
+        ("status prod etl run extra", "one run id"),
+        ("pause prod 'etl'", "is not a DAG id"),
+        ("whoami please", "takes no arguments"),
+        ("help frobnicate", "not a command"),
+    ],
+)
+def test_each_mistake_is_named(text: str, expected: str) -> None:
+    assert expected in problem(text).problem
+
+
+def test_empty_text_is_help() -> None:
+    assert parse("   ").verb == "help"
+    assert parse("help trigger").topic == "trigger"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("whoami", Command(verb="whoami")),
+        ("deployments", Command(verb="deployments")),
+        ("HELP Trigger", Command(verb="help", topic="trigger")),
+        ("help", Command(verb="help")),
+        ("status prod etl", Command(verb="status", deployment="prod", dag_id="etl")),
+        (
+            "status dev etl scheduled__2022-11-16T00:00:00+00:00",
+            Command(
+                verb="status",
+                deployment="dev",
+                dag_id="etl",
+                run_id="scheduled__2022-11-16T00:00:00+00:00",
+            ),
+        ),
+        ("unpause dev etl.v2", Command(verb="unpause", deployment="dev", dag_id="etl.v2")),
+        ("list prod", Command(verb="list", deployment="prod")),
+        ("list prod etl", Command(verb="list", deployment="prod", filter="etl")),
+        ("trigger prod etl", Command(verb="trigger", deployment="prod", dag_id="etl")),
+        (
+            'trigger prod etl 2022-11-16 ```{"a": 1}```',
+            Command(
+                verb="trigger",
+                deployment="prod",
+                dag_id="etl",
+                logical_date=datetime(2022, 11, 16, tzinfo=UTC),
+                conf={"a": 1},
+            ),
+        ),
+    ],
+)
+def test_each_verb_parses_its_right_form(text: str, expected: Command) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "verb"),
+    [
+        ("pause prod", "`pause` needs a DAG id.", "pause"),
+        ("unpause prod", "`unpause` needs a DAG id.", "unpause"),
+        ("unpause prod etl a b", "`unpause` takes one DAG id; unexpected `a b`.", "unpause"),
+        ("list prod etl ml", "`list` takes one filter (part of a DAG id).", "list"),
+        ("help list trigger", "help takes at most one verb.", "help"),
+        ("deployments prod", "`deployments` takes no arguments.", "deployments"),
+        (
+            "status prod etl " + "r" * 251,
+            f"`{'r' * 251}` is not a run id: Airflow's run ids are",
+            "status",
+        ),
+        ("status prod etl/x", "`etl/x` is not a DAG id", "status"),
+        ("trigger prod etl {oops}", "The conf is not valid JSON (Expecting property name", None),
+        ("trigger prod etl {oops}", "at character 2). Write a JSON object", None),
+        ("trigger prod etl 2022-11-16 7", "The conf must be a JSON object", "trigger"),
+        ("trigger prod etl 2022-11-16 7", "not a int.", "trigger"),
+        ("pause prdo etl", "`prdo` is not a deployment. Did you mean `prod`?", "pause"),
+        ("pause zzz etl", "Which deployment? This channel has no default", "pause"),
+        ("Frobnicate", "`Frobnicate` is not a command. Try `/airflow help`.", None),
+        ("help frobnicate", "`frobnicate` is not a command. Try `/airflow help`.", "help"),
+        ("help trigerr", "`trigerr` is not a command. Did you mean `trigger`?", "help"),
+    ],
+)
+def test_each_mistake_is_named_with_the_verbs_usage(
+    text: str, expected: str, verb: str | None
+) -> None:
+    err = problem(text)
+    assert expected in err.problem
+    assert str(err) == err.problem  # what logs and tracebacks show
+    if verb is not None:
+        assert err.verb == verb
+        assert err.usage is not None and err.usage.startswith(f"/airflow {verb}")
+
+
+def test_a_deployment_named_wins_even_without_a_default() -> None:
+    # With no default, the first argument must be a deployment: a DAG id there is an error.
+    assert parse("status dev etl").deployment == "dev"
+    assert "Which deployment?" in problem("status etl").problem
+    assert parse("list", default="dev") == Command(verb="list", deployment="dev")
+
+
+def test_the_command_keeps_what_was_typed_for_the_parent_message() -> None:
+    assert (
+        parse('trigger  prod etl 2022-11-16  {"a": 1}').typed
+        == 'trigger prod etl 2022-11-16 {"a": 1}'
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_a_command_or_a_usage_error(text: str) -> None:
+    try:
+        cmd = parse(text, default="prod")
+    except UsageError as err:
+        assert err.problem
+    else:
+        assert cmd.verb in {
+            "help",
+            "deployments",
+            "list",
+            "status",
+            "trigger",
+            "pause",
+            "unpause",
+            "whoami",
+        }
+
+
+def _padded_conf(chars: int) -> str:
+    """A conf of exactly ``chars`` characters of JSON."""
+    return '{"p": "' + "x" * (chars - len('{"p": ""}')) + '"}'
+
+
+def _nested_conf(depth: int) -> str:
+    """A conf whose brackets nest exactly ``depth`` deep (the object itself is one level)."""
+    return '{"a": ' + "[" * (depth - 1) + "1" + "]" * (depth - 1) + "}"
+
+
+def test_a_conf_of_the_largest_size_and_depth_is_taken_whole() -> None:
+    assert parse_conf(_padded_conf(4000)) == {"p": "x" * 3991}
+    assert parse_conf(_nested_conf(20))["a"] is not None
+
+
+def test_a_conf_one_past_either_limit_is_refused_with_both_limits_named() -> None:
+    limits = "at most 4,000 characters of JSON, nested at most 20 levels deep"
+    with pytest.raises(UsageError) as long:
+        parse_conf(_padded_conf(4001))
+    assert long.value.problem.startswith("The conf is too long (4,001 characters).")
+    assert limits in long.value.problem and long.value.verb == "trigger"
+    with pytest.raises(UsageError) as deep:
+        parse_conf(_nested_conf(21))
+    assert deep.value.problem.startswith("The conf is nested too deeply.")
+    assert limits in deep.value.problem and deep.value.verb == "trigger"
+    # Typed in the command, the same answer: never a RecursionError, however deep.
+    assert "nested too deeply" in problem("trigger prod etl " + _nested_conf(1500)).problem
