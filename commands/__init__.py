@@ -1,32 +1,39 @@
-"""One module per verb. A command takes a ``Context`` and returns a ``Reply``; no Slack I/O."""
+"""The verb registry: one module per verb, each declaring everything about it in its ``VERB``
+(bot/core/verbs.py says what a verb declares). A command takes a ``Context`` and returns a
+``Reply``, with no Slack I/O. A new verb is one new module, added to ``REGISTRY`` below.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import ModuleType
-
-from bot.core.reply import Reply
+from bot.core.context import Context
+from bot.core.parser import Command, parse_command
+from bot.core.verbs import Registry, Verb
 from commands import clear, deployments, help, pause, status, trigger, unpause, whoami
 from commands import list as list_
-from commands.context import Context
+from commands.failures import airflow_failure
 
-__all__ = ["HANDLERS", "LOCAL_VERBS", "WRITE_VERBS", "Context"]
+__all__ = ["REGISTRY", "Context", "Verb", "parse"]
 
-MODULES: dict[str, ModuleType] = {
-    "help": help,
-    "deployments": deployments,
-    "whoami": whoami,
-    "list": list_,
-    "status": status,
-    "trigger": trigger,
-    "pause": pause,
-    "unpause": unpause,
-    "clear": clear,  # from the button under a failed run
-}
-HANDLERS: dict[str, Callable[[Context], Reply]] = {verb: m.run for verb, m in MODULES.items()}
-# Verbs that change something in Airflow, as each verb's module says (``WRITES = True``): every
-# one of them waits for ``confirm``/``approvers`` and is announced in the audit channel, with no
-# list elsewhere for a new verb to be missing from.
-WRITE_VERBS = frozenset(verb for verb, m in MODULES.items() if getattr(m, "WRITES", False))
-# Verbs answered from the config alone, quick enough to answer inside the ack itself.
-LOCAL_VERBS = frozenset({"help", "deployments", "whoami"})
+REGISTRY = Registry(
+    # In the order help lists them.
+    verbs=(
+        help.VERB,
+        deployments.VERB,
+        list_.VERB,
+        status.VERB,
+        trigger.VERB,
+        pause.VERB,
+        unpause.VERB,
+        whoami.VERB,
+        clear.VERB,
+    ),
+    airflow_failure=airflow_failure,
+    when_empty=help.VERB.name,
+)
+
+
+def parse(text: str, *, deployments: list[str], default_deployment: str | None) -> Command:
+    """``/airflow <text>`` by the registry's grammar (bot/core/parser.py)."""
+    return parse_command(
+        text, REGISTRY, deployments=deployments, default_deployment=default_deployment
+    )

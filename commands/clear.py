@@ -3,12 +3,12 @@ button under a failed run). Needs the ``clear`` verb."""
 
 from __future__ import annotations
 
+from bot.core.context import Context
+from bot.core.parser import Command
 from bot.core.reply import Reply, code, link, section
-from commands.context import Context
+from bot.core.verbs import Button, Verb
 
-# Changes something in Airflow: goes through the deployment's ``confirm`` and ``approvers``
-# (bot/core/pending.py) and is announced in the audit channel (commands.WRITE_VERBS).
-WRITES = True
+BUTTON = "clear"  # under a failed run (bot/core/follower.py)
 
 
 def run(ctx: Context) -> Reply:
@@ -30,3 +30,20 @@ def run(ctx: Context) -> Reply:
         outcome=f"cleared {len(cleared)} failed task(s)",
         run_id=run_id,
     )
+
+
+def describe(cmd: Command) -> str:
+    return f"clear the failed tasks of run {code(cmd.run_id or '')} of {code(cmd.dag_id or '')}"
+
+
+VERB = Verb(
+    name="clear",
+    about="Clear a run's failed tasks, so that the scheduler runs them again.",
+    run=run,
+    role="operator",
+    writes=True,
+    typed=False,  # from the button under a failed run, which names the run
+    follows_run=True,  # the tasks run again: the thread hears how the run ends this time
+    buttons={BUTTON: Button()},
+    describe=describe,
+)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bot.core.context import Context
 from bot.core.reply import Reply, code, section
-from commands.context import Context
+from bot.core.verbs import Verb
 
 
 def run(ctx: Context) -> Reply:
@@ -19,3 +20,12 @@ def run(ctx: Context) -> Reply:
         lines.append(f"• {code(name)}{suffix}")
     text = "*Deployments*\n" + "\n".join(lines)
     return Reply(text=text, blocks=[section(text)], ephemeral=True)
+
+
+VERB = Verb(
+    name="deployments",
+    about="List the Airflow deployments this bot knows.",
+    run=run,
+    needs_deployment=False,
+    private=True,
+)

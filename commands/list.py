@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.airflow import AirflowClient, AirflowError, Dag, DagRun
 from bot.airflow.client import MAX_PAGE
+from bot.core.context import Context, PagePosition
 from bot.core.permissions import dag_allowed
 from bot.core.reply import (
     Block,
@@ -22,8 +23,8 @@ from bot.core.reply import (
     link_button,
     section,
 )
+from bot.core.verbs import Arg, Button, Verb
 from commands import format as fmt
-from commands.context import Context, PagePosition
 
 PAGE_SIZE = 20
 # For a user limited to some DAGs, how many listing calls one page may make looking for theirs
@@ -227,3 +228,15 @@ def _dag_line(dag: Dag, last: DagRun | None, url: str) -> str:
     if dag.description:
         lines.append(f"_{escape(dag.description.strip())}_")
     return "\n".join(lines)
+
+
+VERB = Verb(
+    name="list",
+    about="List DAGs, optionally only those whose id contains <filter>.",
+    run=run,
+    args=(Arg.FILTER,),
+    role="viewer",
+    examples=("/airflow list prod", "/airflow list prod etl_"),
+    notes="The deployment may be left out where the channel has a default deployment.",
+    buttons={"page": Button(in_place=True)},  # Next and Previous
+)

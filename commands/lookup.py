@@ -6,8 +6,8 @@ import difflib
 from collections.abc import Sequence
 
 from bot.airflow import AirflowClient, AirflowError, AirflowNotFound, Dag
+from bot.core.context import Context
 from bot.core.permissions import dag_allowed
-from commands.context import Context
 
 PROBE_LIMIT = 100
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from bot.core.context import Context
 from bot.core.reply import Reply, code, link, section
-from commands.context import Context
+from bot.core.verbs import Arg, Button, Verb
 from commands.lookup import find_dag
-
-# Changes something in Airflow: goes through the deployment's ``confirm`` and ``approvers``
-# (bot/core/pending.py) and is announced in the audit channel (commands.WRITE_VERBS).
-WRITES = True
 
 
 def run(ctx: Context) -> Reply:
@@ -36,3 +33,15 @@ def set_paused(ctx: Context, *, paused: bool) -> Reply:
     icon = ":double_vertical_bar:" if paused else ":arrow_forward:"
     text = f"{icon} {word.capitalize()} {name} on {code(ctx.deployment)}: {effect}"
     return Reply(text=text, blocks=[section(text)], outcome=f"{word} {code(dag_id)}")
+
+
+VERB = Verb(
+    name="pause",
+    about="Pause a DAG: the scheduler stops creating runs.",
+    run=run,
+    args=(Arg.DAG,),
+    role="operator",
+    writes=True,
+    examples=("/airflow pause prod etl_daily",),
+    buttons={"pause": Button()},  # under a DAG in a list
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.airflow import DagRun
+from bot.core.context import Context
 from bot.core.reply import (
     Buttons,
     Intent,
@@ -15,8 +16,8 @@ from bot.core.reply import (
     link_button,
     section,
 )
+from bot.core.verbs import Arg, Button, Verb
 from commands import format as fmt
-from commands.context import Context
 from commands.lookup import find_dag
 
 RECENT = 5
@@ -84,3 +85,19 @@ def _run_detail(run: DagRun, url: str) -> str:
     if run.note:
         lines.append(f"Note: {escape(run.note)}")
     return "\n".join(lines)
+
+
+VERB = Verb(
+    name="status",
+    about="Show the recent runs of a DAG, or one run.",
+    run=run,
+    args=(Arg.DAG, Arg.RUN),
+    role="viewer",
+    examples=("/airflow status prod etl_daily",),
+    buttons={
+        # Runs under a DAG in a list opens its runs below; Refresh on them (``in_place`` in
+        # the button's args) shows them again in place.
+        "runs": Button(),
+        "refresh": Button(in_place=True),  # one run
+    },
+)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from bot.core.context import Context
 from bot.core.permissions import Scope
 from bot.core.reply import Reply, code, context, escape, section
-from commands.context import Context
-
-VERB_ORDER = ("list", "status", "trigger", "pause", "unpause", "clear")
+from bot.core.verbs import Verb
 
 
 def run(ctx: Context) -> Reply:
     access = ctx.access
     lines = [f"*You are <@{ctx.user_id}>* ({code(ctx.user_id)})"]
     if access.scopes:
-        lines += [_scope_line(scope) for scope in access.scopes]
+        order = [v.name for v in ctx.verbs if v.role is not None]
+        lines += [_scope_line(scope, order) for scope in access.scopes]
     else:
         lines.append(
             "You have no permissions in this bot: ask an admin to add your user ID to a grant."
@@ -34,8 +36,8 @@ def run(ctx: Context) -> Reply:
     return Reply(text=text, blocks=blocks, ephemeral=True)
 
 
-def _scope_line(scope: Scope) -> str:
-    verbs = ", ".join(code(v) for v in VERB_ORDER if v in scope.verbs) or "nothing"
+def _scope_line(scope: Scope, order: Sequence[str]) -> str:
+    verbs = ", ".join(code(v) for v in order if v in scope.verbs) or "nothing"
     where = (
         "every deployment"
         if scope.deployments is None
@@ -49,3 +51,12 @@ def _scope_line(scope: Scope) -> str:
     dags = "all DAGs" if scope.dags is None else "DAGs " + ", ".join(code(g) for g in scope.dags)
     via = "" if scope.via == "you" else f" (through {scope.via})"
     return f"• *{escape(scope.role)}*: {verbs} on {where}, in {channels}, {dags}{via}"
+
+
+VERB = Verb(
+    name="whoami",
+    about="Show what you may do, and where.",
+    run=run,
+    needs_deployment=False,
+    private=True,
+)

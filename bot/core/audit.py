@@ -11,56 +11,22 @@ clicked in ``python -m bot console``.
 
 from __future__ import annotations
 
-import hmac
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
 
-from slack_bolt.request import BoltRequest
-from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
-
+from bot.core.context import Context
+from bot.core.messenger import Messenger, Undelivered
 from bot.core.reply import Reply, code
 from bot.core.runner import run_command
-from bot.slack.posting import Poster
 from bot.store import Store
-from commands import WRITE_VERBS, Context
 
 log = logging.getLogger(__name__)
-SLACK, CONSOLE = "slack", "console"
-ORIGIN_KEY = "origin"  # where a request came from, in Bolt's context (set by console_origin)
-CONSOLE_HEADER = "x-chatops-console"
-
-
-def console_origin(key: str) -> Callable[..., BoltResponse]:
-    """Bolt middleware for a bot the console serves (bot/tools/localbot.py): a request carrying that
-    bot's own random ``key`` in CONSOLE_HEADER was sent by the console.
-
-    Only a bot built with a key has this middleware, and only the console's local bot is, so
-    nothing a request from Slack carries can make an action look like the console's.
-    """
-    expected = key.encode()
-
-    def mark(
-        req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
-    ) -> BoltResponse:
-        sent = (req.headers.get(CONSOLE_HEADER) or [""])[0]
-        if hmac.compare_digest(str(sent).encode(), expected):
-            req.context[ORIGIN_KEY] = CONSOLE
-        return next()
-
-    return mark
-
-
-def origin_of(context: Mapping[str, Any]) -> str:
-    """``console`` for a request console_origin recognised; ``slack`` for every other."""
-    return CONSOLE if context.get(ORIGIN_KEY) == CONSOLE else SLACK
+SLACK = "slack"  # the origin of every request but the console's (bot/slack/origin.py)
 
 
 class Audit:
-    def __init__(self, store: Store, *, poster: Poster, channel: str | None) -> None:
+    def __init__(self, store: Store, *, messenger: Messenger, channel: str | None) -> None:
         self._store = store
-        self._poster = poster
+        self._messenger = messenger
         self._channel = channel
 
     def begin(self, ctx: Context, *, allowed: bool = True, source: str = "slash") -> int:
@@ -91,7 +57,7 @@ class Audit:
         self._store.end_audit(
             entry_id, ok=reply.ok, outcome=outcome, run_id=reply.run_id, error=reply.error
         )
-        if ctx.command.verb in WRITE_VERBS:
+        if ctx.verbs[ctx.command.verb].writes:
             mark = (
                 ":hourglass_flowing_sand: "
                 if reply.waiting
@@ -102,7 +68,7 @@ class Audit:
     def denied(self, ctx: Context, reason: str, *, source: str = "slash") -> None:
         entry = self.begin(ctx, allowed=False, source=source)
         self._store.end_audit(entry, ok=False, outcome="denied", error=reason)
-        if ctx.command.verb in WRITE_VERBS:
+        if ctx.verbs[ctx.command.verb].writes:
             self._announce(ctx, ":no_entry: denied")
 
     def _announce(self, ctx: Context, result: str) -> None:
@@ -114,7 +80,7 @@ class Audit:
         # What was typed is the user's own text, so it is shown, escaped, in a code span.
         text = f"<@{ctx.user_id}> in <#{ctx.channel_id}>: {code(f'/airflow {cmd.typed}')} {result}"
         try:
-            self._poster.post(self._channel, text)
-        except SlackApiError as exc:
+            self._messenger.post(self._channel, text)
+        except Undelivered as exc:
             # The store holds the record; the channel is a convenience copy.
-            log.warning("could not post to the audit channel: %s", exc.response.get("error"))
+            log.warning("could not post to the audit channel: %s", exc.error)

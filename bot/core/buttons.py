@@ -1,7 +1,7 @@
 """Turning a reply's button intents into stored actions, so a button's value is an opaque id.
 
 A click then names an action the bot itself stored; it can never describe one. Whoever clicks
-is authorised again when the click arrives (bot/slack/interactive.py).
+is authorised again when the click arrives (bot/slack/listeners/actions.py).
 """
 
 from __future__ import annotations

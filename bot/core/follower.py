@@ -22,11 +22,11 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.airflow import AirflowClient, AirflowError, AirflowNotFound, DagRun
 from bot.core.buttons import seal
+from bot.core.messenger import Messenger, Thread, Undelivered
 from bot.core.parser import Command
 from bot.core.reply import (
     Block,
@@ -41,7 +41,6 @@ from bot.core.reply import (
     link_button,
     section,
 )
-from bot.slack.posting import Poster, Thread
 from bot.store import Follow, Store
 from commands import format as fmt
 
@@ -61,14 +60,17 @@ class Follower:
         *,
         store: Store,
         clients: Mapping[str, AirflowClient],
-        poster: Poster,
+        messenger: Messenger,
+        clear_action: str,
         limit_seconds: float,
         poll_seconds: float = 2.0,
         lease_seconds: float = 60.0,
     ) -> None:
         self._store = store
         self._clients = clients
-        self._poster = poster
+        self._messenger = messenger
+        # The action id of the button that clears a failed run's tasks (commands/clear.py).
+        self._clear_action = clear_action
         self.limit_seconds = limit_seconds
         self._poll = poll_seconds
         self._lease = lease_seconds
@@ -228,11 +230,11 @@ class Follower:
                 failed = client.failed_tasks(follow.dag_id, follow.run_id)
             except AirflowError as exc:
                 log.info("could not list the failed tasks of %s: %s", follow.run_id, exc.message)
-        reply = _end_reply(follow, client, run, failed)
+        reply = _end_reply(follow, client, run, failed, self._clear_action)
         self._say(follow, reply)
         if follow.header and follow.thread_ts:
             thread = Thread(follow.channel_id, follow.thread_ts, follow.header)
-            self._poster.close(thread, reply)
+            self._messenger.close(thread, reply)
 
     def _give_up(self, follow: Follow, why: str) -> None:
         if self._store.report_follow(follow.id, self.owner, before=follow.reported,
@@ -251,23 +253,21 @@ class Follower:
                       channel_id=follow.channel_id, thread_ts=follow.thread_ts)  # fmt: skip
         try:
             if follow.thread_ts:
-                self._poster.reply(Thread(follow.channel_id, follow.thread_ts, ""), sealed)
+                self._messenger.reply(Thread(follow.channel_id, follow.thread_ts, ""), sealed)
             else:
-                self._poster.ephemeral(follow.channel_id, follow.requested_by, sealed)
-        except SlackApiError as exc:
-            log.warning("could not report on %s: %s", follow.run_id, exc.response.get("error"))
+                self._messenger.ephemeral(follow.channel_id, follow.requested_by, sealed)
+        except Undelivered as exc:
+            log.warning("could not report on %s: %s", follow.run_id, exc.error)
 
 
-def follow_run(
-    follower: Follower, cmd: Command, channel: str, thread: Thread, user: str, run_id: str
-) -> None:
-    """Report in the thread when the run starts and how it ends (bot/core/follower.py)."""
+def follow_run(follower: Follower, cmd: Command, thread: Thread, user: str, run_id: str) -> None:
+    """Report in the thread when the run the command started starts and how it ends."""
     try:
         follower.follow(
             deployment=cmd.deployment or "",
             dag_id=cmd.dag_id or "",
             run_id=run_id,
-            channel_id=channel,
+            channel_id=thread.channel,
             thread_ts=thread.ts,
             header=thread.header or None,
             requested_by=user,
@@ -276,7 +276,9 @@ def follow_run(
         log.error("cannot follow run %s: the state store failed: %s", run_id, type(exc).__name__)
 
 
-def _end_reply(follow: Follow, client: AirflowClient, run: DagRun, failed: list[str]) -> Reply:
+def _end_reply(
+    follow: Follow, client: AirflowClient, run: DagRun, failed: list[str], clear_action: str
+) -> Reply:
     url = client.run_url(follow.dag_id, follow.run_id)
     ok = run.state == "success"
     icon = ":white_check_mark:" if ok else ":x:"
@@ -291,7 +293,9 @@ def _end_reply(follow: Follow, client: AirflowClient, run: DagRun, failed: list[
         names = ", ".join(code(t) for t in failed[:20])
         blocks.append(section(f"Failed tasks: {names}"))
     if not ok:
-        clear = Intent("clear", follow.deployment, follow.dag_id, args={"run_id": follow.run_id})
+        clear = Intent(
+            clear_action, follow.deployment, follow.dag_id, args={"run_id": follow.run_id}
+        )
         blocks.append(
             actions(
                 link_button("Logs of the failed tasks", url),

@@ -18,20 +18,7 @@ from typing import Any
 
 from bot.core.json_depth import too_deep
 from bot.core.reply import code
-
-USAGE: dict[str, str] = {
-    "help": "/airflow help [verb]",
-    "deployments": "/airflow deployments",
-    "list": "/airflow list [<deployment>] [<filter>]",
-    "status": "/airflow status [<deployment>] <dag_id> [<run_id>]",
-    "trigger": "/airflow trigger [<deployment>] <dag_id> [<logical_date>] [<conf-json>]",
-    "pause": "/airflow pause [<deployment>] <dag_id>",
-    "unpause": "/airflow unpause [<deployment>] <dag_id>",
-    "whoami": "/airflow whoami",
-}
-VERBS = tuple(USAGE)
-# Verbs that act on a deployment, and so need one named or defaulted.
-DEPLOYMENT_VERBS = frozenset({"list", "status", "trigger", "pause", "unpause"})
+from bot.core.verbs import Arg, Registry, Verb
 
 # Airflow's own rule for DAG ids (airflow.utils.helpers.KEY_REGEX), so a typo is caught here.
 DAG_ID = re.compile(r"^[\w.-]{1,250}$")
@@ -42,7 +29,7 @@ DAG_ID = re.compile(r"^[\w.-]{1,250}$")
 RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]{1,250}$")
 _DOT_SEGMENTS = frozenset({".", ".."})
 RUN_ID_FORM = "letters, digits and `_ . ~ : + -`, e.g. `manual__2024-01-01T00:00:00+00:00`"
-# A conf is shown whole to whoever confirms or approves it (bot/core/pending.py), so it is kept to
+# A conf is shown whole to whoever confirms or approves it (bot/core/approvals.py), so it is kept to
 # what a person can read there: at most this many characters of JSON, nested this deep.
 MAX_CONF_CHARS = 4000
 MAX_CONF_DEPTH = 20
@@ -79,59 +66,95 @@ class Command:
 
 
 class UsageError(Exception):
-    def __init__(self, problem: str, *, verb: str | None = None) -> None:
+    """What was wrong with the text, and (when the verb is known) its usage line."""
+
+    def __init__(self, problem: str, *, verb: str | None = None, usage: str | None = None) -> None:
         super().__init__(problem)
         self.problem = problem
         self.verb = verb
-
-    @property
-    def usage(self) -> str | None:
-        return USAGE.get(self.verb or "")
+        self.usage = usage
 
 
 def parse_command(
-    text: str, *, deployments: Sequence[str], default_deployment: str | None
+    text: str, verbs: Registry, *, deployments: Sequence[str], default_deployment: str | None
 ) -> Command:
+    """The command ``text`` asks for, by the grammar each verb declares (``Verb.args``)."""
     text = html.unescape(text).translate(_QUOTES).strip()
     tokens = [(m.group(), m.start()) for m in _TOKEN.finditer(text)]
+    names = [v.name for v in verbs.typed]
     if not tokens:
-        return Command(verb="help")
-    verb = tokens[0][0].lower()
-    if verb not in USAGE:
-        hint = _did_you_mean(verb, VERBS)
-        raise UsageError(f"{code(tokens[0][0])} is not a command.{hint}")
-    rest = tokens[1:]
-    if verb in ("help",):
-        if len(rest) > 1:
-            raise UsageError("help takes at most one verb.", verb=verb)
-        topic = rest[0][0].lower() if rest else None
-        if topic is not None and topic not in USAGE:
-            raise UsageError(
-                f"{code(topic)} is not a command.{_did_you_mean(topic, VERBS)}", verb=verb
-            )
-        return Command(verb=verb, topic=topic)
-    if verb in ("deployments", "whoami"):
-        if rest:
-            raise UsageError(f"`{verb}` takes no arguments.", verb=verb)
-        return Command(verb=verb)
-
-    deployment, rest = _take_deployment(verb, rest, deployments, default_deployment)
-    if verb == "list":
-        cmd = _list(deployment, rest)
-    elif verb == "status":
-        cmd = _status(deployment, rest)
-    elif verb == "trigger":
-        cmd = _trigger(deployment, rest, text)
-    else:
-        cmd = _dag_only(verb, deployment, rest)
+        return Command(verb=verbs.when_empty)
+    word = tokens[0][0].lower()
+    verb = verbs.get(word)
+    if verb is None or not verb.typed:
+        raise UsageError(
+            f"{code(tokens[0][0])} is not a command.{_did_you_mean(word, names, verbs.when_empty)}"
+        )
+    try:
+        cmd = _arguments(verb, tokens[1:], text, names, deployments, default_deployment)
+    except UsageError as err:
+        raise UsageError(err.problem, verb=verb.name, usage=verb.usage) from None
     return replace(cmd, typed=" ".join(t for t, _ in tokens))
 
 
-def _take_deployment(
-    verb: str,
+def _arguments(
+    verb: Verb,
     rest: list[tuple[str, int]],
+    text: str,
+    names: Sequence[str],
     deployments: Sequence[str],
     default: str | None,
+) -> Command:
+    name, args = verb.name, verb.args
+    if not verb.needs_deployment:
+        if args == (Arg.TOPIC,):
+            if len(rest) > 1:
+                raise UsageError(f"{name} takes at most one verb.")
+            topic = rest[0][0].lower() if rest else None
+            if topic is not None and topic not in names:
+                raise UsageError(
+                    f"{code(topic)} is not a command.{_did_you_mean(topic, names, name)}"
+                )
+            return Command(verb=name, topic=topic)
+        if rest:
+            raise UsageError(f"`{name}` takes no arguments.")
+        return Command(verb=name)
+    deployment, rest = _take_deployment(rest, deployments, default)
+    if args == (Arg.FILTER,):
+        if len(rest) > 1:
+            raise UsageError(f"`{name}` takes one filter (part of a DAG id).")
+        return Command(verb=name, deployment=deployment, filter=rest[0][0] if rest else None)
+    if not rest:
+        raise UsageError(f"`{name}` needs a DAG id.")
+    dag_id = _dag_id(rest[0][0])
+    rest = rest[1:]
+    cmd = Command(verb=name, deployment=deployment, dag_id=dag_id)
+    if args == (Arg.DAG, Arg.RUN):
+        if len(rest) > 1:
+            raise UsageError(f"`{name}` takes a DAG id and, optionally, one run id.")
+        run_id = rest[0][0] if rest else None
+        if run_id is not None and not valid_run_id(run_id):
+            raise UsageError(
+                f"{code(run_id)} is not a run id: Airflow's run ids are {RUN_ID_FORM}."
+            )
+        return replace(cmd, run_id=run_id)
+    if args == (Arg.DAG, Arg.DATE, Arg.CONF):
+        logical_date = None
+        if rest and not rest[0][0].startswith("{"):
+            logical_date = parse_logical_date(rest[0][0])
+            rest = rest[1:]
+        conf = parse_conf(text[rest[0][1] :]) if rest else {}
+        return replace(cmd, logical_date=logical_date, conf=conf)
+    if args != (Arg.DAG,):
+        raise ValueError(f"no grammar for the arguments {args} of {name}")
+    if rest:
+        extra = " ".join(t for t, _ in rest)
+        raise UsageError(f"`{name}` takes one DAG id; unexpected {code(extra)}.")
+    return cmd
+
+
+def _take_deployment(
+    rest: list[tuple[str, int]], deployments: Sequence[str], default: str | None
 ) -> tuple[str, list[tuple[str, int]]]:
     if rest and rest[0][0] in deployments:
         return rest[0][0], rest[1:]
@@ -142,64 +165,15 @@ def _take_deployment(
         close = difflib.get_close_matches(rest[0][0], deployments, n=1, cutoff=0.6)
         if close:
             raise UsageError(
-                f"{code(rest[0][0])} is not a deployment. Did you mean {code(close[0])}?", verb=verb
+                f"{code(rest[0][0])} is not a deployment. Did you mean {code(close[0])}?"
             )
-    raise UsageError(
-        f"Which deployment? This channel has no default, so name one of {names}.", verb=verb
-    )
+    raise UsageError(f"Which deployment? This channel has no default, so name one of {names}.")
 
 
-def _list(deployment: str, rest: list[tuple[str, int]]) -> Command:
-    if len(rest) > 1:
-        raise UsageError("`list` takes one filter (part of a DAG id).", verb="list")
-    return Command(verb="list", deployment=deployment, filter=rest[0][0] if rest else None)
-
-
-def _status(deployment: str, rest: list[tuple[str, int]]) -> Command:
-    if not rest:
-        raise UsageError("`status` needs a DAG id.", verb="status")
-    if len(rest) > 2:
-        raise UsageError("`status` takes a DAG id and, optionally, one run id.", verb="status")
-    dag_id = _dag_id(rest[0][0], "status")
-    run_id = rest[1][0] if len(rest) == 2 else None
-    if run_id is not None and not valid_run_id(run_id):
-        raise UsageError(
-            f"{code(run_id)} is not a run id: Airflow's run ids are {RUN_ID_FORM}.", verb="status"
-        )
-    return Command(verb="status", deployment=deployment, dag_id=dag_id, run_id=run_id)
-
-
-def _dag_only(verb: str, deployment: str, rest: list[tuple[str, int]]) -> Command:
-    if not rest:
-        raise UsageError(f"`{verb}` needs a DAG id.", verb=verb)
-    if len(rest) > 1:
-        extra = " ".join(t for t, _ in rest[1:])
-        raise UsageError(f"`{verb}` takes one DAG id; unexpected {code(extra)}.", verb=verb)
-    return Command(verb=verb, deployment=deployment, dag_id=_dag_id(rest[0][0], verb))
-
-
-def _trigger(deployment: str, rest: list[tuple[str, int]], text: str) -> Command:
-    if not rest:
-        raise UsageError("`trigger` needs a DAG id.", verb="trigger")
-    dag_id = _dag_id(rest[0][0], "trigger")
-    rest = rest[1:]
-    logical_date = None
-    if rest and not rest[0][0].startswith("{"):
-        logical_date = parse_logical_date(rest[0][0])
-        rest = rest[1:]
-    conf: dict[str, Any] = {}
-    if rest:
-        conf = parse_conf(text[rest[0][1] :])
-    return Command(
-        verb="trigger", deployment=deployment, dag_id=dag_id, logical_date=logical_date, conf=conf
-    )
-
-
-def _dag_id(value: str, verb: str) -> str:
+def _dag_id(value: str) -> str:
     if not DAG_ID.match(value):
         raise UsageError(
-            f"{code(value)} is not a DAG id: DAG ids are letters, digits, `_`, `.` and `-`.",
-            verb=verb,
+            f"{code(value)} is not a DAG id: DAG ids are letters, digits, `_`, `.` and `-`."
         )
     return value
 
@@ -208,26 +182,22 @@ def parse_logical_date(value: str) -> datetime:
     """ISO 8601 with a zone; a bare date means midnight UTC."""
     right_form = "Write it like `2022-11-16T11:34:00Z` or `2022-11-16` (midnight UTC)."
     if not _DATE_LIKE.match(value):
-        raise UsageError(
-            f"{code(value)} is neither a logical date nor a JSON object. {right_form}",
-            verb="trigger",
-        )
+        raise UsageError(f"{code(value)} is neither a logical date nor a JSON object. {right_form}")
     if len(value) == 10:
         try:
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
         except ValueError:
             problem = f"{code(value)} is not a real date. {right_form}"
-            raise UsageError(problem, verb="trigger") from None
+            raise UsageError(problem) from None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         problem = f"{code(value)} is not a valid date-time. {right_form}"
-        raise UsageError(problem, verb="trigger") from None
+        raise UsageError(problem) from None
     if parsed.utcoffset() is None:
         raise UsageError(
             f"{code(value)} has no time zone, so it could mean any hour. "
-            "Add `Z` for UTC or an offset like `+01:00`, e.g. `2022-11-16T11:34:00Z`.",
-            verb="trigger",
+            "Add `Z` for UTC or an offset like `+01:00`, e.g. `2022-11-16T11:34:00Z`."
         )
     return parsed
 
@@ -245,29 +215,25 @@ def parse_conf(value: str) -> dict[str, Any]:
         f"{MAX_CONF_DEPTH} levels deep, so that it can be shown whole to whoever confirms it."
     )
     if len(value) > MAX_CONF_CHARS:
-        raise UsageError(
-            f"The conf is too long ({len(value):,} characters). {limits}", verb="trigger"
-        )
+        raise UsageError(f"The conf is too long ({len(value):,} characters). {limits}")
     # Measured before parsing: a deeper nesting would only exhaust the parser's recursion.
     if too_deep(value, MAX_CONF_DEPTH):
-        raise UsageError(f"The conf is nested too deeply. {limits}", verb="trigger")
+        raise UsageError(f"The conf is nested too deeply. {limits}")
     try:
         conf = json.loads(value)
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"The conf is not valid JSON ({exc.msg} at character {exc.pos + 1}). "
-            'Write a JSON object, e.g. `{"table": "orders", "full": true}`.',
-            verb="trigger",
+            'Write a JSON object, e.g. `{"table": "orders", "full": true}`.'
         ) from None
     if not isinstance(conf, dict):
         raise UsageError(
             'The conf must be a JSON object, e.g. `{"table": "orders"}`, '
-            f"not a {type(conf).__name__}.",
-            verb="trigger",
+            f"not a {type(conf).__name__}."
         )
     return conf
 
 
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+def _did_you_mean(word: str, choices: Sequence[str], fallback: str) -> str:
     close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
-    return f" Did you mean {code(close[0])}?" if close else " Try `/airflow help`."
+    return f" Did you mean {code(close[0])}?" if close else f" Try `/airflow {fallback}`."

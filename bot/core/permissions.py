@@ -13,10 +13,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Protocol
 
-from bot.config import OPEN_VERBS, Config, Grant
+from bot.config import Config, Grant
 from bot.core.reply import code
-from bot.slack.usergroups import GroupLookupFailed, UserGroups
+
+
+class GroupLookupFailed(Exception):
+    """Whether the user is in the group could not be read: the grant gives nothing for now."""
+
+    def __init__(self, group_id: str, error: str) -> None:
+        super().__init__(f"{group_id}: {error}")
+        self.group_id = group_id
+        self.error = error
+
+
+class Groups(Protocol):
+    """User-group membership (bot/slack/usergroups.py reads Slack's)."""
+
+    def is_member(self, user_id: str, group_id: str) -> bool:
+        """Raises GroupLookupFailed when it cannot tell."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,7 @@ class Access:
     user_id: str
     scopes: tuple[Scope, ...]
     unchecked_groups: tuple[str, ...] = ()  # groups Slack could not list just now
+    open_verbs: frozenset[str] = frozenset()  # anyone may use these (help, whoami, ...)
 
     def check(
         self,
@@ -63,13 +81,13 @@ class Access:
         deployment: str | None = None,
         dag_id: str | None = None,
     ) -> Decision:
-        if verb in OPEN_VERBS:
+        if verb in self.open_verbs:
             return ALLOW
         return _decide(self, channel_id, verb, deployment, dag_id)
 
     def verbs_here(self, channel_id: str) -> frozenset[str]:
         """Verbs usable in this channel on at least one deployment (what help shows)."""
-        verbs: set[str] = set(OPEN_VERBS)
+        verbs: set[str] = set(self.open_verbs)
         for scope in self.scopes:
             if scope.channels is None or channel_id in scope.channels:
                 verbs |= scope.verbs
@@ -87,9 +105,10 @@ class Access:
 
 
 class Permissions:
-    def __init__(self, config: Config, groups: UserGroups) -> None:
+    def __init__(self, config: Config, groups: Groups, *, open_verbs: frozenset[str]) -> None:
         self._config = config
         self._groups = groups
+        self._open = open_verbs
 
     def access_for(self, user_id: str) -> Access:
         scopes: list[Scope] = []
@@ -107,7 +126,7 @@ class Permissions:
                         via=via,
                     )
                 )
-        return Access(user_id, tuple(scopes), tuple(dict.fromkeys(unchecked)))
+        return Access(user_id, tuple(scopes), tuple(dict.fromkeys(unchecked)), self._open)
 
     def _names(self, grant: Grant, user_id: str, unchecked: list[str]) -> str | None:
         if user_id in grant.users:

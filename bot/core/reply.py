@@ -7,6 +7,7 @@ from typing import Any
 
 Block = dict[str, Any]
 SECTION_LIMIT = 3000  # Slack refuses a section whose text is longer
+LINK_ACTION = "open_link"  # a button that opens a URL: Slack still sends the click; it is acked
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Reply:
 class Intent:
     """What clicking a button will do, described by the command that offers it."""
 
-    verb: str  # page, runs, refresh, trigger_form, pause, unpause (see bot/slack/interactive.py)
+    verb: str  # the button's action id, which a verb declares (``Verb.buttons``, commands/)
     deployment: str
     dag_id: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
@@ -54,11 +55,11 @@ class Buttons:
 
 
 def link_button(text: str, url: str) -> Block:
-    # Slack still sends the click to the app, which acks it (bot/slack/interactive.py) and no more.
+    # Slack still sends the click to the app, which acks it (bot/slack/listeners/actions.py).
     return {
         "type": "button",
         "text": {"type": "plain_text", "text": text[:75]},
-        "action_id": "open_link",
+        "action_id": LINK_ACTION,
         "url": url,
     }
 

@@ -6,9 +6,9 @@ import logging
 import time
 
 from bot.airflow import AirflowError
-from bot.core.failures import airflow_failure, internal_failure
+from bot.core.context import Context
+from bot.core.failures import internal_failure
 from bot.core.reply import Reply
-from commands import HANDLERS, Context
 
 log = logging.getLogger(__name__)
 
@@ -17,9 +17,10 @@ def run_command(ctx: Context) -> Reply:
     cmd = ctx.command
     started = time.monotonic()
     try:
-        reply = HANDLERS[cmd.verb](ctx)
+        verb = ctx.verbs[cmd.verb]
+        reply = verb.run(ctx)
     except AirflowError as exc:
-        reply = airflow_failure(exc, cmd)
+        reply = ctx.verbs.airflow_failure(exc, cmd, verb)
     except Exception as exc:  # noqa: BLE001 - a bug: logged under a reference, the user told so
         reply = internal_failure(exc)
     # Who did what where, and how it went; never the conf, which may carry anything.

@@ -15,23 +15,26 @@ from bot.airflow import AirflowClient
 from bot.airflow.clients import clients_for
 from bot.config import Config
 from bot.config.settings import Settings
-from bot.core.audit import Audit, console_origin
+from bot.core.approvals import Approvals
+from bot.core.audit import Audit
+from bot.core.context import Contexts
 from bot.core.follower import Follower
 from bot.core.housekeeping import Housekeeper
-from bot.core.pending import PendingActions
 from bot.core.permissions import Permissions
 from bot.core.workers import Workers
-from bot.slack.interactive import ACTION_IDS, TRIGGER_FORM, Interactive
+from bot.slack import listeners
+from bot.slack.origin import console_origin
 from bot.slack.posting import Poster
 from bot.slack.replay import RecentSignatures, replay_guard
-from bot.slack.slash import SlashCommand
+from bot.slack.routes import Routes
+from bot.slack.services import Services
 from bot.slack.usergroups import UserGroups
 from bot.slack.web import make_web_client
 from bot.slack.workspace import AppIdentity, workspace_guard
 from bot.store import Retention, Store
+from commands import REGISTRY, clear
 
 log = logging.getLogger(__name__)
-COMMAND = "/airflow"
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Bot:
     housekeeper: Housekeeper
     clients: Mapping[str, AirflowClient] = field(default_factory=dict)
     groups: UserGroups | None = None  # the user-group cache behind every permission check
+    routes: Routes | None = None  # what the app listens to (bot/tools/manifest_check.py)
 
     def start_background(self) -> None:
         """Start following runs and pruning the store; in each serving process, after
@@ -100,33 +104,36 @@ def create_bot(
     store = store or Store(settings.database_url)
     poster = Poster(web_client)
     groups = UserGroups(web_client)
-    permissions = Permissions(config, groups)
-    audit = Audit(store, poster=poster, channel=config.audit_channel)
+    contexts = Contexts(
+        config=config,
+        verbs=REGISTRY,
+        permissions=Permissions(config, groups, open_verbs=REGISTRY.open),
+        clients=clients,
+    )
+    audit = Audit(store, messenger=poster, channel=config.audit_channel)
     follower = Follower(
         store=store,
         clients=clients,
-        poster=poster,
+        messenger=poster,
+        clear_action=clear.BUTTON,
         limit_seconds=settings.follow_limit_minutes * 60.0,
     )
-    pending = PendingActions(
-        config=config,
-        clients=clients,
+    approvals = Approvals(
+        contexts=contexts,
         store=store,
-        poster=poster,
-        permissions=permissions,
+        messenger=poster,
         groups=groups,
         audit=audit,
         follower=follower,
     )
-    slash = SlashCommand(
-        config=config,
-        clients=clients,
-        poster=poster,
-        workers=workers,
-        permissions=permissions,
-        audit=audit,
+    services = Services(
+        contexts=contexts,
         store=store,
-        pending=pending,
+        messenger=poster,
+        web=web_client,
+        workers=workers,
+        audit=audit,
+        approvals=approvals,
         follower=follower,
     )
     # First of our middleware: it counts a request from its start to its ack.
@@ -136,22 +143,8 @@ def create_bot(
     app.use(replay_guard(RecentSignatures()))
     if console_key:
         app.use(console_origin(console_key))
-    app.command(COMMAND)(slash.on_command)
-    interactive = Interactive(
-        config=config,
-        clients=clients,
-        store=store,
-        poster=poster,
-        workers=workers,
-        permissions=permissions,
-        audit=audit,
-        pending=pending,
-        web_client=web_client,
-        follower=follower,
-    )
-    for action_id in ACTION_IDS:
-        app.action(action_id)(interactive.on_action)
-    app.view(TRIGGER_FORM)(interactive.on_submit)
+    routes = Routes(app)
+    listeners.register(routes, services)
 
     @app.error
     def on_error(error: Exception) -> None:
@@ -170,6 +163,7 @@ def create_bot(
         housekeeper=housekeeper,
         clients=clients,
         groups=groups,
+        routes=routes,
     )
     _LIVE.append(bot)
     return bot

@@ -15,15 +15,10 @@ from collections.abc import Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.core.permissions import GroupLookupFailed
+
 log = logging.getLogger(__name__)
 DEFAULT_TTL_S = 120.0
-
-
-class GroupLookupFailed(Exception):
-    def __init__(self, group_id: str, error: str) -> None:
-        super().__init__(f"{group_id}: {error}")
-        self.group_id = group_id
-        self.error = error
 
 
 class UserGroups:

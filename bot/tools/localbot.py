@@ -23,11 +23,11 @@ import requests
 
 from bot.config import Config
 from bot.config.settings import Settings
-from bot.core.audit import CONSOLE_HEADER
 from bot.serve.logs import configure_logging
 from bot.serve.startup import load_all, migrate_store, secrets_of
 from bot.serve.wsgi import EVENTS_PATH, wsgi_app
 from bot.slack.app import Bot, create_bot
+from bot.slack.origin import CONSOLE_HEADER
 from bot.tools.localslack import SlackStandin
 from bot.tools.signing import sign, slash_command_fields
 

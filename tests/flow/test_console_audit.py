@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from bot.core.audit import CONSOLE_HEADER, origin_of
+from bot.slack.origin import CONSOLE_HEADER, origin_of
 from bot.store import AuditEntry
 from bot.tools.console import Console
 from bot.tools.signing import sign, slash_command_fields

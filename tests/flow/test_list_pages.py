@@ -13,12 +13,12 @@ import pytest
 
 from bot.airflow import AirflowClient
 from bot.config import parse_config
+from bot.core.context import Context, PagePosition
 from bot.core.parser import Command
 from bot.core.permissions import Access, Scope
 from bot.core.reply import Reply
-from commands import Context
+from commands import REGISTRY
 from commands import list as list_
-from commands.context import PagePosition
 from tests.support.conversation import visible_text
 from tests.support.fake_http import FakeHTTPServer, Request, Response
 
@@ -53,6 +53,7 @@ def run_list(
         user_id="U0ALICE",
         channel_id="C0OPS",
         config=config,
+        verbs=REGISTRY,
         access=Access("U0ALICE", (scope,)),
         client=AirflowClient(base_url=server.url, name="prod", token="t", api_version="v2"),
         page=position,

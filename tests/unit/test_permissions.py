@@ -11,6 +11,7 @@ from bot.config import parse_config
 from bot.core.permissions import Permissions
 from bot.slack.usergroups import UserGroups
 from bot.slack.web import make_web_client
+from commands import REGISTRY
 from tests.support.slack_standin import SlackStandin
 
 DEPLOYMENTS = """
@@ -34,7 +35,8 @@ def permissions(
 ) -> Permissions:
     config = parse_config(DEPLOYMENTS + grants, {"T": "token-value"})
     client = make_web_client(slack.bot_token, slack.api_url)
-    return Permissions(config, UserGroups(client, ttl=ttl, clock=clock or Clock()))
+    groups = UserGroups(client, ttl=ttl, clock=clock or Clock())
+    return Permissions(config, groups, open_verbs=REGISTRY.open)
 
 
 def test_with_no_grants_every_acting_verb_is_denied_and_says_how_to_get_one(

@@ -9,7 +9,8 @@ from typing import Any
 from bot.airflow import AirflowClient
 from bot.config import Config
 from bot.core.parser import Command
-from bot.core.permissions import Access
+from bot.core.permissions import Access, Permissions
+from bot.core.verbs import Registry
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Context:
     user_id: str
     channel_id: str
     config: Config
+    verbs: Registry  # every verb (commands.REGISTRY): help and whoami list them
     access: Access  # what the asker may do: commands show only that
     client: AirflowClient | None = None  # set for verbs that act on a deployment
     page: PagePosition = PagePosition()  # list: the page a Next/Previous button asked for
@@ -63,3 +65,41 @@ class Context:
     @property
     def deployment(self) -> str:
         return self.command.deployment or ""
+
+
+class Contexts:
+    """Builds the ``Context`` of a request, for whoever asks: the one place that does."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        verbs: Registry,
+        permissions: Permissions,
+        clients: Mapping[str, AirflowClient],
+    ) -> None:
+        self.config = config
+        self.verbs = verbs
+        self.permissions = permissions
+        self.clients = clients
+
+    def of(
+        self,
+        command: Command,
+        *,
+        user_id: str,
+        channel_id: str,
+        origin: str = "slack",
+        page: PagePosition | None = None,
+    ) -> Context:
+        return Context(
+            command=command,
+            user_id=user_id,
+            channel_id=channel_id,
+            config=self.config,
+            verbs=self.verbs,
+            access=self.permissions.access_for(user_id),
+            client=self.clients.get(command.deployment or ""),
+            page=page or PagePosition(),
+            origin=origin,
+        )

@@ -1,11 +1,12 @@
 """Actions that wait for a click: confirmations and four-eyes approvals.
 
-Every verb that changes something in Airflow (``commands.WRITE_VERBS``: trigger, pause, unpause,
-clear, and any added later) goes through here. On a deployment with ``confirm: true`` the action
-is posted with Confirm and Cancel; with ``approvers:`` it waits for Approve by an approver other
-than the requester. Nothing reaches Airflow before that click, and the prompt shows everything
-that will run (the whole conf), or the action is refused. When the click lands, the requester's
-own grants are checked again. The action itself stays in the store; its buttons carry only its id.
+Every verb that changes something in Airflow (``Verb.writes`` in the registry: trigger, pause,
+unpause, clear, and any added later) goes through here. On a deployment with ``confirm: true`` the
+action is posted with Confirm and Cancel; with ``approvers:`` it waits for Approve by an approver
+other than the requester. Nothing reaches Airflow before that click, and the prompt shows
+everything that will run (the whole conf), or the action is refused. When the click lands, the
+requester's own grants are checked again. The action itself stays in the store; its buttons carry
+only its id.
 
 Every click is decided by one atomic state change in the store (see ``Store.claim_action``):
 a double click, two people clicking at once, or Slack delivering a click twice acts once. A
@@ -19,19 +20,16 @@ import dataclasses
 import json
 import logging
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from slack_sdk.errors import SlackApiError
-
-from bot.airflow import AirflowClient
-from bot.config import Config, Deployment
-from bot.core.audit import Audit
-from bot.core.failures import denial_reply
+from bot.config import Deployment
+from bot.core.audit import SLACK, Audit
+from bot.core.context import Context, Contexts
 from bot.core.follower import Follower, follow_run
+from bot.core.messenger import Messenger, Thread
 from bot.core.parser import Command
-from bot.core.permissions import Permissions
+from bot.core.permissions import GroupLookupFailed, Groups
 from bot.core.reply import (
     SECTION_LIMIT,
     Block,
@@ -44,16 +42,11 @@ from bot.core.reply import (
     section,
 )
 from bot.core.runner import run_command
-from bot.slack.posting import Poster, Thread, respond
-from bot.slack.usergroups import GroupLookupFailed, UserGroups
 from bot.store import NewAction, PendingAction, Store
-from commands import WRITE_VERBS, Context
 from commands import format as fmt
 
 log = logging.getLogger(__name__)
 
-# Every verb that changes Airflow waits for the deployment's confirm/approvers: no exceptions.
-CONFIRMABLE = WRITE_VERBS
 # A conf is shown whole in at most this many sections of the prompt (Slack cuts a section at
 # 3,000 characters); one that needs more is refused rather than shown in part.
 MAX_CONF_SECTIONS = 4
@@ -71,45 +64,53 @@ DECISION_ACTIONS = frozenset(TRANSITIONS)
 
 
 @dataclass(frozen=True)
-class Click:
-    """One button click, as Slack delivered it."""
+class Choice:
+    """One click on Confirm, Cancel, Approve or Reject."""
 
     user_id: str
-    action_id: str
-    value: str
+    decision: str  # a key of TRANSITIONS
+    action_id: str  # the stored action the button names
     channel_id: str
-    message_ts: str | None  # None on an ephemeral message: answer through response_url
-    thread_ts: str | None
-    response_url: str | None
-    trigger_id: str | None = None
-    origin: str = "slack"  # or "console" (bot/core/audit.py): for the audit trail
+    origin: str = SLACK  # or "console" (bot/slack/origin.py): for the audit trail
 
 
-class PendingActions:
+@dataclass(frozen=True)
+class Decided:
+    """What the clicker sees: ``replace`` takes the prompt's place, ``tell`` is theirs alone."""
+
+    replace: Reply | None = None
+    tell: Reply | None = None
+
+
+def _told(text: str) -> Decided:
+    return Decided(tell=Reply(text=text, blocks=[section(text)], ephemeral=True, ok=False))
+
+
+class Approvals:
     def __init__(
         self,
         *,
-        config: Config,
-        clients: Mapping[str, AirflowClient],
+        contexts: Contexts,
         store: Store,
-        poster: Poster,
-        permissions: Permissions,
-        groups: UserGroups,
+        messenger: Messenger,
+        groups: Groups,
         audit: Audit,
         follower: Follower,
     ) -> None:
-        self._follower = follower
-        self._config = config
-        self._clients = clients
+        self._contexts = contexts
+        self._config = contexts.config
+        self._verbs = contexts.verbs
         self._store = store
-        self._poster = poster
-        self._permissions = permissions
+        self._messenger = messenger
         self._groups = groups
         self._audit = audit
+        self._follower = follower
 
     def waits_for_click(self, verb: str, deployment: str | None) -> bool:
+        """Every verb that changes Airflow waits for the deployment's confirm or approvers."""
         dep = self._config.deployments.get(deployment or "")
-        return verb in CONFIRMABLE and dep is not None and (dep.confirm or dep.needs_approval)
+        writes = verb in self._verbs and self._verbs[verb].writes
+        return writes and dep is not None and (dep.confirm or dep.needs_approval)
 
     # -- asking ----------------------------------------------------------------------------
 
@@ -143,44 +144,66 @@ class PendingActions:
         )
         action = self._store.action(action_id)
         assert action is not None
-        return _prompt(action, dep)
+        return _prompt(action, dep, self._describe(action))
 
     # -- deciding --------------------------------------------------------------------------
 
-    def on_click(self, click: Click) -> None:
-        action = self._store.action(click.value)
-        if action is None or action.verb not in CONFIRMABLE:
-            self._tell(click, "This button no longer does anything. Run the command again.")
-            return
-        audit_ctx = self._context(
-            action, click.user_id, verb_text=f"{click.action_id} {action.id}", origin=click.origin
-        )
-        refusal = self._refusal(click, action)
+    def decide(self, choice: Choice) -> Decided:
+        """Carry out a click on a prompt's button, once, if this clicker may make it."""
+        action = self._store.action(choice.action_id)
+        if action is None or not self.waits_for_click(action.verb, action.deployment):
+            return _told("This button no longer does anything. Run the command again.")
+        verb_text = f"{choice.decision} {action.id}"
+        audit_ctx = self._context(action, choice.user_id, verb_text=verb_text, origin=choice.origin)
+        refusal = self._refusal(choice, action)
         if refusal:
             self._audit.denied(audit_ctx, refusal, source="button")
-            self._tell(click, f":no_entry: {refusal}")
-            return
-        from_state, to_state = TRANSITIONS[click.action_id]
+            return _told(f":no_entry: {refusal}")
+        from_state, to_state = TRANSITIONS[choice.decision]
         now = datetime.now(UTC)
-        decided_by = {"confirm": "confirmed_by", "approve": "approved_by"}.get(click.action_id)
-        changes = {"decided_at": now, **({decided_by: click.user_id} if decided_by else {})}
+        decided_by = {"confirm": "confirmed_by", "approve": "approved_by"}.get(choice.decision)
+        changes = {"decided_at": now, **({decided_by: choice.user_id} if decided_by else {})}
         won = self._store.claim_action(
             action.id, from_state=from_state, to_state=to_state, **changes
         )
         if won is None:
-            self._lost(click, action, from_state)
-            return
+            return self._lost(action, from_state)
         if to_state != RUNNING:
             word = "Cancelled" if to_state == CANCELLED else "Rejected"
             entry = self._audit.begin(audit_ctx, source="button")
-            outcome = f"{word.lower()} by <@{click.user_id}>"
+            outcome = f"{word.lower()} by <@{choice.user_id}>"
             reply = Reply(text=f"{word}: nothing was done.", ok=False, outcome=outcome)
             self._audit.end(entry, audit_ctx, reply)
-            self._finish(click, won, reply, f"{word} by <@{click.user_id}> at {fmt.when(now)}")
-            return
-        self._act(click, won, audit_ctx)
+            return self._finish(won, reply, f"{word} by <@{choice.user_id}> at {fmt.when(now)}")
+        return self._act(won, audit_ctx)
 
-    def run_now(self, action: PendingAction, *, actor: str, origin: str = "slack") -> Reply:
+    def run_once(
+        self, cmd: Command, *, user_id: str, channel_id: str, thread: Thread | None, origin: str
+    ) -> Reply:
+        """Carry out ``cmd`` at once under a stored action of its own, already claimed: the
+        action's id names the run (``Verb.names_run``)."""
+        [action_id] = self._store.add_actions(
+            [
+                NewAction(
+                    verb=cmd.verb,
+                    state=RUNNING,
+                    user_id=user_id,
+                    channel_id=channel_id,
+                    thread_ts=thread.ts if thread else None,
+                    deployment=cmd.deployment,
+                    dag_id=cmd.dag_id,
+                    logical_date=cmd.logical_date,
+                    conf=cmd.conf or None,
+                    args={"typed": cmd.typed},
+                    ttl_seconds=60,
+                )
+            ]
+        )
+        action = self._store.action(action_id)
+        assert action is not None
+        return self.run_now(action, actor=user_id, origin=origin)
+
+    def run_now(self, action: PendingAction, *, actor: str, origin: str = SLACK) -> Reply:
         """Carry out an action that needs no click (claimed by the caller); audited."""
         ctx = self._context(action, actor, verb_text=action.args.get("typed", ""), origin=origin)
         entry = self._audit.begin(ctx, source="button")
@@ -188,16 +211,7 @@ class PendingActions:
         self._audit.end(entry, ctx, reply)
         return reply
 
-    def follow_if_started(self, action: PendingAction, reply: Reply) -> None:
-        """A run that the action set going (a trigger, a clear) is reported on in the thread."""
-        if not reply.ok or not reply.run_id or not action.thread_ts:
-            return
-        cmd = Command(verb=action.verb, deployment=action.deployment, dag_id=action.dag_id)
-        header = str(action.args.get("header") or "")
-        thread = Thread(action.channel_id, action.thread_ts, header)
-        follow_run(self._follower, cmd, action.channel_id, thread, action.user_id, reply.run_id)
-
-    def _act(self, click: Click, action: PendingAction, audit_ctx: Context) -> None:
+    def _act(self, action: PendingAction, audit_ctx: Context) -> Decided:
         who = f"Requested by <@{action.user_id}> at {fmt.when(action.created_at)}"
         if action.approved_by:
             who += f" · approved by <@{action.approved_by}> at {fmt.when(action.decided_at)}"
@@ -212,17 +226,20 @@ class PendingActions:
             dag_id=action.dag_id,
         )
         if not decision.allowed:
-            self._refuse_requester(click, action, requester, decision.reason, who)
-            return
+            return self._refuse_requester(action, requester, decision.reason, who)
         entry = self._audit.begin(audit_ctx, source="button")
         reply = self._execute(action)
         self._audit.end(entry, audit_ctx, reply)
-        self.follow_if_started(action, reply)
-        self._finish(click, action, reply, who)
+        if self._verbs[action.verb].follows_run and reply.ok and reply.run_id and action.thread_ts:
+            thread = Thread(
+                action.channel_id, action.thread_ts, str(action.args.get("header") or "")
+            )
+            follow_run(self._follower, requester.command, thread, action.user_id, reply.run_id)
+        return self._finish(action, reply, who)
 
     def _refuse_requester(
-        self, click: Click, action: PendingAction, requester: Context, reason: str, who: str
-    ) -> None:
+        self, action: PendingAction, requester: Context, reason: str, who: str
+    ) -> Decided:
         """The requester lost the grant while the action waited: nothing is done, and the
         thread and the audit trail say why."""
         self._audit.denied(requester, f"the requester may no longer do this: {reason}",
@@ -236,11 +253,11 @@ class PendingActions:
             f"`{action.verb}` this. Their grants now say: {reason}"
         )
         reply = Reply(text=text, blocks=[section(text)], ok=False, outcome=outcome)
-        self._finish(click, action, reply, who)
+        return self._finish(action, reply, who)
 
     def _execute(self, action: PendingAction) -> Reply:
         ctx = self._context(action, action.user_id, verb_text=action.args.get("typed", ""))
-        if action.verb == "trigger":
+        if self._verbs[action.verb].names_run:
             # Derived from the action: Airflow refuses a second run with this id, whoever sends it.
             ctx = dataclasses.replace(
                 ctx, run_id=f"slack__{action.id}", approved_by=action.approved_by
@@ -255,20 +272,20 @@ class PendingActions:
         )
         return reply
 
-    def _finish(self, click: Click, action: PendingAction, reply: Reply, who: str) -> None:
-        """Replace the buttons with what happened, and close the parent message's summary."""
+    def _finish(self, action: PendingAction, reply: Reply, who: str) -> Decided:
+        """The buttons give way to what happened, and the parent message's summary says it."""
         final = Reply(
             text=f"{who}\n{reply.text}",
             blocks=[*reply.blocks, context(who)],
             ok=reply.ok,
             outcome=reply.outcome,
         )
-        self._replace(click, final)
         header = str(action.args.get("header") or "")
         if header and action.thread_ts:
-            self._poster.close(Thread(action.channel_id, action.thread_ts, header), reply)
+            self._messenger.close(Thread(action.channel_id, action.thread_ts, header), reply)
+        return Decided(replace=final)
 
-    def _lost(self, click: Click, action: PendingAction, expected: str) -> None:
+    def _lost(self, action: PendingAction, expected: str) -> Decided:
         """The click changed nothing: say why, only to the clicker."""
         current = self._store.action(action.id) or action
         if current.state == expected and current.expired():
@@ -277,32 +294,30 @@ class PendingActions:
                 f":hourglass: This expired at {fmt.when(current.expires_at)}: nothing was done. "
                 "Run the command again."
             )
-            self._replace(click, Reply(text=note, blocks=[section(note)], ok=False))
-            self._tell(click, note)
-            return
+            expired = Reply(text=note, blocks=[section(note)], ok=False)
+            return dataclasses.replace(_told(note), replace=expired)
         if current.state in (AWAITING_CONFIRM, AWAITING_APPROVAL):
             # This button belongs to the other step (Approve on a confirmation, or vice versa).
-            self._tell(click, "That button is not for this step. Nothing was done.")
-            return
-        self._tell(click, f"Already {_describe(current)}. Nothing more was done.")
+            return _told("That button is not for this step. Nothing was done.")
+        return _told(f"Already {_state_words(current)}. Nothing more was done.")
 
-    def _refusal(self, click: Click, action: PendingAction) -> str | None:
+    def _refusal(self, choice: Choice, action: PendingAction) -> str | None:
         """Why this clicker may not make this click, or None. Anyone in the channel can click."""
-        requester = click.user_id == action.user_id
-        if click.action_id in ("approve", "reject"):
+        requester = choice.user_id == action.user_id
+        if choice.decision in ("approve", "reject"):
             dep = self._config.deployments.get(action.deployment or "")
-            if click.action_id == "reject" and requester:
+            if choice.decision == "reject" and requester:
                 return None  # withdrawing one's own request is always allowed
-            if click.action_id == "approve" and requester:
+            if choice.decision == "approve" and requester:
                 return "You cannot approve your own request: another approver must."
-            if dep is None or not self._is_approver(click.user_id, dep):
+            if dep is None or not self._is_approver(choice.user_id, dep):
                 where = code(action.deployment or "")
-                return f"Only an approver for {where} may {click.action_id} this."
+                return f"Only an approver for {where} may {choice.decision} this."
             return None
-        if click.action_id == "cancel" and requester:
+        if choice.decision == "cancel" and requester:
             return None
-        decision = self._permissions.access_for(click.user_id).check(
-            channel_id=click.channel_id,
+        decision = self._contexts.permissions.access_for(choice.user_id).check(
+            channel_id=choice.channel_id,
             verb=action.verb,
             deployment=action.deployment,
             dag_id=action.dag_id,
@@ -321,50 +336,39 @@ class PendingActions:
         return False
 
     def _context(
-        self, action: PendingAction, user_id: str, *, verb_text: str, origin: str = "slack"
+        self, action: PendingAction, user_id: str, *, verb_text: str, origin: str = SLACK
     ) -> Context:
-        cmd = Command(
-            verb=action.verb,
-            deployment=action.deployment,
-            dag_id=action.dag_id,
-            logical_date=action.logical_date,
-            conf=dict(action.conf or {}),
-            run_id=str(action.args["run_id"]) if action.args.get("run_id") else None,
-            typed=verb_text,
-        )
-        return Context(
-            command=cmd,
+        return self._contexts.of(
+            _command(action, typed=verb_text),
             user_id=user_id,
             channel_id=action.channel_id,
-            config=self._config,
-            access=self._permissions.access_for(user_id),
-            client=self._clients.get(action.deployment or ""),
             origin=origin,
         )
 
-    def _replace(self, click: Click, reply: Reply) -> None:
-        try:
-            if click.message_ts:
-                self._poster.replace(click.channel_id, click.message_ts, reply)
-            elif click.response_url:
-                respond(click.response_url, reply, replace=True)
-        except SlackApiError as exc:
-            log.warning("could not update the clicked message: %s", exc.response.get("error"))
-
-    def _tell(self, click: Click, text: str) -> None:
-        """Only to the clicker."""
-        if click.response_url:
-            respond(click.response_url, denial_reply(text) if text.startswith(":no_entry:") else
-                    Reply(text=text, blocks=[section(text)], ephemeral=True))  # fmt: skip
-            return
-        try:
-            self._poster.ephemeral(click.channel_id, click.user_id, Reply(text=text))
-        except SlackApiError as exc:
-            log.warning("could not tell %s: %s", click.user_id, exc.response.get("error"))
+    def _describe(self, action: PendingAction) -> str:
+        """What will be done, as the prompt says it."""
+        cmd = _command(action, typed="")
+        describe = self._verbs[action.verb].describe
+        what = describe(cmd) if describe else f"{action.verb} {code(action.dag_id or '')}"
+        if action.logical_date:
+            what += f" for {fmt.when(action.logical_date)}"
+        return what
 
 
-def _prompt(action: PendingAction, dep: Deployment) -> Reply:
-    what = _what(action)
+def _command(action: PendingAction, *, typed: str) -> Command:
+    """The command a stored action will carry out."""
+    return Command(
+        verb=action.verb,
+        deployment=action.deployment,
+        dag_id=action.dag_id,
+        logical_date=action.logical_date,
+        conf=dict(action.conf or {}),
+        run_id=str(action.args["run_id"]) if action.args.get("run_id") else None,
+        typed=typed,
+    )
+
+
+def _prompt(action: PendingAction, dep: Deployment, what: str) -> Reply:
     conf = conf_sections(action.conf or {}) or []
     if conf:
         what += " with this conf (shown whole, as Airflow will get it)"
@@ -399,18 +403,6 @@ def _prompt(action: PendingAction, dep: Deployment) -> Reply:
         waiting=True,
         outcome=outcome,
     )
-
-
-def _what(action: PendingAction) -> str:
-    dag = code(action.dag_id or "")
-    run_id = action.args.get("run_id")
-    if action.verb == "clear" and run_id:
-        what = f"clear the failed tasks of run {code(str(run_id))} of {dag}"
-    else:
-        what = f"{action.verb} {dag}"
-    if action.logical_date:
-        what += f" for {fmt.when(action.logical_date)}"
-    return what
 
 
 def conf_sections(conf: dict[str, object]) -> list[str] | None:
@@ -480,7 +472,7 @@ def _button(text: str, action_id: str, value: str, style: str | None) -> Block:
     return element
 
 
-def _describe(action: PendingAction) -> str:
+def _state_words(action: PendingAction) -> str:
     by = action.approved_by or action.confirmed_by
     words = {
         RUNNING: "being carried out",

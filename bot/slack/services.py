@@ -1,0 +1,27 @@
+"""What the listeners share: built once by ``create_bot`` (bot/slack/app.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+
+from bot.core.approvals import Approvals
+from bot.core.audit import Audit
+from bot.core.context import Contexts
+from bot.core.follower import Follower
+from bot.core.messenger import Messenger
+from bot.core.workers import Workers
+from bot.store import Store
+
+
+@dataclass(frozen=True)
+class Services:
+    contexts: Contexts  # the config, the verbs, who may do what, the Airflow clients
+    store: Store
+    messenger: Messenger
+    web: WebClient  # for what only Slack does: opening a form
+    workers: Workers
+    audit: Audit
+    approvals: Approvals
+    follower: Follower
