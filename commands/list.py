@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.airflow import AirflowClient, AirflowError, Dag, DagRun
 from bot.airflow.client import MAX_PAGE
+from bot.core import format as fmt
 from bot.core.context import Context, PagePosition
 from bot.core.permissions import dag_allowed
 from bot.core.reply import (
@@ -24,7 +25,6 @@ from bot.core.reply import (
     section,
 )
 from bot.core.verbs import Arg, Button, Verb
-from commands import format as fmt
 
 PAGE_SIZE = 20
 # For a user limited to some DAGs, how many listing calls one page may make looking for theirs

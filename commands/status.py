@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.airflow import DagRun
+from bot.core import format as fmt
 from bot.core.context import Context
 from bot.core.reply import (
     Buttons,
@@ -17,7 +18,6 @@ from bot.core.reply import (
     section,
 )
 from bot.core.verbs import Arg, Button, Verb
-from commands import format as fmt
 from commands.lookup import find_dag
 
 RECENT = 5

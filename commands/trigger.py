@@ -6,11 +6,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.core import format as fmt
 from bot.core.context import Context
 from bot.core.parser import UsageError, parse_conf
 from bot.core.reply import Reply, code, context, escape, link, section
 from bot.core.verbs import Arg, Button, Form, Verb
-from commands import format as fmt
 from commands.lookup import find_dag
 
 FORM = "trigger_form"  # the Trigger… button under a DAG, and the modal it opens

@@ -24,9 +24,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
-from slack_bolt.response import BoltResponse
-
+T = TypeVar("T")
 QUIET_SECONDS = 0.01
 MAX_WAIT_SECONDS = 1.0
 
@@ -59,7 +59,7 @@ class AckPriority:
                 self._acking -= 1
                 self._last_ack_end = time.monotonic()
 
-    def middleware(self, next: Callable[[], BoltResponse]) -> BoltResponse:
+    def middleware(self, next: Callable[[], T]) -> T:
         """Bolt middleware (Bolt passes arguments by their names): HTTP and Socket Mode alike."""
         with self.acking():
             return next()

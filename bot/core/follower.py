@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.airflow import AirflowClient, AirflowError, AirflowNotFound, DagRun
+from bot.core import format as fmt
 from bot.core.buttons import seal
 from bot.core.messenger import Messenger, Thread, Undelivered
 from bot.core.parser import Command
@@ -42,7 +43,6 @@ from bot.core.reply import (
     section,
 )
 from bot.store import Follow, Store
-from commands import format as fmt
 
 log = logging.getLogger(__name__)
 

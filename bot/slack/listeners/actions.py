@@ -19,6 +19,7 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.core import format as fmt
 from bot.core.approvals import DECISION_ACTIONS, Choice
 from bot.core.context import PagePosition
 from bot.core.failures import store_failure
@@ -32,7 +33,6 @@ from bot.slack.replay import once
 from bot.slack.routes import Routes
 from bot.slack.services import Services
 from bot.store import PendingAction
-from commands import format as fmt
 
 log = logging.getLogger(__name__)
 BUSY = ":hourglass: The bot is busy right now. Nothing was done: click again in a minute."

@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.core import format as fmt
 from bot.core.failures import store_failure
 from bot.core.parser import Command
 from bot.core.reply import text_reply
@@ -22,7 +23,6 @@ from bot.slack.pipeline import BUTTON, Pipeline, Request
 from bot.slack.replay import once
 from bot.slack.routes import Routes
 from bot.slack.services import Services
-from commands import format as fmt
 
 log = logging.getLogger(__name__)
 
