@@ -1,9 +1,9 @@
 """Does ``manifest.yml`` declare what the code handles? For ``python -m bot doctor``.
 
-What the code handles is read from the Bolt app itself (its registered listeners), built
-against a local Slack, so a new command, button or modal in the code is checked against the
-manifest without anyone keeping a list in sync. The scopes are those of the Web API methods
-the bot calls.
+What the code handles is what the bot registers (``Bot.routes``, bot/slack/routes.py) when it
+is built against a local Slack, so a new command, button or modal in the code is checked
+against the manifest without anyone keeping a list in sync. The scopes are those of the Web
+API methods the bot calls.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from slack_bolt import App
 
 from bot.config import BUILTIN_ROLES, Config
 from bot.config.settings import Settings
@@ -31,33 +30,12 @@ NEEDED_SCOPES: dict[str, str] = {
     "chat:write": "chat.postMessage, chat.update and chat.postEphemeral: the threads",
     "usergroups:read": "usergroups.users.list: grants to Slack user groups",
 }
-# Bolt's listener kinds (its matcher functions' names) that arrive through interactivity.
-_INTERACTIVE_KINDS = frozenset(
-    {
-        "action",
-        "block_action",
-        "attachment_action",
-        "block_suggestion",
-        "dialog_submission",
-        "dialog_cancellation",
-        "dialog_suggestion",
-        "options",
-        "shortcut",
-        "global_shortcut",
-        "message_shortcut",
-        "view",
-        "view_submission",
-        "view_closed",
-    }
-)
-
-
 @dataclass(frozen=True)
 class Handled:
     """What the Bolt app has listeners for."""
 
     commands: frozenset[str] = frozenset()
-    interactive: tuple[str, ...] = ()  # e.g. "action page", "view_submission trigger_form"
+    interactive: tuple[str, ...] = ()  # e.g. "action page", "view trigger_form"
     events: frozenset[str] = frozenset()
 
 
@@ -108,45 +86,13 @@ def handled_by_code() -> Handled:
             workers=Workers(threads=1, max_pending=0),
         )
         try:
-            return listeners_of(bot.app)
+            routes = bot.routes
+            assert routes is not None  # create_bot always records them
+            return Handled(
+                frozenset(routes.commands), tuple(routes.interactive), frozenset(routes.events)
+            )
         finally:
             bot.close(wait=False)
-
-
-def listeners_of(app: App) -> Handled:
-    """Commands, interactive listeners and events an app handles.
-
-    Bolt keeps no public list: each listener's first matcher is a closure made by
-    ``slack_bolt.listener_matcher.builtins.<kind>(...)``, so its function's name says the
-    kind and its closure holds what it matches.
-    """
-    commands: set[str] = set()
-    interactive: list[str] = []
-    events: set[str] = set()
-    for listener in getattr(app, "_listeners", []):
-        matchers = getattr(listener, "matchers", None) or []
-        func = getattr(matchers[0], "func", None) if matchers else None
-        if func is None:
-            continue
-        kind = func.__qualname__.split(".")[0]
-        cells = dict(
-            zip(
-                func.__code__.co_freevars,
-                [c.cell_contents for c in (func.__closure__ or ())],
-                strict=True,
-            )
-        )
-        if kind == "command":
-            commands.add(str(cells.get("command")))
-        elif kind in _INTERACTIVE_KINDS:
-            what = next((v for k, v in cells.items() if k in ("constraints", "callback_id")), "")
-            interactive.append(f"{kind} {getattr(what, 'pattern', what)}".strip())
-        elif kind == "event":
-            constraint = cells.get("constraints")
-            event = constraint.get("type") if isinstance(constraint, dict) else constraint
-            if isinstance(event, str):
-                events.add(event)
-    return Handled(frozenset(commands), tuple(interactive), frozenset(events))
 
 
 def check_manifest(manifest: dict[str, Any], handled: Handled) -> ManifestFindings:
