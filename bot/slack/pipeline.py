@@ -10,8 +10,10 @@ ack, and hand both to ``Pipeline.handle`` on the worker pool.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from slack_bolt import BoltContext
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.audit import SLACK
@@ -23,6 +25,7 @@ from bot.core.messenger import Thread
 from bot.core.parser import Command
 from bot.core.reply import Reply
 from bot.slack.answers import Answer
+from bot.slack.replay import once
 from bot.slack.services import Services
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,11 @@ class Request:
 class Pipeline:
     def __init__(self, services: Services) -> None:
         self._s = services
+
+    def submit(self, context: BoltContext, work: Callable[[], None]) -> bool:
+        """Hand ``work`` to the workers, to be done once however often Slack delivers the
+        request (bot/slack/replay.py); False, at once, when the bot is too busy to take it."""
+        return self._s.workers.try_submit(once(self._s.store, context, work))
 
     def context(self, req: Request) -> Context:
         return self._s.contexts.of(

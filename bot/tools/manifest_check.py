@@ -30,6 +30,8 @@ NEEDED_SCOPES: dict[str, str] = {
     "chat:write": "chat.postMessage, chat.update and chat.postEphemeral: the threads",
     "usergroups:read": "usergroups.users.list: grants to Slack user groups",
 }
+
+
 @dataclass(frozen=True)
 class Handled:
     """What the Bolt app has listeners for."""

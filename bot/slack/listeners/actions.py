@@ -29,7 +29,6 @@ from bot.core.verbs import Button, Verb
 from bot.slack.answers import ClickAnswer
 from bot.slack.origin import origin_of
 from bot.slack.pipeline import BUTTON, Pipeline, Request
-from bot.slack.replay import once
 from bot.slack.routes import Routes
 from bot.slack.services import Services
 from bot.store import PendingAction
@@ -72,8 +71,7 @@ def register(routes: Routes, services: Services) -> None:
         click = _click(body, origin_of(context))
         if click is None or click.action_id == LINK_ACTION:
             return  # a link button: Slack opened the URL; the app only acknowledges
-        work = once(services.store, context, lambda: serve(click))
-        if not services.workers.try_submit(work):
+        if not pipeline.submit(context, lambda: serve(click)):
             click.answer(services).tell(text_reply(BUSY, ephemeral=True))
 
     def serve(click: Click) -> None:

@@ -19,7 +19,6 @@ from bot.core.reply import Reply
 from bot.slack.answers import CommandAnswer
 from bot.slack.origin import origin_of
 from bot.slack.pipeline import Pipeline, Request
-from bot.slack.replay import once
 from bot.slack.routes import Routes
 from bot.slack.services import Services
 
@@ -52,8 +51,7 @@ def register(routes: Routes, services: Services) -> None:
             channel_id=channel,
             response_url=str(command.get("response_url", "")),
         )
-        serve = once(services.store, context, lambda: pipeline.handle(req, answer))
-        if not services.workers.try_submit(serve):
+        if not pipeline.submit(context, lambda: pipeline.handle(req, answer)):
             ack(text=BUSY.format(n=services.workers.capacity))
             return
         ack()

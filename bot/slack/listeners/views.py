@@ -20,7 +20,6 @@ from bot.slack.answers import ClickAnswer
 from bot.slack.listeners.actions import BUSY
 from bot.slack.origin import origin_of
 from bot.slack.pipeline import BUTTON, Pipeline, Request
-from bot.slack.replay import once
 from bot.slack.routes import Routes
 from bot.slack.services import Services
 
@@ -47,7 +46,7 @@ def register(routes: Routes, services: Services) -> None:
             def submit() -> None:
                 submitted(verb, form, user, form_id, fields, origin)
 
-            if not services.workers.try_submit(once(store, context, submit)):
+            if not pipeline.submit(context, submit):
                 log.warning("busy: a %s form from %s was dropped", verb.name, user)
                 tell(form_id, user, BUSY)
 
