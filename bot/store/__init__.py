@@ -8,13 +8,9 @@ not had yet, in order, and is safe to run from several processes at once.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
-import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +20,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Engine,
     Index,
     Integer,
     MetaData,
@@ -32,24 +27,20 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
+
+from bot.store.engine import Database, engine_for, normalise_url
 
 log = logging.getLogger(__name__)
 
-# Long enough to wait out another process's migration or a burst of writers, short enough
-# that a stuck database surfaces as an error rather than a hung command.
-SQLITE_BUSY_TIMEOUT_MS = 15_000
 # Any fixed number: every process migrating the same PostgreSQL database takes this lock.
 _PG_MIGRATION_LOCK = 0x41495246  # "AIRF"
 
@@ -275,15 +266,6 @@ class Follow:
     checks: int
 
 
-def normalise_url(database_url: str) -> URL:
-    """The SQLAlchemy URL for ``database_url``: Heroku's ``postgres://`` and a bare
-    ``postgresql://`` both mean PostgreSQL through psycopg 3, the driver installed."""
-    url = make_url(database_url)
-    if url.drivername in ("postgres", "postgresql"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url
-
-
 @dataclass(frozen=True)
 class Retention:
     """How long the store keeps what it no longer acts on (bot/core/housekeeping.py prunes it)."""
@@ -301,33 +283,18 @@ class Retention:
 class Store:
     def __init__(self, database_url: str) -> None:
         self.url = normalise_url(database_url)
-        self._engine = _engine_for(self.url)
-        # An in-memory SQLite database is one connection that every thread shares: its
-        # transactions must take turns, where a file's or a server's connections queue by
-        # themselves.
-        self._turns: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if _in_memory(self.url) else contextlib.nullcontext()
-        )
-
-    @contextlib.contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        with self._turns, self._engine.begin() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[Connection]:
-        with self._turns, self._engine.connect() as conn:
-            yield conn
+        self._engine = engine_for(self.url)
+        self._db = Database(self._engine)
 
     @property
     def dialect(self) -> str:
-        return self._engine.dialect.name
+        return self._db.dialect
 
     def close(self) -> None:
         self._engine.dispose()
 
     def schema_version(self) -> int:
-        with self._connect() as conn:
+        with self._db.connect() as conn:
             return _current_version(conn)
 
     def migrate(self) -> int:
@@ -336,7 +303,7 @@ class Store:
         Steps and the version row commit together, and concurrent callers are serialised (a
         PostgreSQL advisory lock; SQLite's write lock), so each step runs exactly once.
         """
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
             schema_version.create(conn, checkfirst=True)
@@ -382,7 +349,7 @@ class Store:
             "text": text,
             "allowed": allowed,
         }
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             result = conn.execute(insert(audit_log).values(values).returning(audit_log.c.id))
             return int(result.scalar_one())
 
@@ -395,7 +362,7 @@ class Store:
         run_id: str | None = None,
         error: str | None = None,
     ) -> None:
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             conn.execute(
                 update(audit_log)
                 .where(audit_log.c.id == entry_id)
@@ -411,7 +378,7 @@ class Store:
             query = query.where(audit_log.c.user_id == user_id)
         if since is not None:
             query = query.where(audit_log.c.at >= since.astimezone(UTC))
-        with self._connect() as conn:
+        with self._db.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [_entry(row) for row in rows]
 
@@ -439,12 +406,12 @@ class Store:
             for a in actions
         ]
         if rows:
-            with self._begin() as conn:
+            with self._db.begin() as conn:
                 conn.execute(insert(pending_action), rows)
         return [str(row["id"]) for row in rows]
 
     def action(self, action_id: str) -> PendingAction | None:
-        with self._connect() as conn:
+        with self._db.connect() as conn:
             row = (
                 conn.execute(select(pending_action).where(pending_action.c.id == action_id))
                 .mappings()
@@ -462,7 +429,7 @@ class Store:
         any number of processes, exactly one changes the row.
         """
         now = _now()
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             result = conn.execute(
                 update(pending_action)
                 .where(
@@ -476,7 +443,7 @@ class Store:
         return self.action(action_id) if won else None
 
     def update_action(self, action_id: str, **changes: Any) -> None:
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             conn.execute(
                 update(pending_action).where(pending_action.c.id == action_id).values(**changes)
             )
@@ -514,7 +481,7 @@ class Store:
             "checks": 0,
         }
         key = {"deployment": deployment, "dag_id": dag_id, "run_id": run_id}
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             updated = conn.execute(
                 update(followed_run)
                 .where(*(followed_run.c[k] == v for k, v in key.items()))
@@ -541,14 +508,14 @@ class Store:
             followed_run.c.reported.in_(FOLLOWING),
             followed_run.c.next_check_at <= now,
         )
-        with self._connect() as conn:
+        with self._db.connect() as conn:
             ids = conn.execute(
                 select(followed_run.c.id).where(*due, free).order_by(followed_run.c.next_check_at)
                 .limit(limit)
             ).scalars().all()  # fmt: skip
         taken: list[Follow] = []
         for follow_id in ids:
-            with self._begin() as conn:
+            with self._db.begin() as conn:
                 won = conn.execute(
                     update(followed_run)
                     .where(followed_run.c.id == follow_id, *due, free)
@@ -562,7 +529,7 @@ class Store:
     def report_follow(self, follow_id: int, owner: str, *, before: str, after: str) -> bool:
         """Record that the thread is told ``after``; False if someone else already told it
         (or our lease was taken over), so that each state is reported exactly once."""
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             return conn.execute(
                 update(followed_run)
                 .where(
@@ -574,7 +541,7 @@ class Store:
             ).rowcount == 1  # fmt: skip
 
     def check_follow_later(self, follow_id: int, owner: str, delay_seconds: float) -> None:
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             conn.execute(
                 update(followed_run)
                 .where(followed_run.c.id == follow_id, followed_run.c.lease_owner == owner)
@@ -587,7 +554,7 @@ class Store:
             )
 
     def follows(self) -> list[Follow]:
-        with self._connect() as conn:
+        with self._db.connect() as conn:
             rows = conn.execute(select(followed_run).order_by(followed_run.c.id)).mappings().all()
         return [_follow(row) for row in rows]
 
@@ -596,7 +563,7 @@ class Store:
     def first_time(self, signature: str) -> bool:
         """True the first time a request signature is seen (in any process on this store)."""
         try:
-            with self._begin() as conn:
+            with self._db.begin() as conn:
                 conn.execute(insert(seen_request).values(signature=signature[:80], at=_now()))
         except IntegrityError:
             return False
@@ -629,7 +596,7 @@ class Store:
         total = 0
         while True:
             batch = select(key).where(where).limit(PRUNE_BATCH).scalar_subquery()
-            with self._begin() as conn:
+            with self._db.begin() as conn:
                 deleted = conn.execute(delete(table).where(key.in_(batch))).rowcount
             total += deleted
             if deleted < PRUNE_BATCH:
@@ -638,75 +605,15 @@ class Store:
     def row_counts(self) -> dict[str, int]:
         """How many rows each table holds (for the soak benchmark and the doctor)."""
         tables = (audit_log, pending_action, followed_run, seen_request)
-        with self._connect() as conn:
+        with self._db.connect() as conn:
             return {
                 t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
                 for t in tables
             }
 
     def audit_count(self) -> int:
-        with self._connect() as conn:
+        with self._db.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
-
-
-def _engine_for(url: URL) -> Engine:
-    if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
-    # pre_ping: a database restarted or failed over (Heroku maintenance) costs a reconnect,
-    # not a failed command. hide_parameters: values (conf, texts) stay out of error messages.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                         hide_parameters=True)  # fmt: skip
-
-
-def _sqlite_engine(url: URL) -> Engine:
-    in_memory = _in_memory(url)
-    engine = create_engine(
-        url,
-        hide_parameters=True,
-        # An in-memory database exists once per connection: every thread must share one.
-        poolclass=StaticPool if in_memory else None,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy's BEGIN (below) start transactions, not the sqlite3 module.
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        if not in_memory:
-            # Readers do not block the writer, and a commit is one append to the WAL.
-            _use_wal(cursor)
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # Take the write lock up front: a read-then-write transaction (migrate) could
-        # otherwise fail with "database is locked" instead of waiting its turn.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-def _use_wal(cursor: Any) -> None:
-    """Put the file in WAL mode (it stays so). Switching needs the file to itself, and SQLite
-    answers "database is locked" at once, without its busy wait, while another connection is
-    in a transaction: so several processes starting on a new file at once try again."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _in_memory(url: URL) -> bool:
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def _current_version(conn: Connection) -> int:
