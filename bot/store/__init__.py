@@ -8,177 +8,28 @@ not had yet, in order, and is safe to run from several processes at once.
 
 from __future__ import annotations
 
-import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    and_,
-    delete,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.engine import Connection
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.store import clock, schema
 from bot.store.engine import Database, engine_for, normalise_url
-
-log = logging.getLogger(__name__)
-
-# Any fixed number: every process migrating the same PostgreSQL database takes this lock.
-_PG_MIGRATION_LOCK = 0x41495246  # "AIRF"
-
-metadata = MetaData()
-
-schema_version = Table(
-    "chatops_schema_version",
+from bot.store.schema import (
+    MIGRATIONS,
+    audit_log,
+    followed_run,
     metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("applied_at", DateTime(timezone=True), nullable=False),
+    pending_action,
+    schema_version,
+    seen_request,
 )
 
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("user_id", String(32), nullable=False),
-    Column("channel_id", String(32), nullable=False),
-    Column("source", String(16), nullable=False),
-    Column("verb", String(32), nullable=False),
-    Column("deployment", String(255)),
-    Column("dag_id", String(255)),
-    Column("logical_date", DateTime(timezone=True)),
-    Column("conf", JSON),
-    Column("text", Text),
-    Column("allowed", Boolean, nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
-    Column("ok", Boolean),
-    Column("outcome", Text),
-    Column("run_id", String(255)),
-    Column("error", Text),
-    Index("ix_audit_log_user_at", "user_id", "at"),
-)
-
-
-# What a button stands for, kept here so that a button's value is only this row's opaque id:
-# a click can name an action but never describe one.
-pending_action = Table(
-    "pending_action",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("verb", String(32), nullable=False),  # what clicking does: trigger, page, runs, ...
-    Column("state", String(24), nullable=False),
-    Column("user_id", String(32), nullable=False),  # who asked for it
-    Column("channel_id", String(32), nullable=False),
-    Column("thread_ts", String(32)),  # the thread it belongs to
-    Column("message_ts", String(32)),  # the message carrying its buttons, once posted
-    Column("deployment", String(255)),
-    Column("dag_id", String(255)),
-    Column("logical_date", DateTime(timezone=True)),
-    Column("conf", JSON),
-    Column("args", JSON),  # the rest, per verb: a page's offset and filter, a run id, ...
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("confirmed_by", String(32)),
-    Column("approved_by", String(32)),
-    Column("decided_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
-    Column("outcome", Text),
-    Column("run_id", String(255)),
-)
-
-
-# The DAG runs the bot started and reports on, until they end. A process holds a row's lease
-# while it checks it; another takes the row over once the lease lapses (its holder died).
-followed_run = Table(
-    "followed_run",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("deployment", String(255), nullable=False),
-    Column("dag_id", String(255), nullable=False),
-    Column("run_id", String(255), nullable=False),
-    Column("channel_id", String(32), nullable=False),
-    Column("thread_ts", String(32)),
-    Column("header", Text),  # the parent message's text, to put the outcome on it
-    Column("requested_by", String(32), nullable=False),
-    Column("reported", String(16), nullable=False),  # what the thread has been told: queued,
-    #   running, ended, gave_up
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("give_up_at", DateTime(timezone=True), nullable=False),
-    Column("next_check_at", DateTime(timezone=True), nullable=False),
-    Column("lease_owner", String(64)),
-    Column("lease_until", DateTime(timezone=True)),
-    Column("checks", Integer, nullable=False),
-    Index("ix_followed_run_due", "reported", "next_check_at"),
-    Index("ux_followed_run", "deployment", "dag_id", "run_id", unique=True),
-)
-
-
-# Signatures of the requests already served, for a few minutes: Slack signs a request once,
-# so the same signature again is a replay (or a duplicate delivery) and must not act twice.
-seen_request = Table(
-    "seen_request",
-    metadata,
-    Column("signature", String(80), primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False, index=True),
-)
-
-
-def _create_audit_log(conn: Connection) -> None:
-    audit_log.create(conn)
-
-
-def _create_pending_action(conn: Connection) -> None:
-    pending_action.create(conn)
-
-
-# The schema's history: step N brings a database at version N-1 to version N. Append only;
-# a released step is never edited, since databases out there already ran it.
-def _create_followed_run(conn: Connection) -> None:
-    followed_run.create(conn)
-
-
-def _create_seen_request(conn: Connection) -> None:
-    seen_request.create(conn)
-
-
-def _index_for_pruning(conn: Connection) -> None:
-    # Housekeeping (bot/core/housekeeping.py) deletes by these columns: without an index each
-    # pass would read whole tables.
-    # Plain DDL: an Index object would attach itself to the Table and so also be made by the
-    # steps above on a newer database, and this step would then fail.
-    for name, table, column in (
-        ("ix_pending_action_expires_at", "pending_action", "expires_at"),
-        ("ix_followed_run_created_at", "followed_run", "created_at"),
-        ("ix_audit_log_at", "audit_log", "at"),
-    ):
-        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
-
-
-MIGRATIONS: Sequence[Callable[[Connection], None]] = (
-    _create_audit_log,
-    _create_pending_action,
-    _create_followed_run,
-    _create_seen_request,
-    _index_for_pruning,
-)
 FOLLOWING = ("queued", "running")
 PRUNE_BATCH = 5000  # rows deleted in one transaction  # reported states of a follow still under way
 
@@ -247,7 +98,7 @@ class PendingAction:
     run_id: str | None
 
     def expired(self, now: datetime | None = None) -> bool:
-        return (now or _now()) >= self.expires_at
+        return (now or clock.now()) >= self.expires_at
 
 
 @dataclass(frozen=True)
@@ -294,8 +145,7 @@ class Store:
         self._engine.dispose()
 
     def schema_version(self) -> int:
-        with self._db.connect() as conn:
-            return _current_version(conn)
+        return schema.installed_version(self._db)
 
     def migrate(self) -> int:
         """Apply every migration step the database lacks; returns the version now in place.
@@ -303,21 +153,7 @@ class Store:
         Steps and the version row commit together, and concurrent callers are serialised (a
         PostgreSQL advisory lock; SQLite's write lock), so each step runs exactly once.
         """
-        with self._db.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-            schema_version.create(conn, checkfirst=True)
-            current = _current_version(conn)
-            for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
-                log.info("state store: applying schema migration %d", version)
-                step(conn)
-                conn.execute(insert(schema_version).values(version=version, applied_at=_now()))
-            if current > len(MIGRATIONS):
-                raise RuntimeError(
-                    f"the state store's schema is at version {current}, newer than this bot "
-                    f"knows ({len(MIGRATIONS)}): run the newer release"
-                )
-            return max(current, len(MIGRATIONS))
+        return schema.migrate(self._db)
 
     # -- audit trail ---------------------------------------------------------------------
 
@@ -337,7 +173,7 @@ class Store:
     ) -> int:
         """Record an action before it is carried out; returns the entry's id for end_audit."""
         values = {
-            "at": _now(),
+            "at": clock.now(),
             "user_id": user_id,
             "channel_id": channel_id,
             "source": source,
@@ -366,7 +202,7 @@ class Store:
             conn.execute(
                 update(audit_log)
                 .where(audit_log.c.id == entry_id)
-                .values(finished_at=_now(), ok=ok, outcome=outcome, run_id=run_id, error=error)
+                .values(finished_at=clock.now(), ok=ok, outcome=outcome, run_id=run_id, error=error)
             )
 
     def audit(
@@ -386,7 +222,7 @@ class Store:
 
     def add_actions(self, actions: Sequence[NewAction]) -> list[str]:
         """Keep these actions; returns their ids (unguessable), in order, for button values."""
-        now = _now()
+        now = clock.now()
         rows = [
             {
                 "id": secrets.token_hex(12),
@@ -428,7 +264,7 @@ class Store:
         One UPDATE with the old state in its WHERE: of any number of simultaneous clicks, in
         any number of processes, exactly one changes the row.
         """
-        now = _now()
+        now = clock.now()
         with self._db.begin() as conn:
             result = conn.execute(
                 update(pending_action)
@@ -466,7 +302,7 @@ class Store:
     ) -> None:
         """Follow a run until it ends (or ``limit_seconds`` pass); following it again (a
         cleared run) starts over."""
-        now = _now()
+        now = clock.now()
         values = {
             "channel_id": channel_id,
             "thread_ts": thread_ts,
@@ -498,7 +334,7 @@ class Store:
         A lease is taken by one conditional UPDATE per row: when several processes look at
         once, each row goes to exactly one of them.
         """
-        now = _now()
+        now = clock.now()
         free = (
             followed_run.c.lease_owner.is_(None)
             | (followed_run.c.lease_until < now)
@@ -546,7 +382,7 @@ class Store:
                 update(followed_run)
                 .where(followed_run.c.id == follow_id, followed_run.c.lease_owner == owner)
                 .values(
-                    next_check_at=_now() + timedelta(seconds=delay_seconds),
+                    next_check_at=clock.now() + timedelta(seconds=delay_seconds),
                     checks=followed_run.c.checks + 1,
                     lease_owner=None,
                     lease_until=None,
@@ -564,7 +400,7 @@ class Store:
         """True the first time a request signature is seen (in any process on this store)."""
         try:
             with self._db.begin() as conn:
-                conn.execute(insert(seen_request).values(signature=signature[:80], at=_now()))
+                conn.execute(insert(seen_request).values(signature=signature[:80], at=clock.now()))
         except IntegrityError:
             return False
         return True
@@ -574,7 +410,7 @@ class Store:
 
         Safe from any number of processes at once: each batch deletes what is old by then.
         """
-        now = now or _now()
+        now = now or clock.now()
         finished = followed_run.c.reported.not_in(FOLLOWING)
         conditions: dict[str, ColumnElement[bool]] = {
             "seen_request": seen_request.c.at < now - rules.signatures,
@@ -616,29 +452,21 @@ class Store:
             return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
 
 
-def _current_version(conn: Connection) -> int:
-    if not conn.dialect.has_table(conn, schema_version.name):
-        return 0
-    return int(
-        conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one()
-    )
-
-
 def _entry(row: Any) -> AuditEntry:
     return AuditEntry(
         id=row["id"],
-        at=_utc(row["at"]),
+        at=clock.utc(row["at"]),
         user_id=row["user_id"],
         channel_id=row["channel_id"],
         source=row["source"],
         verb=row["verb"],
         deployment=row["deployment"],
         dag_id=row["dag_id"],
-        logical_date=_utc(row["logical_date"]) if row["logical_date"] else None,
+        logical_date=clock.utc(row["logical_date"]) if row["logical_date"] else None,
         conf=row["conf"],
         text=row["text"],
         allowed=bool(row["allowed"]),
-        finished_at=_utc(row["finished_at"]) if row["finished_at"] else None,
+        finished_at=clock.utc(row["finished_at"]) if row["finished_at"] else None,
         ok=None if row["ok"] is None else bool(row["ok"]),
         outcome=row["outcome"],
         run_id=row["run_id"],
@@ -657,15 +485,15 @@ def _follow(row: Any) -> Follow:
         header=row["header"],
         requested_by=row["requested_by"],
         reported=row["reported"],
-        created_at=_utc(row["created_at"]),
-        give_up_at=_utc(row["give_up_at"]),
+        created_at=clock.utc(row["created_at"]),
+        give_up_at=clock.utc(row["give_up_at"]),
         checks=row["checks"],
     )
 
 
 def _action(row: Any) -> PendingAction:
     def when(value: datetime | None) -> datetime | None:
-        return _utc(value) if value else None
+        return clock.utc(value) if value else None
 
     return PendingAction(
         id=row["id"],
@@ -680,8 +508,8 @@ def _action(row: Any) -> PendingAction:
         logical_date=when(row["logical_date"]),
         conf=row["conf"],
         args=dict(row["args"] or {}),
-        created_at=_utc(row["created_at"]),
-        expires_at=_utc(row["expires_at"]),
+        created_at=clock.utc(row["created_at"]),
+        expires_at=clock.utc(row["expires_at"]),
         confirmed_by=row["confirmed_by"],
         approved_by=row["approved_by"],
         decided_at=when(row["decided_at"]),
@@ -689,15 +517,6 @@ def _action(row: Any) -> PendingAction:
         outcome=row["outcome"],
         run_id=row["run_id"],
     )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite keeps no zone: what was written is UTC (see begin_audit), so say so on the way out.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 __all__ = [
@@ -708,4 +527,5 @@ __all__ = [
     "PendingAction",
     "Store",
     "normalise_url",
+    "schema_version",
 ]
