@@ -4,7 +4,7 @@ The real bot in process (tests.support.flow: the app the Procfile serves, the Sl
 scripted Airflow 3 with 25 DAGs) answers N signed commands, a mix of what people type: lists
 (each reply's buttons are stored actions), statuses, triggers (each run followed to its end)
 and triggers on a deployment with ``confirm: true`` (each a pending confirmation). Then the
-store's tables are counted, and pruned with the bot's own rules (bot/store/__init__.py ``Retention``)
+store's tables are counted, and pruned with the bot's own rules (bot/store/retention.py ``Retention``)
 as of now, two days on and 31 days on.
 
     .venv/bin/python -m bench.store_soak            # 10,000 commands, about 10 minutes

@@ -446,7 +446,7 @@ def test_a_follow_that_never_ended_is_pruned_a_day_after_it_gave_up(store: Store
 def test_pruning_goes_on_in_batches_until_nothing_old_is_left(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.store.PRUNE_BATCH", 3)
+    monkeypatch.setattr("bot.store.retention.PRUNE_BATCH", 3)
     for _ in range(7):
         _pending(store, ttl=60)
     later = datetime.now(UTC) + timedelta(days=2)

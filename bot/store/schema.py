@@ -1,0 +1,210 @@
+"""The store's tables, and the numbered migrations that make them.
+
+The schema is versioned: ``migrate()`` applies the steps a database has not had yet, in
+order, and is safe to run from several processes at once. The tables are SQLAlchemy Core
+``Table``s, shared by the table families (audit, actions, follows, replays) and by retention,
+which prunes them all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection
+
+from bot.store import clock
+from bot.store.engine import Database
+
+# The name the store has always logged under, whichever module of it logs.
+log = logging.getLogger("bot.store")
+
+# Any fixed number: every process migrating the same PostgreSQL database takes this lock.
+_PG_MIGRATION_LOCK = 0x41495246  # "AIRF"
+
+metadata = MetaData()
+
+schema_version = Table(
+    "chatops_schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("channel_id", String(32), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("verb", String(32), nullable=False),
+    Column("deployment", String(255)),
+    Column("dag_id", String(255)),
+    Column("logical_date", DateTime(timezone=True)),
+    Column("conf", JSON),
+    Column("text", Text),
+    Column("allowed", Boolean, nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("ok", Boolean),
+    Column("outcome", Text),
+    Column("run_id", String(255)),
+    Column("error", Text),
+    Index("ix_audit_log_user_at", "user_id", "at"),
+)
+
+
+# What a button stands for, kept here so that a button's value is only this row's opaque id:
+# a click can name an action but never describe one.
+pending_action = Table(
+    "pending_action",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("verb", String(32), nullable=False),  # what clicking does: trigger, page, runs, ...
+    Column("state", String(24), nullable=False),
+    Column("user_id", String(32), nullable=False),  # who asked for it
+    Column("channel_id", String(32), nullable=False),
+    Column("thread_ts", String(32)),  # the thread it belongs to
+    Column("message_ts", String(32)),  # the message carrying its buttons, once posted
+    Column("deployment", String(255)),
+    Column("dag_id", String(255)),
+    Column("logical_date", DateTime(timezone=True)),
+    Column("conf", JSON),
+    Column("args", JSON),  # the rest, per verb: a page's offset and filter, a run id, ...
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_by", String(32)),
+    Column("approved_by", String(32)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("outcome", Text),
+    Column("run_id", String(255)),
+)
+
+
+# The DAG runs the bot started and reports on, until they end. A process holds a row's lease
+# while it checks it; another takes the row over once the lease lapses (its holder died).
+followed_run = Table(
+    "followed_run",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment", String(255), nullable=False),
+    Column("dag_id", String(255), nullable=False),
+    Column("run_id", String(255), nullable=False),
+    Column("channel_id", String(32), nullable=False),
+    Column("thread_ts", String(32)),
+    Column("header", Text),  # the parent message's text, to put the outcome on it
+    Column("requested_by", String(32), nullable=False),
+    Column("reported", String(16), nullable=False),  # what the thread has been told: queued,
+    #   running, ended, gave_up
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("give_up_at", DateTime(timezone=True), nullable=False),
+    Column("next_check_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("checks", Integer, nullable=False),
+    Index("ix_followed_run_due", "reported", "next_check_at"),
+    Index("ux_followed_run", "deployment", "dag_id", "run_id", unique=True),
+)
+
+
+# Signatures of the requests already served, for a few minutes: Slack signs a request once,
+# so the same signature again is a replay (or a duplicate delivery) and must not act twice.
+seen_request = Table(
+    "seen_request",
+    metadata,
+    Column("signature", String(80), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+def _create_audit_log(conn: Connection) -> None:
+    audit_log.create(conn)
+
+
+def _create_pending_action(conn: Connection) -> None:
+    pending_action.create(conn)
+
+
+def _create_followed_run(conn: Connection) -> None:
+    followed_run.create(conn)
+
+
+def _create_seen_request(conn: Connection) -> None:
+    seen_request.create(conn)
+
+
+def _index_for_pruning(conn: Connection) -> None:
+    # Housekeeping (bot/core/housekeeping.py) deletes by these columns: without an index each
+    # pass would read whole tables.
+    # Plain DDL: an Index object would attach itself to the Table and so also be made by the
+    # steps above on a newer database, and this step would then fail.
+    for name, table, column in (
+        ("ix_pending_action_expires_at", "pending_action", "expires_at"),
+        ("ix_followed_run_created_at", "followed_run", "created_at"),
+        ("ix_audit_log_at", "audit_log", "at"),
+    ):
+        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
+
+
+# The schema's history: step N brings a database at version N-1 to version N. Append only;
+# a released step is never edited, since databases out there already ran it.
+MIGRATIONS: Sequence[Callable[[Connection], None]] = (
+    _create_audit_log,
+    _create_pending_action,
+    _create_followed_run,
+    _create_seen_request,
+    _index_for_pruning,
+)
+
+
+def installed_version(db: Database) -> int:
+    with db.connect() as conn:
+        return _current_version(conn)
+
+
+def migrate(db: Database) -> int:
+    """Apply every migration step the database lacks; returns the version now in place.
+
+    Steps and the version row commit together, and concurrent callers are serialised (a
+    PostgreSQL advisory lock; SQLite's write lock), so each step runs exactly once.
+    """
+    with db.begin() as conn:
+        if db.dialect == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+        schema_version.create(conn, checkfirst=True)
+        current = _current_version(conn)
+        for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
+            log.info("state store: applying schema migration %d", version)
+            step(conn)
+            conn.execute(insert(schema_version).values(version=version, applied_at=clock.now()))
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"the state store's schema is at version {current}, newer than this bot "
+                f"knows ({len(MIGRATIONS)}): run the newer release"
+            )
+        return max(current, len(MIGRATIONS))
+
+
+def _current_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, schema_version.name):
+        return 0
+    return int(
+        conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one()
+    )
