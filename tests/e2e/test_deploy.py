@@ -26,7 +26,7 @@ def app_json() -> dict[str, Any]:
 
 def variables_the_bot_reads() -> set[str]:
     names: set[str] = set()
-    for path in (ROOT / "bot").glob("*.py"):
+    for path in (ROOT / "bot").rglob("*.py"):
         text = path.read_text()
         names |= set(re.findall(r"values\.get\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
         names |= set(re.findall(r"os\.environ\.get\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
