@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from bot.config.roles import BUILTIN_ROLES, COMMAND_WORDS, KNOWN_VERBS, OPEN_VERBS
+
 __all__ = [
     "API_VERSIONS",
     "BUILTIN_ROLES",
@@ -32,15 +34,6 @@ __all__ = [
     "parse_config",
 ]
 
-BUILTIN_ROLES: dict[str, frozenset[str]] = {
-    "viewer": frozenset({"list", "status"}),
-    "operator": frozenset({"list", "status", "trigger", "pause", "unpause", "clear"}),
-}
-# Verbs a role may grant. help, deployments and whoami are open to everyone.
-KNOWN_VERBS: frozenset[str] = frozenset({"list", "status", "trigger", "pause", "unpause", "clear"})
-OPEN_VERBS: frozenset[str] = frozenset({"help", "deployments", "whoami"})
-# A deployment may not be named like a verb: `/airflow list status` would be ambiguous.
-COMMAND_WORDS: frozenset[str] = KNOWN_VERBS | OPEN_VERBS
 API_VERSIONS: tuple[str, ...] = ("auto", "v1", "v2")
 MAX_TIMEOUT = 300.0
 
