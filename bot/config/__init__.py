@@ -8,7 +8,6 @@ the operator needs to fix it, not just the first mistake. Secrets are never writ
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Hashable, Iterable, Mapping
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from bot.config.checker import Checker, did_you_mean, key_path, kind_of, show
 from bot.config.model import (
     API_VERSIONS,
     DEFAULT_CONFIRM_TIMEOUT,
@@ -71,13 +71,6 @@ _DEPLOYMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _USERGROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
-# `$$`, or `${` up to the next `}` (a missing `}` is reported, not left as text).
-_REFERENCE = re.compile(r"\$(?:\$|\{(?P<body>[^}]*)(?P<close>\}?))")
-_REFERENCE_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
-# A secret must be exactly one reference with no default: a default would be a secret in the file.
-_SECRET_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
-_USE_ENV_HINT = "put the secret in the environment and write ${VAR} here"
-_SHOW_LIMIT = 60
 
 
 class ConfigError(Exception):
@@ -118,7 +111,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str]) -> Config:
 def parse_config(text: str, env: Mapping[str, str], *, source: str = "chatops.yml") -> Config:
     """Validate config text, filling `${VAR}` from `env`; raise one ConfigError for all problems."""
     data = _load_yaml(text, source)
-    checker = _Checker(env)
+    checker = Checker(env)
     config = _config(checker, data)
     if checker.problems:
         raise ConfigError(checker.redacted_problems(), source=source)
@@ -149,7 +142,7 @@ class _StrictLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     None,
                     None,
-                    f"duplicate key {_show(key)} (first on line {first_line})",
+                    f"duplicate key {show(key)} (first on line {first_line})",
                     key_node.start_mark,
                 )
             seen[key] = key_node
@@ -192,165 +185,10 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where}invalid YAML: {what}{hint}"
 
 
-# --- checking -----------------------------------------------------------------------------
-
-
-def _show(value: object) -> str:
-    """A user's value for a message: quoted, shortened, never a whole nested structure."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and value.bit_length() > 64:
-        return "a very large number"  # and repr() of a huge int may refuse outright
-    if not isinstance(value, str | int | float):
-        return _kind(value)
-    shown = repr(value)
-    return shown if len(shown) <= _SHOW_LIMIT else shown[: _SHOW_LIMIT - 4] + "...'"
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if value is None:
-        return "nothing"
-    return f"a {type(value).__name__}"
-
-
-def _did_you_mean(word: object, choices: Iterable[str]) -> str:
-    if not isinstance(word, str) or len(word) > _SHOW_LIMIT:
-        return ""  # difflib is quadratic, and a long word is no typo
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _key(path: str, key: object) -> str:
-    """The path of a mapping entry: `deployments.prod`."""
-    part = key if isinstance(key, str) and re.fullmatch(r"[\w-]+", key) else _show(key)
-    return f"{path}.{part}" if path else str(part)
-
-
-class _Checker:
-    """Collects problems while reading the parsed YAML, and fills in `${VAR}` as it goes."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[str] = []
-        self.secrets: set[str] = set()
-
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}" if path else message)
-
-    def redacted_problems(self) -> list[str]:
-        # Belt and braces: a secret's value may also have been put in, say, a url by mistake.
-        problems = self.problems
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            problems = [problem.replace(secret, "***") for problem in problems]
-        return problems
-
-    def mapping(self, path: str, value: object, expected: str) -> dict[Any, Any] | None:
-        if isinstance(value, dict):
-            return value
-        self.problem(path, f"must be {expected}, got {_kind(value)}")
-        return None
-
-    def sequence(self, path: str, value: object, example: str) -> list[Any] | None:
-        if isinstance(value, list):
-            return value
-        self.problem(path, f"must be a list, like {example}, got {_kind(value)}")
-        return None
-
-    def known_keys(
-        self,
-        path: str,
-        mapping: Mapping[Any, Any],
-        allowed: Iterable[str],
-        *,
-        extensions: bool = False,
-    ) -> None:
-        allowed = tuple(allowed)
-        for key in mapping:
-            # Like docker compose, `x-...` keys may hold YAML anchors to reuse (`<<: *defaults`).
-            if extensions and isinstance(key, str) and key.startswith("x-"):
-                continue
-            if key not in allowed:
-                where = f"{path}: unknown" if path else "unknown"
-                self.problems.append(
-                    f"{where} key {_show(key)}{_did_you_mean(key, allowed)}; "
-                    f"expected one of {', '.join(allowed)}"
-                )
-
-    def string(self, path: str, value: object) -> str | None:
-        """A text value with `${VAR}` filled in, or None (and a problem) if it cannot be."""
-        if not isinstance(value, str):
-            self.problem(path, f"must be text, got {_kind(value)}")
-            return None
-        return self.substitute(path, value)
-
-    def substitute(self, path: str, raw: str) -> str | None:
-        ok = True
-
-        def replace(match: re.Match[str]) -> str:
-            nonlocal ok
-            if match.group(0) == "$$":
-                return "$"
-            body = match.group("body")
-            if not match.group("close"):
-                ok = False
-                self.problem(path, "'${' without a closing '}'; write $$ for a literal $")
-                return ""
-            reference = _REFERENCE_BODY.fullmatch(body)
-            if reference is None:
-                ok = False
-                self.problem(
-                    path,
-                    f"{_show('${' + body + '}')} is not a variable reference; write ${{NAME}} "
-                    "or ${NAME:-default}, or $$ for a literal $",
-                )
-                return ""
-            name, default = reference.group("name"), reference.group("default")
-            value = self.env.get(name)
-            if default is not None and not value:
-                return default
-            if value is None:
-                ok = False
-                self.problem(path, f"environment variable {name} is not set")
-                return ""
-            return value
-
-        result = _REFERENCE.sub(replace, raw)
-        return result if ok else None
-
-    def secret(self, path: str, raw: object) -> str | None:
-        """A token or password: only ever `${VAR}`, so the file can be shared and committed."""
-        match = _SECRET_REFERENCE.fullmatch(raw) if isinstance(raw, str) else None
-        if match is None:
-            self.problem(path, _USE_ENV_HINT)
-            return None
-        name = match.group("name")
-        value = self.env.get(name)
-        if value is None:
-            self.problem(path, f"environment variable {name} is not set")
-            return None
-        if not value:
-            self.problem(path, f"environment variable {name} is empty")
-            return None
-        self.secrets.add(value)
-        return value
-
-
 # --- sections -----------------------------------------------------------------------------
 
 
-def _config(c: _Checker, data: object) -> Config:
+def _config(c: Checker, data: object) -> Config:
     if data is None:
         top = None
         c.problem("", "the file is empty; it needs at least a deployments: section")
@@ -384,7 +222,7 @@ def _config(c: _Checker, data: object) -> Config:
     )
 
 
-def _deployments(c: _Checker, raw: object) -> dict[str, Deployment]:
+def _deployments(c: Checker, raw: object) -> dict[str, Deployment]:
     example = "deployments: {prod: {url: https://..., token: ${ASTRO_PROD_TOKEN}}}"
     if raw is None or raw == {}:
         c.problem("deployments", f"at least one deployment is required, like {example}")
@@ -392,7 +230,7 @@ def _deployments(c: _Checker, raw: object) -> dict[str, Deployment]:
     entries = c.mapping("deployments", raw, f"a mapping of names to deployments, like {example}")
     deployments: dict[str, Deployment] = {}
     for name, body in (entries or {}).items():
-        path = _key("deployments", name)
+        path = key_path("deployments", name)
         if _deployment_name_ok(c, path, name):
             deployment = _deployment(c, path, name, body)
             if deployment is not None:
@@ -400,9 +238,9 @@ def _deployments(c: _Checker, raw: object) -> dict[str, Deployment]:
     return deployments
 
 
-def _deployment_name_ok(c: _Checker, path: str, name: object) -> bool:
+def _deployment_name_ok(c: Checker, path: str, name: object) -> bool:
     if not isinstance(name, str):
-        c.problem(path, f"a deployment name must be text, got {_kind(name)}; quote it")
+        c.problem(path, f"a deployment name must be text, got {kind_of(name)}; quote it")
         return False
     if name in COMMAND_WORDS:
         c.problem(path, f"{name!r} is a command word; name the deployment something else")
@@ -417,26 +255,26 @@ def _deployment_name_ok(c: _Checker, path: str, name: object) -> bool:
     return True
 
 
-def _deployment(c: _Checker, path: str, name: str, body: object) -> Deployment | None:
+def _deployment(c: Checker, path: str, name: str, body: object) -> Deployment | None:
     fields = c.mapping(path, body, "a mapping with url and token (or username and password)")
     if fields is None:
         return None
     c.known_keys(path, fields, _DEPLOYMENT_KEYS)
     before = len(c.problems)
-    url = _url(c, _key(path, "url"), fields.get("url"))
+    url = _url(c, key_path(path, "url"), fields.get("url"))
     token, username, password = _auth(c, path, fields)
-    api_version = _api_version(c, _key(path, "api_version"), fields.get("api_version", "auto"))
+    api_version = _api_version(c, key_path(path, "api_version"), fields.get("api_version", "auto"))
     confirm = fields.get("confirm", False)
     if not isinstance(confirm, bool):
-        c.problem(_key(path, "confirm"), f"must be true or false, got {_show(confirm)}")
-    timeout = _timeout(c, _key(path, "timeout"), fields.get("timeout", 10.0))
-    confirm_timeout = _confirm_timeout(c, _key(path, "confirm_timeout"), fields)
-    approvers, approver_groups = _approvers(c, _key(path, "approvers"), fields.get("approvers"))
+        c.problem(key_path(path, "confirm"), f"must be true or false, got {show(confirm)}")
+    timeout = _timeout(c, key_path(path, "timeout"), fields.get("timeout", 10.0))
+    confirm_timeout = _confirm_timeout(c, key_path(path, "confirm_timeout"), fields)
+    approvers, approver_groups = _approvers(c, key_path(path, "approvers"), fields.get("approvers"))
     in_flight = fields.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT)
     if isinstance(in_flight, bool) or not isinstance(in_flight, int) or not 1 <= in_flight <= 256:
         c.problem(
-            _key(path, "max_in_flight"),
-            f"must be a whole number of calls from 1 to 256, got {_show(in_flight)}",
+            key_path(path, "max_in_flight"),
+            f"must be a whole number of calls from 1 to 256, got {show(in_flight)}",
         )
         in_flight = DEFAULT_MAX_IN_FLIGHT
     if len(c.problems) > before or url is None or not isinstance(confirm, bool):
@@ -457,7 +295,7 @@ def _deployment(c: _Checker, path: str, name: str, body: object) -> Deployment |
     )
 
 
-def _confirm_timeout(c: _Checker, path: str, fields: Mapping[Any, Any]) -> float | None:
+def _confirm_timeout(c: Checker, path: str, fields: Mapping[Any, Any]) -> float | None:
     raw = fields.get("confirm_timeout", DEFAULT_CONFIRM_TIMEOUT)
     if (
         isinstance(raw, int | float)
@@ -465,11 +303,11 @@ def _confirm_timeout(c: _Checker, path: str, fields: Mapping[Any, Any]) -> float
         and 0 < raw <= MAX_CONFIRM_TIMEOUT
     ):
         return float(raw)
-    c.problem(path, f"must be a number of seconds above 0 and at most 604800, got {_show(raw)}")
+    c.problem(path, f"must be a number of seconds above 0 and at most 604800, got {show(raw)}")
     return None
 
 
-def _approvers(c: _Checker, path: str, raw: object) -> tuple[frozenset[str], frozenset[str]]:
+def _approvers(c: Checker, path: str, raw: object) -> tuple[frozenset[str], frozenset[str]]:
     """Who may approve actions here (four eyes): Slack user IDs and user group IDs, mixed."""
     if raw is None:
         return frozenset(), frozenset()
@@ -491,7 +329,7 @@ def _approvers(c: _Checker, path: str, raw: object) -> tuple[frozenset[str], fro
     return frozenset(users), frozenset(groups)
 
 
-def _url(c: _Checker, path: str, raw: object) -> str | None:
+def _url(c: Checker, path: str, raw: object) -> str | None:
     if raw is None:
         c.problem(path, "required: the Airflow base URL, like https://airflow.example.com")
         return None
@@ -500,7 +338,7 @@ def _url(c: _Checker, path: str, raw: object) -> str | None:
         return None
     url = text.strip()
     # Never echo a URL that may carry a password or a token in it.
-    shown = "" if "@" in url or "?" in url else f", got {_show(url)}"
+    shown = "" if "@" in url or "?" in url else f", got {show(url)}"
     try:
         parts = urlsplit(url)
         port_ok = parts.port is None or parts.port > 0
@@ -523,17 +361,17 @@ def _url(c: _Checker, path: str, raw: object) -> str | None:
 
 
 def _auth(
-    c: _Checker, path: str, fields: Mapping[Any, Any]
+    c: Checker, path: str, fields: Mapping[Any, Any]
 ) -> tuple[str | None, str | None, str | None]:
     has_token, has_username = "token" in fields, "username" in fields
     has_password = "password" in fields
-    token = c.secret(_key(path, "token"), fields["token"]) if has_token else None
-    password = c.secret(_key(path, "password"), fields["password"]) if has_password else None
+    token = c.secret(key_path(path, "token"), fields["token"]) if has_token else None
+    password = c.secret(key_path(path, "password"), fields["password"]) if has_password else None
     username = None
     if has_username:
-        username = c.string(_key(path, "username"), fields["username"])
+        username = c.string(key_path(path, "username"), fields["username"])
         if username == "":
-            c.problem(_key(path, "username"), "is empty")
+            c.problem(key_path(path, "username"), "is empty")
     if has_token and (has_username or has_password):
         c.problem(path, "use either token, or username and password, not both")
     elif has_username and not has_password:
@@ -549,7 +387,7 @@ def _auth(
     return token, username, password
 
 
-def _api_version(c: _Checker, path: str, raw: object) -> str | None:
+def _api_version(c: Checker, path: str, raw: object) -> str | None:
     choices = ", ".join(API_VERSIONS)
     if isinstance(raw, int) and not isinstance(raw, bool) and f"v{raw}" in API_VERSIONS:
         c.problem(path, f"must be one of {choices}: write v{raw}")
@@ -558,19 +396,19 @@ def _api_version(c: _Checker, path: str, raw: object) -> str | None:
     if value in API_VERSIONS:
         return value
     if value is not None or not isinstance(raw, str):
-        c.problem(path, f"must be one of {choices}, got {_show(raw if value is None else value)}")
+        c.problem(path, f"must be one of {choices}, got {show(raw if value is None else value)}")
     return None
 
 
-def _timeout(c: _Checker, path: str, raw: object) -> float | None:
+def _timeout(c: Checker, path: str, raw: object) -> float | None:
     # Compare before converting: float() of a huge YAML integer would overflow.
     if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 < raw <= MAX_TIMEOUT:
         return float(raw)
-    c.problem(path, f"must be a number of seconds above 0 and at most 300, got {_show(raw)}")
+    c.problem(path, f"must be a number of seconds above 0 and at most 300, got {show(raw)}")
     return None
 
 
-def _channels(c: _Checker, raw: object, deployment_names: set[str]) -> dict[str, str]:
+def _channels(c: Checker, raw: object, deployment_names: set[str]) -> dict[str, str]:
     if raw is None:
         return {}
     entries = c.mapping(
@@ -578,9 +416,9 @@ def _channels(c: _Checker, raw: object, deployment_names: set[str]) -> dict[str,
     )
     channels: dict[str, str] = {}
     for channel, target in (entries or {}).items():
-        path = _key("channels", channel)
+        path = key_path("channels", channel)
         if not isinstance(channel, str):
-            c.problem(path, f"must be a Slack channel ID like C0123ABCD, got {_kind(channel)}")
+            c.problem(path, f"must be a Slack channel ID like C0123ABCD, got {kind_of(channel)}")
             continue
         channel_ok = _slack_id(c, path, channel, _CHANNEL, substitute=False) is not None
         name = _deployment_ref(c, path, target, deployment_names)
@@ -589,28 +427,28 @@ def _channels(c: _Checker, raw: object, deployment_names: set[str]) -> dict[str,
     return channels
 
 
-def _deployment_ref(c: _Checker, path: str, raw: object, names: set[str]) -> str | None:
+def _deployment_ref(c: Checker, path: str, raw: object, names: set[str]) -> str | None:
     name = c.string(path, raw)
     if name is None or name in names:
         return name
     known = ", ".join(sorted(names)) or "none"
     c.problem(
         path,
-        f"unknown deployment {_show(name)}{_did_you_mean(name, names)}; configured: {known}",
+        f"unknown deployment {show(name)}{did_you_mean(name, names)}; configured: {known}",
     )
     return None
 
 
-def _roles(c: _Checker, raw: object) -> tuple[dict[str, frozenset[str]], set[str]]:
+def _roles(c: Checker, raw: object) -> tuple[dict[str, frozenset[str]], set[str]]:
     roles = dict(BUILTIN_ROLES)
     if raw is None:
         return roles, set(roles)
     entries = c.mapping("roles", raw, "a mapping of role names to verbs, like ops: [list, trigger]")
     names = set(roles) | {name for name in entries or {} if isinstance(name, str)}
     for name, verbs in (entries or {}).items():
-        path = _key("roles", name)
+        path = key_path("roles", name)
         if not isinstance(name, str) or not name.strip():
-            c.problem(path, f"a role name must be non-empty text, got {_show(name)}")
+            c.problem(path, f"a role name must be non-empty text, got {show(name)}")
             continue
         granted = _verbs(c, path, verbs)
         if granted is not None:
@@ -618,7 +456,7 @@ def _roles(c: _Checker, raw: object) -> tuple[dict[str, frozenset[str]], set[str
     return roles, names
 
 
-def _verbs(c: _Checker, path: str, raw: object) -> frozenset[str] | None:
+def _verbs(c: Checker, path: str, raw: object) -> frozenset[str] | None:
     items = c.sequence(path, raw, "[list, status, trigger]")
     if items is None:
         return None
@@ -633,8 +471,8 @@ def _verbs(c: _Checker, path: str, raw: object) -> frozenset[str] | None:
         elif verb in OPEN_VERBS:
             c.problem(item_path, f"{verb!r} is open to everyone, not a permission: remove it")
         else:
-            hint = _did_you_mean(verb, KNOWN_VERBS) or f" (verbs: {', '.join(sorted(KNOWN_VERBS))})"
-            c.problem(item_path, f"unknown verb {_show(verb)}{hint}")
+            hint = did_you_mean(verb, KNOWN_VERBS) or f" (verbs: {', '.join(sorted(KNOWN_VERBS))})"
+            c.problem(item_path, f"unknown verb {show(verb)}{hint}")
     return frozenset(verbs)
 
 
@@ -664,7 +502,7 @@ _USERGROUP = _IdKind(
 
 
 def _slack_id(
-    c: _Checker, path: str, raw: object, kind: _IdKind, *, substitute: bool = True
+    c: Checker, path: str, raw: object, kind: _IdKind, *, substitute: bool = True
 ) -> str | None:
     value = c.string(path, raw) if substitute else raw
     if not isinstance(value, str):
@@ -674,7 +512,7 @@ def _slack_id(
     if _looks_like_lower_case_id(value.strip(), kind):
         c.problem(path, f"Slack IDs are upper case with no spaces: write {value.strip().upper()}")
     else:
-        c.problem(path, f"{_show(value)} is not {kind.what}; {kind.instead}")
+        c.problem(path, f"{show(value)} is not {kind.what}; {kind.instead}")
     return None
 
 
@@ -689,7 +527,7 @@ def _looks_like_lower_case_id(value: str, kind: _IdKind) -> bool:
 
 
 def _grants(
-    c: _Checker, raw: object, role_names: set[str], deployment_names: set[str]
+    c: Checker, raw: object, role_names: set[str], deployment_names: set[str]
 ) -> tuple[Grant, ...]:
     if raw is None:
         return ()
@@ -703,13 +541,13 @@ def _grants(
 
 
 def _grant(
-    c: _Checker, path: str, raw: object, role_names: set[str], deployment_names: set[str]
+    c: Checker, path: str, raw: object, role_names: set[str], deployment_names: set[str]
 ) -> Grant | None:
     fields = c.mapping(path, raw, "a mapping with role and users or usergroups")
     if fields is None:
         return None
     c.known_keys(path, fields, _GRANT_KEYS)
-    role = _role_ref(c, _key(path, "role"), fields.get("role"), role_names)
+    role = _role_ref(c, key_path(path, "role"), fields.get("role"), role_names)
     users = _ids(c, path, fields, "users", _USER)
     usergroups = _ids(c, path, fields, "usergroups", _USERGROUP)
     if not fields.get("users") and not fields.get("usergroups"):
@@ -729,7 +567,7 @@ def _grant(
     )
 
 
-def _role_ref(c: _Checker, path: str, raw: object, role_names: set[str]) -> str | None:
+def _role_ref(c: Checker, path: str, raw: object, role_names: set[str]) -> str | None:
     known = ", ".join(sorted(role_names))
     if raw is None:
         c.problem(path, f"required: one of {known}")
@@ -737,15 +575,15 @@ def _role_ref(c: _Checker, path: str, raw: object, role_names: set[str]) -> str 
     role = c.string(path, raw)
     if role is None or role in role_names:
         return role
-    c.problem(path, f"unknown role {_show(role)}{_did_you_mean(role, role_names)}; roles: {known}")
+    c.problem(path, f"unknown role {show(role)}{did_you_mean(role, role_names)}; roles: {known}")
     return None
 
 
-def _restriction(c: _Checker, path: str, fields: Mapping[Any, Any], key: str) -> list[Any] | None:
+def _restriction(c: Checker, path: str, fields: Mapping[Any, Any], key: str) -> list[Any] | None:
     """An optional list; absent means "no restriction", but an empty one is surely a mistake."""
     if key not in fields:
         return None
-    item_path = _key(path, key)
+    item_path = key_path(path, key)
     items = c.sequence(item_path, fields[key], _GRANT_LIST_EXAMPLES[key])
     if items is not None and not items and key not in ("users", "usergroups"):
         c.problem(item_path, f"is empty, which allows nothing; remove {key} to allow any")
@@ -753,34 +591,35 @@ def _restriction(c: _Checker, path: str, fields: Mapping[Any, Any], key: str) ->
 
 
 def _ids(
-    c: _Checker, path: str, fields: Mapping[Any, Any], key: str, kind: _IdKind
+    c: Checker, path: str, fields: Mapping[Any, Any], key: str, kind: _IdKind
 ) -> frozenset[str] | None:
     items = _restriction(c, path, fields, key)
     if items is None:
         return None
-    ids = (_slack_id(c, f"{_key(path, key)}[{i}]", item, kind) for i, item in enumerate(items))
+    ids = (_slack_id(c, f"{key_path(path, key)}[{i}]", item, kind) for i, item in enumerate(items))
     return frozenset(value for value in ids if value is not None)
 
 
 def _names(
-    c: _Checker, path: str, fields: Mapping[Any, Any], key: str, names: set[str]
+    c: Checker, path: str, fields: Mapping[Any, Any], key: str, names: set[str]
 ) -> frozenset[str] | None:
     items = _restriction(c, path, fields, key)
     if items is None:
         return None
     refs = (
-        _deployment_ref(c, f"{_key(path, key)}[{i}]", item, names) for i, item in enumerate(items)
+        _deployment_ref(c, f"{key_path(path, key)}[{i}]", item, names)
+        for i, item in enumerate(items)
     )
     return frozenset(name for name in refs if name is not None)
 
 
-def _dags(c: _Checker, path: str, fields: Mapping[Any, Any]) -> tuple[str, ...] | None:
+def _dags(c: Checker, path: str, fields: Mapping[Any, Any]) -> tuple[str, ...] | None:
     items = _restriction(c, path, fields, "dags")
     if items is None:
         return None
     patterns = []
     for index, item in enumerate(items):
-        item_path = f"{_key(path, 'dags')}[{index}]"
+        item_path = f"{key_path(path, 'dags')}[{index}]"
         pattern = c.string(item_path, item)
         if pattern == "":
             c.problem(item_path, 'is empty; write a DAG id or a pattern like "etl_*"')
