@@ -1,0 +1,87 @@
+"""The config as the bot uses it: frozen dataclasses for the file, its deployments and grants.
+
+`parse_config` builds them once the file has passed every check; nothing in them is read from
+the file or the environment again. Reprs never show a secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "API_VERSIONS",
+    "DEFAULT_CONFIRM_TIMEOUT",
+    "DEFAULT_MAX_IN_FLIGHT",
+    "Config",
+    "Deployment",
+    "Grant",
+]
+
+API_VERSIONS: tuple[str, ...] = ("auto", "v1", "v2")
+DEFAULT_MAX_IN_FLIGHT = 16  # a default Airflow 3 api-server was seen to hang at 24, not 16
+DEFAULT_CONFIRM_TIMEOUT = 600.0  # a confirmation or approval left longer is likely forgotten
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One Airflow deployment the bot talks to, as named in Slack."""
+
+    name: str
+    url: str
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    api_version: str = "auto"
+    confirm: bool = False
+    timeout: float = 10.0
+    confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
+    approvers: frozenset[str] = frozenset()  # user IDs who may approve
+    approver_groups: frozenset[str] = frozenset()  # user groups whose members may approve
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # Airflow calls at once to this deployment
+
+    @property
+    def needs_approval(self) -> bool:
+        return bool(self.approvers or self.approver_groups)
+
+    def __repr__(self) -> str:
+        # Reprs end up in logs and tracebacks: never let a secret through.
+        token = "***" if self.token is not None else None
+        password = "***" if self.password is not None else None
+        return (
+            f"Deployment(name={self.name!r}, url={self.url!r}, token={token!s}, "
+            f"username={self.username!r}, password={password!s}, "
+            f"api_version={self.api_version!r}, confirm={self.confirm!r}, "
+            f"timeout={self.timeout!r}, confirm_timeout={self.confirm_timeout!r}, "
+            f"approvers={sorted(self.approvers | self.approver_groups)!r})"
+        )
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Lets some users (directly or through user groups) use a role's verbs, maybe narrowed."""
+
+    role: str
+    users: frozenset[str] = frozenset()
+    usergroups: frozenset[str] = frozenset()
+    channels: frozenset[str] | None = None  # None: in any channel
+    deployments: frozenset[str] | None = None  # None: on every deployment
+    dags: tuple[str, ...] | None = None  # fnmatch patterns; None: every DAG
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated config file."""
+
+    deployments: dict[str, Deployment]
+    channels: dict[str, str]
+    roles: dict[str, frozenset[str]]
+    grants: tuple[Grant, ...]
+    audit_channel: str | None = None
+
+    def default_deployment(self, channel_id: str) -> str | None:
+        """The channel's default deployment, else the only one configured, else None."""
+        if channel_id in self.channels:
+            return self.channels[channel_id]
+        if len(self.deployments) == 1:
+            return next(iter(self.deployments))
+        return None
