@@ -18,18 +18,13 @@ from bot.config.model import (
     Deployment,
     Grant,
 )
-from bot.config.roles import BUILTIN_ROLES, COMMAND_WORDS, KNOWN_VERBS, OPEN_VERBS
 
 __all__ = [
     "API_VERSIONS",
-    "BUILTIN_ROLES",
-    "COMMAND_WORDS",
     "DEFAULT_CONFIRM_TIMEOUT",
     "DEFAULT_MAX_IN_FLIGHT",
-    "KNOWN_VERBS",
     "MAX_CONFIRM_TIMEOUT",
     "MAX_TIMEOUT",
-    "OPEN_VERBS",
     "Config",
     "ConfigError",
     "Deployment",

@@ -11,7 +11,7 @@ from bot.config.checker import Checker, did_you_mean, key_path, kind_of, show
 from bot.config.deployments import check_deployments, deployment_ref
 from bot.config.grants import check_grants
 from bot.config.model import Config
-from bot.config.roles import BUILTIN_ROLES, KNOWN_VERBS, OPEN_VERBS
+from bot.config.roles import builtin_roles, granted_verbs, open_verbs
 from bot.config.slack_ids import CHANNEL, slack_id
 
 __all__ = ["check_config"]
@@ -28,7 +28,7 @@ def check_config(c: Checker, data: object) -> Config:
         top = c.mapping("", data, "a mapping with a deployments: section at the top level")
     if top is None:
         # Nothing below the top can be read: one problem says it all.
-        return Config(deployments={}, channels={}, roles=dict(BUILTIN_ROLES), grants=())
+        return Config(deployments={}, channels={}, roles=builtin_roles(), grants=())
     c.known_keys("", top, _TOP_KEYS, extensions=True)
 
     # Names that are merely broken inside still count as configured, so that one mistake
@@ -74,7 +74,7 @@ def _channels(c: Checker, raw: object, deployment_names: set[str]) -> dict[str, 
 
 
 def _roles(c: Checker, raw: object) -> tuple[dict[str, frozenset[str]], set[str]]:
-    roles = dict(BUILTIN_ROLES)
+    roles = builtin_roles()
     if raw is None:
         return roles, set(roles)
     entries = c.mapping("roles", raw, "a mapping of role names to verbs, like ops: [list, trigger]")
@@ -95,16 +95,17 @@ def _verbs(c: Checker, path: str, raw: object) -> frozenset[str] | None:
     if items is None:
         return None
     verbs: set[str] = set()
+    known, everyone = granted_verbs(), open_verbs()
     for index, item in enumerate(items):
         item_path = f"{path}[{index}]"
         verb = c.string(item_path, item)
         if verb is None:
             continue
-        if verb in KNOWN_VERBS:
+        if verb in known:
             verbs.add(verb)
-        elif verb in OPEN_VERBS:
+        elif verb in everyone:
             c.problem(item_path, f"{verb!r} is open to everyone, not a permission: remove it")
         else:
-            hint = did_you_mean(verb, KNOWN_VERBS) or f" (verbs: {', '.join(sorted(KNOWN_VERBS))})"
+            hint = did_you_mean(verb, known) or f" (verbs: {', '.join(sorted(known))})"
             c.problem(item_path, f"unknown verb {show(verb)}{hint}")
     return frozenset(verbs)

@@ -17,7 +17,7 @@ from bot.config.model import (
     DEFAULT_MAX_IN_FLIGHT,
     Deployment,
 )
-from bot.config.roles import COMMAND_WORDS
+from bot.config.roles import command_words
 from bot.config.slack_ids import USER, USERGROUP, slack_id
 
 __all__ = ["MAX_CONFIRM_TIMEOUT", "MAX_TIMEOUT", "check_deployments", "deployment_ref"]
@@ -60,7 +60,7 @@ def _deployment_name_ok(c: Checker, path: str, name: object) -> bool:
     if not isinstance(name, str):
         c.problem(path, f"a deployment name must be text, got {kind_of(name)}; quote it")
         return False
-    if name in COMMAND_WORDS:
+    if name in command_words():
         c.problem(path, f"{name!r} is a command word; name the deployment something else")
         return False
     if not _DEPLOYMENT_NAME.fullmatch(name):

@@ -1,19 +1,40 @@
-"""The verb facts the config is checked against: the built-in roles and which verbs exist.
+"""The verb facts the config is checked against, from the verb registry (commands/): which
+verbs a role may grant, which are open to everyone, the built-in roles, the command words a
+deployment may not be named after.
 
-Every use of these goes through this module (or the `bot.config` re-export), so that the facts
-can be replaced here alone.
+The registry is imported when first asked for, not when this module is: the commands import
+the core, which imports the config.
 """
 
 from __future__ import annotations
 
-__all__ = ["BUILTIN_ROLES", "COMMAND_WORDS", "KNOWN_VERBS", "OPEN_VERBS"]
+from typing import TYPE_CHECKING
 
-BUILTIN_ROLES: dict[str, frozenset[str]] = {
-    "viewer": frozenset({"list", "status"}),
-    "operator": frozenset({"list", "status", "trigger", "pause", "unpause", "clear"}),
-}
-# Verbs a role may grant. help, deployments and whoami are open to everyone.
-KNOWN_VERBS: frozenset[str] = frozenset({"list", "status", "trigger", "pause", "unpause", "clear"})
-OPEN_VERBS: frozenset[str] = frozenset({"help", "deployments", "whoami"})
-# A deployment may not be named like a verb: `/airflow list status` would be ambiguous.
-COMMAND_WORDS: frozenset[str] = KNOWN_VERBS | OPEN_VERBS
+if TYPE_CHECKING:
+    from bot.core.verbs import Registry
+
+
+def verbs() -> Registry:
+    from commands import REGISTRY
+
+    return REGISTRY
+
+
+def builtin_roles() -> dict[str, frozenset[str]]:
+    """``viewer`` and ``operator``, as the verbs declare them (``Verb.role``)."""
+    return verbs().builtin_roles()
+
+
+def granted_verbs() -> frozenset[str]:
+    """Verbs a role may grant; the others are open to everyone."""
+    return verbs().granted
+
+
+def open_verbs() -> frozenset[str]:
+    return verbs().open
+
+
+def command_words() -> frozenset[str]:
+    """Every verb: a deployment may not be named like one (`/airflow list status` would be
+    ambiguous)."""
+    return frozenset(v.name for v in verbs())

@@ -15,12 +15,13 @@ from typing import Any
 
 import yaml
 
-from bot.config import BUILTIN_ROLES, Config
+from bot.config import Config
 from bot.config.settings import Settings
 from bot.core.workers import Workers
 from bot.serve.wsgi import EVENTS_PATH
 from bot.store import Store
 from bot.tools.localslack import SlackStandin
+from commands import REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def handled_by_code() -> Handled:
             slack_api_url=slack.api_url,
             database_url="sqlite://",
         )
-        config = Config(deployments={}, channels={}, roles=dict(BUILTIN_ROLES), grants=())
+        config = Config(deployments={}, channels={}, roles=REGISTRY.builtin_roles(), grants=())
         bot = create_bot(
             settings,
             config,

@@ -14,8 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import (
-    BUILTIN_ROLES,
-    KNOWN_VERBS,
     Config,
     ConfigError,
     Deployment,
@@ -23,6 +21,7 @@ from bot.config import (
     load_config,
     parse_config,
 )
+from commands import REGISTRY
 
 PROD_TOKEN = "astro-prod-token-5f3a9c"
 DEV_PASSWORD = "dev-password-77e1b0"
@@ -102,7 +101,10 @@ def test_the_documented_example_loads_as_written() -> None:
     )
     assert config.channels == {"C0123ABCD": "prod"}
     # The example spells out the built-in roles as they were before `clear` joined operator.
-    assert config.roles == {**BUILTIN_ROLES, "operator": BUILTIN_ROLES["operator"] - {"clear"}}
+    assert config.roles == {
+        **REGISTRY.builtin_roles(),
+        "operator": REGISTRY.builtin_roles()["operator"] - {"clear"},
+    }
     assert config.grants == (
         Grant(
             role="operator",
@@ -122,7 +124,7 @@ def test_defaults_when_optional_keys_are_left_out() -> None:
     prod = config.deployments["prod"]
     assert (prod.api_version, prod.confirm, prod.timeout) == ("auto", False, 10.0)
     assert config.channels == {}
-    assert config.roles == BUILTIN_ROLES
+    assert config.roles == REGISTRY.builtin_roles()
     assert config.grants == ()
     assert config.audit_channel is None
 
@@ -138,7 +140,7 @@ def test_a_grant_without_restrictions_allows_every_channel_deployment_and_dag() 
 def test_empty_optional_sections_count_as_absent() -> None:
     config = parse(MINIMAL + "channels:\nroles:\ngrants:\naudit_channel:\n")
 
-    assert (config.channels, config.roles, config.grants) == ({}, BUILTIN_ROLES, ())
+    assert (config.channels, config.roles, config.grants) == ({}, REGISTRY.builtin_roles(), ())
 
 
 def test_the_base_url_loses_its_trailing_slash() -> None:
@@ -180,13 +182,13 @@ grants:
     )
 
     assert config.roles["viewer"] == frozenset({"list"})
-    assert config.roles["operator"] == BUILTIN_ROLES["operator"]
+    assert config.roles["operator"] == REGISTRY.builtin_roles()["operator"]
     assert config.roles["janitor"] == frozenset({"clear", "status"})
     assert config.grants[0].role == "janitor"
 
 
 def test_known_verbs_are_the_permission_verbs() -> None:
-    assert frozenset({"list", "status", "trigger", "pause", "unpause", "clear"}) == KNOWN_VERBS
+    assert frozenset({"list", "status", "trigger", "pause", "unpause", "clear"}) == REGISTRY.granted
 
 
 # --- default deployment -------------------------------------------------------------------
