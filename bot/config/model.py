@@ -11,15 +11,22 @@ from dataclasses import dataclass
 __all__ = [
     "API_VERSIONS",
     "DEFAULT_CONFIRM_TIMEOUT",
+    "DEFAULT_EVENTS",
     "DEFAULT_MAX_IN_FLIGHT",
+    "EVENTS",
     "Config",
     "Deployment",
     "Grant",
+    "Subscription",
 ]
 
 API_VERSIONS: tuple[str, ...] = ("auto", "v1", "v2")
 DEFAULT_MAX_IN_FLIGHT = 16  # a default Airflow 3 api-server was seen to hang at 24, not 16
 DEFAULT_CONFIRM_TIMEOUT = 600.0  # a confirmation or approval left longer is likely forgotten
+# What a subscription can watch for: a run that failed, one that succeeded, a task waiting
+# for a human (Airflow 3.1+).
+EVENTS: tuple[str, ...] = ("failed", "success", "hitl")
+DEFAULT_EVENTS = frozenset({"failed"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,16 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class Subscription:
+    """A channel watching a deployment's DAGs matching ``dag_glob`` for ``events``."""
+
+    channel_id: str
+    deployment: str
+    dag_glob: str
+    events: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated config file."""
 
@@ -77,6 +94,7 @@ class Config:
     roles: dict[str, frozenset[str]]
     grants: tuple[Grant, ...]
     audit_channel: str | None = None
+    subscriptions: tuple[Subscription, ...] = ()  # declared in the file (more are made in Slack)
 
     def default_deployment(self, channel_id: str) -> str | None:
         """The channel's default deployment, else the only one configured, else None."""
