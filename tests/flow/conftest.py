@@ -1,21 +1,18 @@
 """What the flow tests share: a scripted Airflow, the real bot started with a test's config
-(tests.support.flow), and a bare local bot for the tests of what reaches ``POST /slack/events``
-(tests.support.raw_requests)."""
+(tests.support.flow), for one test or for a whole module, and a bare local bot for the tests of
+what reaches ``POST /slack/events`` (tests.support.raw_requests)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.serve.wsgi import WsgiApp, wsgi_app
 from bot.tools.localbot import LocalBot
-from tests.support.flow import FlowBot, FollowerMode, ScriptedAirflow, flow_bot
+from tests.support.flow import ScriptedAirflow, StartFlow, flows
 from tests.support.raw_requests import local_env
-
-StartFlow = Callable[..., FlowBot]
 
 
 @pytest.fixture
@@ -29,18 +26,24 @@ def airflow() -> Iterator[ScriptedAirflow]:
 
 @pytest.fixture
 def start_flow(tmp_path: Path) -> Iterator[StartFlow]:
-    """``start_flow(config, env=None, follower=...)``: the bot (``tests.support.flow_bot``)
+    """``start_flow(config, env=None, follower=...)``: the bot (``tests.support.flow.flow_bot``)
     with that config, on a store under the test's ``tmp_path``; stopped after the test."""
-    with ExitStack() as stack:
+    with flows(tmp_path) as start:
+        yield start
 
-        def start(
-            config: str,
-            env: Mapping[str, str] | None = None,
-            *,
-            follower: FollowerMode = "background",
-        ) -> FlowBot:
-            return stack.enter_context(flow_bot(tmp_path, config, env, follower=follower))
 
+@pytest.fixture(scope="module")
+def module_airflow() -> Iterator[ScriptedAirflow]:
+    """A scripted Airflow with no DAGs yet, for all the tests of a module."""
+    with ScriptedAirflow() as scripted:
+        yield scripted
+
+
+@pytest.fixture(scope="module")
+def start_module_flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartFlow]:
+    """``start_flow`` for a bot that serves all the tests of a module (each test then looks
+    only at what follows its own requests); stopped after the module."""
+    with flows(tmp_path_factory.mktemp("flow")) as start:
         yield start
 
 

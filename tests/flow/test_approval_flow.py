@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.flow.conftest import StartFlow
 from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, deployment
+from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
 
@@ -118,9 +117,7 @@ def test_an_approval_does_nothing_for_a_requester_who_lost_the_grant(
     flow.command("trigger guarded etl_daily", user="U0DAVE")
     [prompt] = flow.with_button("approve")
     flow.slack.set_usergroup("S0OPS", [])  # Dave leaves the group while the request waits
-    groups = flow.local.bot.groups
-    assert groups is not None
-    groups.forget()
+    flow.forget_user_groups()
     flow.click(prompt, "approve", user=BOB)
     assert airflow.writes() == []
     thread = "\n".join(visible_text(m) for m in flow.said())

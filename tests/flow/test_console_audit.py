@@ -12,8 +12,7 @@ import pytest
 
 from bot.core.audit import CONSOLE_HEADER, origin_of
 from bot.tools.console import Console
-from tests.flow.conftest import StartFlow
-from tests.support.flow import FlowBot, ScriptedAirflow, deployment
+from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 
 USER, CHANNEL, AUDIT = "U0ALICE", "C0FLOW", "C0AUDIT"
 

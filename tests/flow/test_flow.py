@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.flow.conftest import StartFlow
 from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, deployment
+from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlencode
 
 import requests
@@ -224,7 +224,7 @@ class Delivery:
 
 FollowerMode = Literal["background", "manual"]
 # How long Slack must hear nothing more before a request counts as answered (see settle).
-QUIET_S = 0.02
+QUIET_S = 0.01
 FOLLOWING = ("queued", "running")  # a follow's reported states while its run is under way
 
 
@@ -394,6 +394,13 @@ class FlowBot:
         self.settle()
         return checked
 
+    def forget_user_groups(self) -> None:
+        """Drop the bot's cache of user groups, as the 2 minutes it keeps them passing would:
+        the next permission check asks Slack again."""
+        groups = self.local.bot.groups
+        assert groups is not None
+        groups.forget()
+
     # -- what the bot said and did -----------------------------------------------------------
 
     def said(self, channel: str = "C0FLOW") -> list[dict[str, Any]]:
@@ -514,3 +521,26 @@ def flow_bot(
         yield flow
     finally:
         flow.close()
+
+
+class StartFlow(Protocol):
+    def __call__(
+        self, config: str, env: Mapping[str, str] | None = None, *, follower: FollowerMode = ...
+    ) -> FlowBot: ...
+
+
+@contextmanager
+def flows(tmp_path: Path) -> Iterator[StartFlow]:
+    """``start(config, env=None, follower=...)`` starts a bot as ``flow_bot`` does, on the
+    store under ``tmp_path``, as often as wanted; every one is stopped on the way out."""
+    with ExitStack() as stack:
+
+        def start(
+            config: str,
+            env: Mapping[str, str] | None = None,
+            *,
+            follower: FollowerMode = "background",
+        ) -> FlowBot:
+            return stack.enter_context(flow_bot(tmp_path, config, env, follower=follower))
+
+        yield start
