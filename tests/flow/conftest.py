@@ -5,6 +5,7 @@ what reaches ``POST /slack/events`` (tests.support.raw_requests)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,19 @@ from tests.support.flow import ScriptedAirflow, StartFlow, flows
 from tests.support.raw_requests import local_env
 
 
-@pytest.fixture
-def airflow() -> Iterator[ScriptedAirflow]:
+@contextmanager
+def two_dags() -> Iterator[ScriptedAirflow]:
     """Airflow with two DAGs: ``etl_daily`` (active) and ``hr_payroll`` (paused)."""
     with ScriptedAirflow() as scripted:
         scripted.add_dag("etl_daily", description="Loads the warehouse")
         scripted.add_dag("hr_payroll", is_paused=True)
+        yield scripted
+
+
+@pytest.fixture
+def airflow() -> Iterator[ScriptedAirflow]:
+    """``two_dags`` for one test."""
+    with two_dags() as scripted:
         yield scripted
 
 
@@ -34,8 +42,8 @@ def start_flow(tmp_path: Path) -> Iterator[StartFlow]:
 
 @pytest.fixture(scope="module")
 def module_airflow() -> Iterator[ScriptedAirflow]:
-    """A scripted Airflow with no DAGs yet, for all the tests of a module."""
-    with ScriptedAirflow() as scripted:
+    """``two_dags`` for all the tests of a module."""
+    with two_dags() as scripted:
         yield scripted
 
 

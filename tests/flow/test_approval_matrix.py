@@ -124,9 +124,7 @@ def _method_path(request: Request) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def matrix(start_module_flow: StartFlow, module_airflow: ScriptedAirflow) -> Matrix:
-    airflow = module_airflow
-    airflow.add_dag("etl_daily")
-    airflow.add_dag("hr_payroll", is_paused=True)
+    airflow = module_airflow  # etl_daily, and hr_payroll paused
     flow = start_module_flow(
         f"""
 deployments:

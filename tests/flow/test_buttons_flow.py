@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.conversation import visible_text
 from tests.support.fake_http import Request
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment, find_button
+from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, find_button, flow_config
 
 ALICE, BOB, VIEWER = "U0ALICE", "U0BOB", "U0VIEWER"
 CHANNEL = "C0FLOW"
@@ -25,22 +25,17 @@ PAGED = 25  # DAGs named page_00 ...: more than a page of 20
 def airflow(module_airflow: ScriptedAirflow) -> ScriptedAirflow:
     for n in range(PAGED):
         module_airflow.add_dag(f"page_{n:02d}")
-    module_airflow.add_dag("etl_daily")
-    module_airflow.add_dag("hr_payroll", is_paused=True)
     return module_airflow
 
 
 @pytest.fixture(scope="module")
 def flow(start_module_flow: StartFlow, airflow: ScriptedAirflow) -> FlowBot:
-    config = f"""
-deployments:
-  plain: {deployment(airflow)}
-  confirmed: {deployment(airflow, confirm=True)}
-  approved: {deployment(airflow, approvers=[BOB])}
-grants:
-  - {{role: operator, users: [{ALICE}]}}
-  - {{role: viewer, users: [{VIEWER}]}}
-"""
+    deployments: dict[str, dict[str, Any]] = {
+        "plain": {},
+        "confirmed": {"confirm": True},
+        "approved": {"approvers": [BOB]},
+    }
+    config = flow_config(airflow, deployments, operators=[ALICE], viewers=[VIEWER])
     return start_module_flow(config, follower="manual")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment, find_button
+from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, find_button, flow_config
 
 ALICE = "U0ALICE"
 CHANNEL = "C0FLOW"
@@ -19,17 +19,12 @@ CHANNEL = "C0FLOW"
 
 @pytest.fixture(scope="module")
 def airflow(module_airflow: ScriptedAirflow) -> ScriptedAirflow:
-    return module_airflow  # each test adds a DAG of its own
+    return module_airflow  # and each test adds a DAG of its own
 
 
 @pytest.fixture(scope="module")
 def flow(start_module_flow: StartFlow, airflow: ScriptedAirflow) -> FlowBot:
-    config = f"""
-deployments:
-  prod: {deployment(airflow)}
-grants:
-  - {{role: operator, users: [{ALICE}]}}
-"""
+    config = flow_config(airflow, {"prod": {}}, operators=[ALICE])
     return start_module_flow(config, follower="manual")
 
 

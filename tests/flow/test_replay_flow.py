@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.flow import Delivery, FlowBot, ScriptedAirflow, StartFlow, deployment
+from tests.support.flow import (
+    Delivery,
+    FlowBot,
+    ScriptedAirflow,
+    StartFlow,
+    find_button,
+    flow_config,
+)
 
 ALICE = "U0ALICE"
 CHANNEL = "C0FLOW"
@@ -20,18 +27,12 @@ RETRY = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
 
 @pytest.fixture(scope="module")
 def airflow(module_airflow: ScriptedAirflow) -> ScriptedAirflow:
-    module_airflow.add_dag("etl_daily")
     return module_airflow
 
 
 @pytest.fixture(scope="module")
 def flow(start_module_flow: StartFlow, airflow: ScriptedAirflow) -> FlowBot:
-    config = f"""
-deployments:
-  prod: {deployment(airflow)}
-grants:
-  - {{role: operator, users: [{ALICE}]}}
-"""
+    config = flow_config(airflow, {"prod": {}}, operators=[ALICE])
     return start_module_flow(config, follower="manual")
 
 
@@ -61,7 +62,8 @@ def test_a_click_delivered_twice_acts_once(flow: FlowBot) -> None:
     flow.command("list prod etl_daily", user=ALICE)
     listing = flow.with_button("runs")[-1]
     audited, messages = len(flow.audit()), len(flow.said())
-    _deliver_twice(flow, flow, flow.click_request(listing, "runs", user=ALICE))
+    click = flow.click_request(listing, find_button(listing, "runs"), user=ALICE, channel=CHANNEL)
+    _deliver_twice(flow, flow, click)
     assert len(flow.audit()) == audited + 1
     assert len(flow.said()) == messages + 1
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
+from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, flow_config
 
 ALICE = "U0ALICE"
 CHANNEL = "C0FLOW"
@@ -20,19 +20,12 @@ TRIGGER = ("POST", "/api/v2/dags/etl_daily/dagRuns")
 
 @pytest.fixture(scope="module")
 def airflow(module_airflow: ScriptedAirflow) -> ScriptedAirflow:
-    module_airflow.add_dag("etl_daily")
     return module_airflow
 
 
 @pytest.fixture(scope="module")
 def flow(start_module_flow: StartFlow, airflow: ScriptedAirflow) -> FlowBot:
-    config = f"""
-deployments:
-  plain: {deployment(airflow)}
-  confirmed: {deployment(airflow, confirm=True)}
-grants:
-  - {{role: operator, users: [{ALICE}]}}
-"""
+    config = flow_config(airflow, {"plain": {}, "confirmed": {"confirm": True}}, operators=[ALICE])
     return start_module_flow(config, follower="manual")
 
 

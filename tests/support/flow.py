@@ -13,7 +13,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -213,6 +213,24 @@ def deployment(airflow: ScriptedAirflow, **options: Any) -> str:
     return "{" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in fields.items()) + "}"
 
 
+def flow_config(
+    airflow: ScriptedAirflow,
+    deployments: Mapping[str, Mapping[str, Any]],
+    *,
+    operators: Sequence[str] = (),
+    viewers: Sequence[str] = (),
+) -> str:
+    """A config of ``deployments`` (name: options, e.g. ``{"confirm": True}``) on ``airflow``,
+    where ``operators`` and ``viewers`` have their role everywhere."""
+    lines = ["deployments:"]
+    lines += [f"  {name}: {deployment(airflow, **opts)}" for name, opts in deployments.items()]
+    lines.append("grants:")
+    for role, users in (("operator", operators), ("viewer", viewers)):
+        if users:
+            lines.append(f"  - {{role: {role}, users: [{', '.join(users)}]}}")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One request as Slack sends it: the body and its signed headers. Delivered twice, it is
@@ -223,6 +241,7 @@ class Delivery:
 
 
 FollowerMode = Literal["background", "manual"]
+USER, CHANNEL = "U0ALICE", "C0FLOW"  # who asks and where, unless a test says otherwise
 # How long Slack must hear nothing more before a request counts as answered (see settle).
 QUIET_S = 0.01
 FOLLOWING = ("queued", "running")  # a follow's reported states while its run is under way
@@ -245,7 +264,7 @@ class FlowBot:
 
     # -- what Slack sends --------------------------------------------------------------------
 
-    def command(self, text: str, *, user: str = "U0ALICE", channel: str = "C0FLOW") -> Answer:
+    def command(self, text: str, *, user: str = USER, channel: str = CHANNEL) -> Answer:
         """``/airflow <text>`` as Slack sends it; returns the ack once the bot's work is done."""
         return self.deliver(self.slash_request(text, user=user, channel=channel))
 
@@ -254,21 +273,27 @@ class FlowBot:
         message: Mapping[str, Any],
         action_id: str,
         *,
-        user: str = "U0ALICE",
-        channel: str = "C0FLOW",
+        user: str = USER,
+        channel: str = CHANNEL,
         label: str | None = None,
     ) -> Answer:
         """Click the button ``action_id`` (the one whose text has ``label``, where several
         share it) on a message the bot posted (from the stand-in)."""
-        request = self.click_request(message, action_id, user=user, channel=channel, label=label)
-        return self.deliver(request)
+        button = find_button(message, action_id, label=label)
+        return self.deliver(self.click_request(message, button, user=user, channel=channel))
 
     def click_at_once(
-        self, message: Mapping[str, Any], action_id: str, *, users: list[str]
+        self,
+        message: Mapping[str, Any],
+        action_id: str,
+        *,
+        users: list[str],
+        channel: str = CHANNEL,
     ) -> list[Answer]:
         """The button clicked by each of ``users`` at the same moment (a user named twice
         double-clicks): every request is in flight before any is answered."""
-        requests_ = [self.click_request(message, action_id, user=u) for u in users]
+        button = find_button(message, action_id)
+        requests_ = [self.click_request(message, button, user=u, channel=channel) for u in users]
         barrier = threading.Barrier(len(requests_))
 
         def send(request: Delivery) -> Answer:
@@ -284,9 +309,7 @@ class FlowBot:
         """Submit a form (modal) the bot opened, ``values`` as Slack's ``view.state.values``."""
         return self.deliver(self.submit_request(view, values, user=user))
 
-    def slash_request(
-        self, text: str, *, user: str = "U0ALICE", channel: str = "C0FLOW"
-    ) -> Delivery:
+    def slash_request(self, text: str, *, user: str = USER, channel: str = CHANNEL) -> Delivery:
         fields = slash_command_fields(
             text=text,
             response_url=self.slack.new_response_url(channel=channel),
@@ -299,19 +322,13 @@ class FlowBot:
         return self._signed(urlencode(fields).encode())
 
     def click_request(
-        self,
-        message: Mapping[str, Any],
-        action_id: str,
-        *,
-        user: str = "U0ALICE",
-        channel: str = "C0FLOW",
-        label: str | None = None,
+        self, message: Mapping[str, Any], button: Mapping[str, Any], *, user: str, channel: str
     ) -> Delivery:
-        button = find_button(message, action_id, label=label)
+        """A click on ``button`` (``find_button``) of ``message``, signed, not yet sent."""
         payload = block_actions_payload(
             message_ts=str(message["ts"]),
             thread_ts=message.get("thread_ts"),
-            action_id=action_id,
+            action_id=str(button["action_id"]),
             value=str(button.get("value", "")),
             response_url=self.slack.new_response_url(channel=channel, message_ts=message["ts"]),
             user_id=user,
@@ -403,11 +420,11 @@ class FlowBot:
 
     # -- what the bot said and did -----------------------------------------------------------
 
-    def said(self, channel: str = "C0FLOW") -> list[dict[str, Any]]:
+    def said(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
         """Every message in ``channel``, as it now stands (parents and thread replies)."""
         return self.slack.messages.get(channel, [])
 
-    def with_button(self, action_id: str, channel: str = "C0FLOW") -> list[dict[str, Any]]:
+    def with_button(self, action_id: str, channel: str = CHANNEL) -> list[dict[str, Any]]:
         """The messages in ``channel`` that now carry a button ``action_id``, oldest first."""
         return [
             m
