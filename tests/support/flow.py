@@ -442,13 +442,9 @@ class FlowBot:
     def all_text(self) -> str:
         return "\n".join(self.everything_said())
 
-    def said_since(self, mark: int) -> str:
-        """What people see of the bot's calls to Slack after the first ``mark`` (as counted by
-        ``len(flow.slack.calls)``): posts, edits and private answers."""
-        return "\n".join(visible_text(c.params) for c in self.slack.calls[mark:])
-
     def told_privately_since(self, mark: int) -> str:
-        """What only the asker or clicker saw (through ``response_url``) after ``mark``."""
+        """What only the asker or clicker saw (through ``response_url``) after the first
+        ``mark`` calls to Slack (``len(flow.slack.calls)`` before the request)."""
         calls = self.slack.calls[mark:]
         return "\n".join(visible_text(c.params) for c in calls if c.method == "response_url")
 
