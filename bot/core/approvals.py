@@ -43,7 +43,7 @@ from bot.core.prompts import (
     state_words,
     unshowable,
 )
-from bot.core.reply import Reply, code, context, section
+from bot.core.reply import Reply, code, context, section, text_reply
 from bot.core.runner import run_command
 from bot.store import NewAction, PendingAction, Store
 
@@ -168,7 +168,8 @@ class Approvals:
             word = "Cancelled" if to_state == CANCELLED else "Rejected"
             entry = self._audit.begin(audit_ctx, source="button")
             outcome = f"{word.lower()} by <@{choice.user_id}>"
-            reply = Reply(text=f"{word}: nothing was done.", ok=False, outcome=outcome)
+            reply = text_reply(f"{word}: nothing was done.", ok=False)
+            reply = dataclasses.replace(reply, outcome=outcome)
             self._audit.end(entry, audit_ctx, reply)
             return self._finish(won, reply, f"{word} by <@{choice.user_id}> at {fmt.when(now)}")
         return self._act(won, audit_ctx)

@@ -136,8 +136,24 @@ def test_parent_message_is_updated_with_the_outcome(
     assert len(replies) == 1
 
 
-def test_channel_default_deployment_applies(bot: BotProcess, slack_fresh: SlackStandin) -> None:
-    assert "etl_daily" in run(bot, slack_fresh, "list etl_", channel="C0AF2")
+@pytest.mark.parametrize(("channel", "default"), [("C0AF2", "af2"), ("C0AF3", "af3")])
+def test_channel_default_deployment_applies(
+    bot: BotProcess,
+    slack_fresh: SlackStandin,
+    airflow2: AirflowServer,
+    airflow3: AirflowServer,
+    channel: str,
+    default: str,
+) -> None:
+    # Both Airflows have the same DAGs: only the deployment named and the links into its UI
+    # tell which one answered.
+    urls = {"af2": f"{airflow2.url}/", "af3": f"{airflow3.url}/"}
+    said = run(bot, slack_fresh, "list etl_", channel=channel)
+    assert f"*DAGs on `{default}`*" in said
+    assert f"{urls[default]}dags/etl_daily" in said
+    assert [name for name, url in urls.items() if url in said] == [default]
+    parent = slack_fresh.messages[channel][0]
+    assert parent["text"].startswith(f"<@{USER}> ran `/airflow list etl_` on `{default}`")
 
 
 def test_pause_and_unpause_really_change_airflow(

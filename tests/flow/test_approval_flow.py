@@ -4,31 +4,21 @@ holes around it. Flow tests: the real bot, the Slack stand-in and a scripted Air
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, deployment, flow_bot
+from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
 
 
 @pytest.fixture
-def airflow() -> Iterator[ScriptedAirflow]:
-    with ScriptedAirflow() as scripted:
-        scripted.add_dag("etl_daily")
-        scripted.add_dag("hr_payroll")
-        yield scripted
-
-
-@pytest.fixture
-def flow(tmp_path: Path, airflow: ScriptedAirflow) -> Iterator[FlowBot]:
-    config = f"""
+def flow(start_flow: StartFlow, airflow: ScriptedAirflow) -> FlowBot:
+    return start_flow(
+        f"""
 deployments:
   prod: {deployment(airflow)}
   guarded: {deployment(airflow, approvers=[BOB])}
@@ -37,27 +27,9 @@ grants:
   - {{role: operator, users: [{ALICE}]}}
   - {{role: operator, usergroups: [S0OPS]}}
   - {{role: operator, users: [{CAROL}], dags: ["etl_*"]}}
-"""
-    with flow_bot(tmp_path, config) as bot:
-        yield bot
-
-
-def _with_button(flow: FlowBot, action_id: str) -> list[dict[str, Any]]:
-    return [
-        m
-        for m in flow.said()
-        for b in m.get("blocks") or []
-        for e in b.get("elements") or []
-        if isinstance(e, dict) and e.get("action_id") == action_id
-    ]
-
-
-def _all_text(flow: FlowBot) -> str:
-    return "\n".join(flow.everything_said())
-
-
-def _audit(flow: FlowBot) -> list[Any]:
-    return flow.local.bot.store.audit()
+""",
+        follower="manual",
+    )
 
 
 # -- item 3: the approver sees everything that will run ------------------------------------
@@ -68,7 +40,7 @@ def test_an_approval_shows_the_whole_conf_in_a_code_block(
 ) -> None:
     conf = {"padding": "x" * 290, "drop_all_tables": True}
     flow.command(f"trigger guarded etl_daily {json.dumps(conf)}")
-    [prompt] = _with_button(flow, "approve")
+    [prompt] = flow.with_button("approve")
     shown = visible_text(prompt)
     assert "```" in shown
     assert '"drop_all_tables": true' in shown
@@ -81,10 +53,10 @@ def test_a_conf_that_cannot_be_shown_whole_is_refused_before_anything_is_kept(
 ) -> None:
     # 3,900 characters as typed, but each `<` is shown as `&lt;`: too long to show whole.
     flow.command(f"trigger guarded etl_daily {json.dumps({'q': '<' * 3900})}")
-    assert _with_button(flow, "approve") == []
-    assert "cannot be shown whole" in _all_text(flow)
+    assert flow.with_button("approve") == []
+    assert "cannot be shown whole" in flow.all_text()
     assert airflow.writes() == []
-    [entry] = _audit(flow)
+    [entry] = flow.audit()
     assert entry.outcome == "refused: conf too long to show"
 
 
@@ -95,19 +67,13 @@ def _failed_run_message(flow: FlowBot, airflow: ScriptedAirflow) -> dict[str, An
     """Alice triggers on the guarded deployment, Bob approves, the run fails: the follower
     posts the failure with its Clear failed tasks button."""
     flow.command("trigger guarded etl_daily")
-    [prompt] = _with_button(flow, "approve")
+    [prompt] = flow.with_button("approve")
     flow.click(prompt, "approve", user=BOB)
-    [run] = airflow.dags["etl_daily"].runs.values()
-    run.update(state="failed", start_date=run["run_after"], end_date=run["run_after"])
     airflow.dags["etl_daily"].failed_tasks = ["load"]
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = _with_button(flow, "clear")
-        if found:
-            flow.settle()
-            return found[0]
-        time.sleep(0.1)
-    raise AssertionError("the failed run was never reported")
+    airflow.end_runs("failed")
+    flow.follow_up()
+    [failed] = flow.with_button("clear")
+    return failed
 
 
 def test_clear_failed_tasks_waits_for_an_approver(flow: FlowBot, airflow: ScriptedAirflow) -> None:
@@ -115,7 +81,7 @@ def test_clear_failed_tasks_waits_for_an_approver(flow: FlowBot, airflow: Script
     writes_before = len(airflow.writes())
     flow.click(failed, "clear", user=ALICE)
     assert len(airflow.writes()) == writes_before, "clear reached Airflow without approval"
-    prompts = _with_button(flow, "approve")
+    prompts = flow.with_button("approve")
     [prompt] = [p for p in prompts if "clear the failed tasks" in visible_text(p)]
     flow.click(prompt, "approve", user=BOB)
     assert airflow.writes()[-1].path.endswith("/dags/etl_daily/clearTaskInstances")
@@ -132,14 +98,14 @@ def test_every_write_verb_waits_for_a_click() -> None:
 
 def test_an_expired_trigger_form_triggers_nothing(flow: FlowBot, airflow: ScriptedAirflow) -> None:
     flow.command("list prod")
-    [listing, *_] = _with_button(flow, "trigger_form")
+    [listing, *_] = flow.with_button("trigger_form")
     flow.click(listing, "trigger_form")
     [view] = flow.slack.views.values()
     form_id = str(view["private_metadata"])
     flow.local.bot.store.update_action(form_id, expires_at=datetime.now(UTC) - timedelta(1))
     flow.submit(view, {"conf": {"value": {"type": "plain_text_input", "value": ""}}}, user=ALICE)
     assert airflow.writes() == []
-    assert "This form expired" in _all_text(flow)
+    assert "This form expired" in flow.all_text()
 
 
 def test_an_approval_does_nothing_for_a_requester_who_lost_the_grant(
@@ -147,16 +113,14 @@ def test_an_approval_does_nothing_for_a_requester_who_lost_the_grant(
 ) -> None:
     flow.slack.set_usergroup("S0OPS", ["U0DAVE"])
     flow.command("trigger guarded etl_daily", user="U0DAVE")
-    [prompt] = _with_button(flow, "approve")
+    [prompt] = flow.with_button("approve")
     flow.slack.set_usergroup("S0OPS", [])  # Dave leaves the group while the request waits
-    groups = flow.local.bot.groups
-    assert groups is not None
-    groups.forget()
+    flow.forget_user_groups()
     flow.click(prompt, "approve", user=BOB)
     assert airflow.writes() == []
     thread = "\n".join(visible_text(m) for m in flow.said())
     assert "Nothing was done: <@U0DAVE> may no longer `trigger` this" in thread
-    denied = [e for e in _audit(flow) if not e.allowed]
+    denied = [e for e in flow.audit() if not e.allowed]
     assert [e.user_id for e in denied] == ["U0DAVE"]
 
 
@@ -165,7 +129,7 @@ def test_an_approval_does_nothing_for_a_requester_who_lost_the_grant(
 
 def test_did_you_mean_names_only_dags_the_asker_may_see(flow: FlowBot) -> None:
     flow.command("pause prod etl_hr_payroll", user=CAROL)
-    said = _all_text(flow)
+    said = flow.all_text()
     assert "not found" in said
     assert "hr_payroll`" not in said.replace("etl_hr_payroll`", "")
 
@@ -177,9 +141,9 @@ def test_a_user_group_lookup_lost_on_the_network_is_answered_and_audited(
     flow.slack.disconnect_next("usergroups.users.list", times=2)  # slack_sdk retries once
     flow.command("pause prod etl_daily", user="U0DAVE")
     assert airflow.writes() == []
-    said = _all_text(flow)
+    said = flow.all_text()
     assert "could not tell whether you are in" in said
-    [entry] = _audit(flow)
+    [entry] = flow.audit()
     assert (entry.user_id, entry.allowed, entry.outcome) == ("U0DAVE", False, "denied")
 
 
@@ -205,7 +169,7 @@ def test_a_deep_conf_in_the_trigger_form_is_answered_beside_the_field(
     flow: FlowBot, airflow: ScriptedAirflow
 ) -> None:
     flow.command("list prod")
-    [listing, *_] = _with_button(flow, "trigger_form")
+    [listing, *_] = flow.with_button("trigger_form")
     flow.click(listing, "trigger_form")
     [view] = flow.slack.views.values()
     deep = '{"a": ' + "[" * 1200 + "1" + "]" * 1200 + "}"

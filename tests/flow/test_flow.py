@@ -3,34 +3,21 @@ rely on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, deployment, flow_bot
+from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 
 
 @pytest.fixture
-def airflow() -> Iterator[ScriptedAirflow]:
-    with ScriptedAirflow() as scripted:
-        scripted.add_dag("etl_daily", description="Loads the warehouse")
-        scripted.add_dag("hr_payroll", is_paused=True)
-        yield scripted
-
-
-@pytest.fixture
-def flow(tmp_path: Path, airflow: ScriptedAirflow) -> Iterator[FlowBot]:
-    config = f"""
+def flow(start_flow: StartFlow, airflow: ScriptedAirflow) -> FlowBot:
+    return start_flow(f"""
 deployments:
   prod: {deployment(airflow)}
   guarded: {deployment(airflow, confirm=True)}
 grants:
   - {{role: operator, users: [U0ALICE]}}
-"""
-    with flow_bot(tmp_path, config) as bot:
-        yield bot
+""")
 
 
 def test_list_answers_in_the_thread_with_what_airflow_has(flow: FlowBot) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot.core.reply import code, code_block, escape, link
 from tests.support.fake_http import Response
-from tests.support.flow import API, FlowBot, ScriptedAirflow, deployment, flow_bot
+from tests.support.flow import API, FlowBot, ScriptedAirflow, StartFlow, deployment
 
 GRANTED, VIEWER, NOBODY = "U0ALICE", "U0VIEWER", "U0NOBODY"
 CHANNEL, AUDIT = "C0FLOW", "C0AUDIT"
@@ -53,13 +52,12 @@ text_strategy = st.lists(
 
 
 @pytest.fixture(scope="module")
-def airflow() -> Iterator[ScriptedAirflow]:
-    with ScriptedAirflow() as scripted:
-        yield scripted
+def airflow(module_airflow: ScriptedAirflow) -> ScriptedAirflow:
+    return module_airflow
 
 
 @pytest.fixture(scope="module")
-def flow(tmp_path_factory: pytest.TempPathFactory, airflow: ScriptedAirflow) -> Iterator[FlowBot]:
+def flow(start_module_flow: StartFlow, airflow: ScriptedAirflow) -> FlowBot:
     config = f"""
 deployments:
   prod: {deployment(airflow)}
@@ -71,8 +69,7 @@ grants:
   - {{role: viewer, users: [{VIEWER}]}}
 audit_channel: {AUDIT}
 """
-    with flow_bot(tmp_path_factory.mktemp("rendering"), config) as bot:
-        yield bot
+    return start_module_flow(config)
 
 
 @pytest.fixture(autouse=True)

@@ -10,20 +10,19 @@ from __future__ import annotations
 import json
 import time
 import tracemalloc
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.serve.wsgi import WsgiApp, wsgi_app
+from bot.serve.wsgi import WsgiApp
 from bot.tools.localbot import LocalBot
 from bot.tools.signing import sign
-from tests.flow.test_request_limits import call, environ, local_env
+from tests.support.raw_requests import call, environ
 
 LIMIT = 64 * 1024
+LOCAL_ENV = {"MAX_REQUEST_BYTES": str(LIMIT)}  # the local bot's (tests/flow/conftest.py)
 CONTENT_TYPES = [
     "application/x-www-form-urlencoded",
     "application/json",
@@ -66,19 +65,6 @@ def bodies(draw: st.DrawFn) -> bytes:
     size = draw(st.integers(LIMIT - 100, 3 * LIMIT))
     head = draw(st.sampled_from([b"payload=[", b"text=", b"{", b"payload=%7B"]))
     return (head + draw(st.sampled_from([b"{},", b"[", b"a"])) * size)[:size]
-
-
-@pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBot]:
-    env = local_env(tmp_path_factory.mktemp("fuzz"), MAX_REQUEST_BYTES=str(LIMIT))
-    bot = LocalBot.start(env)
-    yield bot
-    bot.close()
-
-
-@pytest.fixture(scope="module")
-def app(local: LocalBot) -> WsgiApp:
-    return wsgi_app(local.bot)
 
 
 @settings(

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from bot.serve.wsgi import WsgiApp, wsgi_app
+from bot.serve.wsgi import WsgiApp
 from bot.slack.workspace import NOT_OURS, AppIdentity
 from bot.tools.localbot import LocalBot
 from bot.tools.signing import (
@@ -24,21 +23,9 @@ from bot.tools.signing import (
     slash_command_body,
     view_submission_payload,
 )
-from tests.flow.test_request_limits import call, environ, local_env
+from tests.support.raw_requests import call, environ
 
 OTHER_TEAM = "T0OTHER"
-
-
-@pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBot]:
-    bot = LocalBot.start(local_env(tmp_path_factory.mktemp("workspace")))
-    yield bot
-    bot.close()
-
-
-@pytest.fixture(scope="module")
-def app(local: LocalBot) -> WsgiApp:
-    return wsgi_app(local.bot)
 
 
 def post(app: WsgiApp, local: LocalBot, body: bytes) -> tuple[int, str]:

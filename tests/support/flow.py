@@ -13,17 +13,29 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote
+from typing import Any, Literal, Protocol
+from urllib.parse import unquote, urlencode
 
+import requests
+
+from bot.serve.startup import load_all, migrate_store
+from bot.slack.app import create_bot
+from bot.store import AuditEntry
 from bot.tools.localbot import Answer, LocalBot
 from bot.tools.localslack import SlackStandin
-from bot.tools.signing import block_actions_payload, view_submission_payload
+from bot.tools.signing import (
+    block_actions_payload,
+    sign,
+    slash_command_fields,
+    view_submission_payload,
+)
+from tests.support.conversation import visible_text
 from tests.support.fake_http import FakeHTTPServer, Request, Response
 
 API = "/api/v2"
@@ -77,6 +89,11 @@ class ScriptedAirflow:
         dag = ScriptedDag(dag_id, **fields)
         self.dags[dag_id] = dag
         return dag
+
+    def add_run(self, dag_id: str, state: str = "queued", **fields: Any) -> dict[str, Any]:
+        """A run of ``dag_id`` as if the scheduler or someone else had started it."""
+        with self._lock:
+            return self._new_run(self.dags[dag_id], {"state": state, **fields})
 
     def end_runs(self, state: str = "success") -> int:
         """End every run still queued or running, as the scheduler would; returns how many."""
@@ -137,6 +154,9 @@ class ScriptedAirflow:
         if rest == ["clearTaskInstances"]:
             cleared = [{"task_id": t, "dag_id": dag.dag_id} for t in dag.failed_tasks]
             dag.failed_tasks = []
+            again = dag.runs.get(str(req.json().get("dag_run_id")))
+            if cleared and again is not None:  # its cleared tasks wait to run again
+                again.update(state="queued", end_date=None)
             return Response(200, {"task_instances": cleared, "total_entries": len(cleared)})
         run = dag.runs.get(rest[1]) if len(rest) >= 2 and rest[0] == "dagRuns" else None
         if run is None:
@@ -157,24 +177,30 @@ class ScriptedAirflow:
         return Response(200, {"dags": page, "total_entries": len(found)})
 
     def _trigger(self, dag: ScriptedDag, body: dict[str, Any]) -> Response:
-        now = datetime.now(UTC).isoformat()
-        run_id = body.get("dag_run_id") or f"manual__{now}"
+        run_id = body.get("dag_run_id")
         if run_id in dag.runs:
             return Response(409, {"detail": f"DAG Run with id `{run_id}` already exists"})
+        fields = {k: body.get(k) for k in ("dag_run_id", "logical_date", "conf", "note")}
+        return Response(200, self._new_run(dag, fields))
+
+    def _new_run(self, dag: ScriptedDag, fields: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.now(UTC).isoformat()
+        run_id = fields.get("dag_run_id") or f"manual__{now}"
+        state = fields.get("state") or "queued"
         run = {
             "dag_id": dag.dag_id,
             "dag_run_id": run_id,
-            "state": "queued",
-            "logical_date": body.get("logical_date"),
+            "state": state,
+            "logical_date": fields.get("logical_date"),
             "run_after": now,
-            "start_date": None,
-            "end_date": None,
+            "start_date": None if state == "queued" else now,
+            "end_date": None if state in ("queued", "running") else now,
             "run_type": "manual",
-            "conf": body.get("conf") or {},
-            "note": body.get("note"),
+            "conf": fields.get("conf") or {},
+            "note": fields.get("note"),
         }
         dag.runs[run_id] = run
-        return Response(200, run)
+        return run
 
 
 def _dag_id(dag: ScriptedDag) -> str:
@@ -187,34 +213,122 @@ def deployment(airflow: ScriptedAirflow, **options: Any) -> str:
     return "{" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in fields.items()) + "}"
 
 
+def flow_config(
+    airflow: ScriptedAirflow,
+    deployments: Mapping[str, Mapping[str, Any]],
+    *,
+    operators: Sequence[str] = (),
+    viewers: Sequence[str] = (),
+) -> str:
+    """A config of ``deployments`` (name: options, e.g. ``{"confirm": True}``) on ``airflow``,
+    where ``operators`` and ``viewers`` have their role everywhere."""
+    lines = ["deployments:"]
+    lines += [f"  {name}: {deployment(airflow, **opts)}" for name, opts in deployments.items()]
+    lines.append("grants:")
+    for role, users in (("operator", operators), ("viewer", viewers)):
+        if users:
+            lines.append(f"  - {{role: {role}, users: [{', '.join(users)}]}}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One request as Slack sends it: the body and its signed headers. Delivered twice, it is
+    a replay."""
+
+    body: bytes
+    headers: dict[str, str]
+
+
+FollowerMode = Literal["background", "manual"]
+USER, CHANNEL = "U0ALICE", "C0FLOW"  # who asks and where, unless a test says otherwise
+# How long Slack must hear nothing more before a request counts as answered (see settle).
+QUIET_S = 0.01
+FOLLOWING = ("queued", "running")  # a follow's reported states while its run is under way
+
+
 class FlowBot:
     """The real bot on 127.0.0.1 with a config of the test's, over a local Slack."""
 
-    def __init__(self, local: LocalBot) -> None:
+    def __init__(
+        self, local: LocalBot, env: Mapping[str, str], tmp_path: Path, follower: FollowerMode
+    ) -> None:
         self.local = local
         self.slack: SlackStandin = local.slack
+        self._env = dict(env)
+        self._tmp_path = tmp_path
+        self._follower = follower
+        self._session = requests.Session()
+        self._session.trust_env = False  # a proxy from the environment must not see localhost
+        self.others: list[FlowBot] = []
 
-    def command(self, text: str, *, user: str = "U0ALICE", channel: str = "C0FLOW") -> Answer:
+    # -- what Slack sends --------------------------------------------------------------------
+
+    def command(self, text: str, *, user: str = USER, channel: str = CHANNEL) -> Answer:
         """``/airflow <text>`` as Slack sends it; returns the ack once the bot's work is done."""
-        url = self.slack.new_response_url(channel=channel)
-        answer = self.local.slash(text, user=user, channel=channel, response_url=url)
-        self.settle()
-        return answer
+        return self.deliver(self.slash_request(text, user=user, channel=channel))
 
     def click(
         self,
         message: Mapping[str, Any],
         action_id: str,
         *,
-        user: str = "U0ALICE",
-        channel: str = "C0FLOW",
+        user: str = USER,
+        channel: str = CHANNEL,
+        label: str | None = None,
     ) -> Answer:
-        """Click the button ``action_id`` on a message the bot posted (from the stand-in)."""
+        """Click the button ``action_id`` (the one whose text has ``label``, where several
+        share it) on a message the bot posted (from the stand-in)."""
+        button = find_button(message, action_id, label=label)
+        return self.deliver(self.click_request(message, button, user=user, channel=channel))
+
+    def click_at_once(
+        self,
+        message: Mapping[str, Any],
+        action_id: str,
+        *,
+        users: list[str],
+        channel: str = CHANNEL,
+    ) -> list[Answer]:
+        """The button clicked by each of ``users`` at the same moment (a user named twice
+        double-clicks): every request is in flight before any is answered."""
         button = find_button(message, action_id)
+        requests_ = [self.click_request(message, button, user=u, channel=channel) for u in users]
+        barrier = threading.Barrier(len(requests_))
+
+        def send(request: Delivery) -> Answer:
+            barrier.wait()
+            return self.deliver(request, settle=False)
+
+        with ThreadPoolExecutor(len(requests_)) as pool:
+            answers = list(pool.map(send, requests_))
+        self.settle()
+        return answers
+
+    def submit(self, view: Mapping[str, Any], values: dict[str, Any], *, user: str) -> Answer:
+        """Submit a form (modal) the bot opened, ``values`` as Slack's ``view.state.values``."""
+        return self.deliver(self.submit_request(view, values, user=user))
+
+    def slash_request(self, text: str, *, user: str = USER, channel: str = CHANNEL) -> Delivery:
+        fields = slash_command_fields(
+            text=text,
+            response_url=self.slack.new_response_url(channel=channel),
+            user_id=user,
+            channel_id=channel,
+            team_id=self.slack.team_id,
+            team_domain=self.slack.team_domain,
+            api_app_id=self.slack.app_id,
+        )
+        return self._signed(urlencode(fields).encode())
+
+    def click_request(
+        self, message: Mapping[str, Any], button: Mapping[str, Any], *, user: str, channel: str
+    ) -> Delivery:
+        """A click on ``button`` (``find_button``) of ``message``, signed, not yet sent."""
         payload = block_actions_payload(
             message_ts=str(message["ts"]),
             thread_ts=message.get("thread_ts"),
-            action_id=action_id,
+            action_id=str(button["action_id"]),
             value=str(button.get("value", "")),
             response_url=self.slack.new_response_url(channel=channel, message_ts=message["ts"]),
             user_id=user,
@@ -223,12 +337,11 @@ class FlowBot:
             api_app_id=self.slack.app_id,
             message=dict(message),
         )
-        answer = self.local.interact(payload)
-        self.settle()
-        return answer
+        return self._payload(payload)
 
-    def submit(self, view: Mapping[str, Any], values: dict[str, Any], *, user: str) -> Answer:
-        """Submit a form (modal) the bot opened, ``values`` as Slack's ``view.state.values``."""
+    def submit_request(
+        self, view: Mapping[str, Any], values: dict[str, Any], *, user: str
+    ) -> Delivery:
         payload = view_submission_payload(
             callback_id=str(view.get("callback_id", "")),
             values=values,
@@ -239,57 +352,208 @@ class FlowBot:
             team_id=self.slack.team_id,
             api_app_id=self.slack.app_id,
         )
-        answer = self.local.interact(payload)
-        self.settle()
+        return self._payload(payload)
+
+    def deliver(
+        self, request: Delivery, *, headers: Mapping[str, str] | None = None, settle: bool = True
+    ) -> Answer:
+        """POST ``request`` to the bot as Slack would (``headers`` added, e.g. Slack's retry
+        headers); with ``settle``, once the bot's work is done."""
+        started = time.monotonic()
+        resp = self._session.post(
+            self.local.url, data=request.body, headers={**request.headers, **(headers or {})},
+            timeout=30,
+        )  # fmt: skip
+        answer = Answer(resp.status_code, resp.text, time.monotonic() - started)
+        if settle:
+            self.settle()
         return answer
 
-    def settle(self, timeout: float = 10.0) -> None:
-        """Wait until the bot has no work in flight and Slack heard nothing new for a moment."""
+    def _payload(self, payload: dict[str, Any]) -> Delivery:
+        return self._signed(urlencode({"payload": json.dumps(payload)}).encode())
+
+    def _signed(self, body: bytes) -> Delivery:
+        return Delivery(body, sign(self.local._secret, body))
+
+    # -- waiting for the bot -----------------------------------------------------------------
+
+    def settle(self, timeout: float = 10.0, quiet: float = QUIET_S) -> None:
+        """Wait until the bot has no work in flight and Slack heard nothing new for ``quiet``
+        seconds. Work a request starts is counted from before its ack, so a short quiet is
+        enough; the background follower is not waited for (see ``follow_up``)."""
         deadline = time.monotonic() + timeout
         seen, quiet_since = -1, time.monotonic()
         while time.monotonic() < deadline:
             count = len(self.slack.calls)
             if count != seen or self.local.busy:
                 seen, quiet_since = count, time.monotonic()
-            elif time.monotonic() - quiet_since > 0.15:
+            elif time.monotonic() - quiet_since > quiet:
                 return
-            time.sleep(0.02)
+            time.sleep(0.005)
         raise AssertionError(f"the bot was still busy after {timeout}s")
 
-    def said(self, channel: str = "C0FLOW") -> list[dict[str, Any]]:
+    def follow_up(self) -> int:
+        """One round of the follower, now: every run the bot follows is checked at once (not
+        when it is next due), and what it finds is said. Returns how many were checked.
+
+        For a bot started with ``follower="manual"``, whose follower checks only when told."""
+        store = self.local.bot.store
+        now = datetime.now(UTC)
+        for f in store.follows():
+            if f.reported in FOLLOWING:  # following it again from now keeps what was told
+                store.add_follow(
+                    deployment=f.deployment, dag_id=f.dag_id, run_id=f.run_id,
+                    channel_id=f.channel_id, thread_ts=f.thread_ts, header=f.header,
+                    requested_by=f.requested_by, reported=f.reported,
+                    limit_seconds=(f.give_up_at - now).total_seconds(),
+                )  # fmt: skip
+        checked = self.local.bot.follower.tick()
+        self.settle()
+        return checked
+
+    def forget_user_groups(self) -> None:
+        """Drop the bot's cache of user groups, as the 2 minutes it keeps them passing would:
+        the next permission check asks Slack again."""
+        groups = self.local.bot.groups
+        assert groups is not None
+        groups.forget()
+
+    # -- what the bot said and did -----------------------------------------------------------
+
+    def said(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
         """Every message in ``channel``, as it now stands (parents and thread replies)."""
         return self.slack.messages.get(channel, [])
+
+    def with_button(self, action_id: str, channel: str = CHANNEL) -> list[dict[str, Any]]:
+        """The messages in ``channel`` that now carry a button ``action_id``, oldest first."""
+        return [
+            m
+            for m in self.said(channel)
+            for b in m.get("blocks") or []
+            for e in b.get("elements") or []
+            if isinstance(e, dict) and e.get("action_id") == action_id
+        ]
 
     def everything_said(self) -> list[str]:
         """Every text the bot sent to Slack: messages, updates, ephemerals, response URLs,
         views, as JSON strings, for assertions about what can never appear in any of them."""
         return [json.dumps(c.params, ensure_ascii=False) for c in self.slack.calls]
 
+    def all_text(self) -> str:
+        return "\n".join(self.everything_said())
 
-def find_button(message: Mapping[str, Any], action_id: str) -> dict[str, Any]:
+    def told_privately_since(self, mark: int) -> str:
+        """What only the asker or clicker saw (through ``response_url``) after the first
+        ``mark`` calls to Slack (``len(flow.slack.calls)`` before the request)."""
+        calls = self.slack.calls[mark:]
+        return "\n".join(visible_text(c.params) for c in calls if c.method == "response_url")
+
+    def audit(self) -> list[AuditEntry]:
+        """The audit trail, oldest first."""
+        return list(reversed(self.local.bot.store.audit(limit=100_000)))
+
+    # -- more processes ----------------------------------------------------------------------
+
+    def another_process(self, config: str | None = None) -> FlowBot:
+        """A second bot process of the same Slack app (its signing secret) on the same store,
+        with ``config`` (default the same): a second worker, or the bot restarted after the
+        operator changed its config. Closed with this one."""
+        env = dict(self._env)
+        if config is not None:
+            env["CHATOPS_CONFIG"] = str(_write_config(self._tmp_path, config))
+        local = _local_bot(env, slack=self.slack, signing_secret=self.local._secret)
+        if self._follower == "manual":
+            local.bot.follower.stop()
+        other = FlowBot(local, env, self._tmp_path, self._follower)
+        self.others.append(other)
+        return other
+
+    def close(self) -> None:
+        for other in self.others:
+            other.close()
+        self._session.close()
+        self.local.close()
+
+
+def find_button(
+    message: Mapping[str, Any], action_id: str, *, label: str | None = None
+) -> dict[str, Any]:
     for block in message.get("blocks") or []:
         for element in block.get("elements") or []:
-            if isinstance(element, dict) and element.get("action_id") == action_id:
+            if not isinstance(element, dict) or element.get("action_id") != action_id:
+                continue
+            if label is None or label in str((element.get("text") or {}).get("text", "")):
                 return element
     raise AssertionError(f"no button {action_id!r} on the message: {message.get('text')!r}")
 
 
+def _write_config(tmp_path: Path, config: str) -> Path:
+    path = tmp_path / f"chatops-{secrets.token_hex(4)}.yml"
+    path.write_text(config)
+    return path
+
+
+def _local_bot(env: Mapping[str, str], *, slack: SlackStandin, signing_secret: str) -> LocalBot:
+    """What ``LocalBot.start`` builds, on a Slack stand-in that is already running."""
+    settings, config = load_all(
+        {**env, "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": signing_secret,
+         "SLACK_API_URL": slack.api_url}
+    )  # fmt: skip
+    migrate_store(settings.database_url)
+    console_key = secrets.token_hex(16)
+    bot = create_bot(settings, config, console_key=console_key)
+    bot.start_background()
+    return LocalBot(slack=slack, bot=bot, config=config, signing_secret=signing_secret,
+                    console_key=console_key)  # fmt: skip
+
+
 @contextmanager
 def flow_bot(
-    tmp_path: Path, config: str, env: Mapping[str, str] | None = None
+    tmp_path: Path,
+    config: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    follower: FollowerMode = "background",
 ) -> Iterator[FlowBot]:
     """The bot with ``config`` (YAML; ``${SCRIPTED_TOKEN}`` is the scripted Airflow's token)
-    and a fresh SQLite store under ``tmp_path``."""
-    config_path = tmp_path / f"chatops-{secrets.token_hex(4)}.yml"
-    config_path.write_text(config)
+    and a fresh SQLite store under ``tmp_path``.
+
+    ``follower="manual"``: the runs the bot follows are checked only when the test calls
+    ``FlowBot.follow_up``, not every few seconds in the background."""
     full_env = {
-        "CHATOPS_CONFIG": str(config_path),
+        "CHATOPS_CONFIG": str(_write_config(tmp_path, config)),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
         "SCRIPTED_TOKEN": TOKEN,
         **(env or {}),
     }
     local = LocalBot.start(full_env)
+    if follower == "manual":
+        local.bot.follower.stop()
+    flow = FlowBot(local, full_env, tmp_path, follower)
     try:
-        yield FlowBot(local)
+        yield flow
     finally:
-        local.close()
+        flow.close()
+
+
+class StartFlow(Protocol):
+    def __call__(
+        self, config: str, env: Mapping[str, str] | None = None, *, follower: FollowerMode = ...
+    ) -> FlowBot: ...
+
+
+@contextmanager
+def flows(tmp_path: Path) -> Iterator[StartFlow]:
+    """``start(config, env=None, follower=...)`` starts a bot as ``flow_bot`` does, on the
+    store under ``tmp_path``, as often as wanted; every one is stopped on the way out."""
+    with ExitStack() as stack:
+
+        def start(
+            config: str,
+            env: Mapping[str, str] | None = None,
+            *,
+            follower: FollowerMode = "background",
+        ) -> FlowBot:
+            return stack.enter_context(flow_bot(tmp_path, config, env, follower=follower))
+
+        yield start

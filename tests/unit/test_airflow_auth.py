@@ -16,8 +16,8 @@ import requests
 
 from bot.airflow import AirflowNotAllowed, AirflowUnavailable
 from bot.airflow.auth import BasicAuth, BearerAuth, JwtPasswordAuth, jwt_lifetime
+from tests.support.airflow_client import SECRET, client, make_jwt
 from tests.support.fake_http import FakeHTTPServer, Request, Response, hang_up
-from tests.unit.test_airflow_client import SECRET, client, make_jwt
 
 DAG = {"dag_id": "etl", "is_paused": False}
 

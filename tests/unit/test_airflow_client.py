@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,30 +21,8 @@ from bot.airflow import (
     AirflowUnavailable,
 )
 from bot.airflow.auth import jwt_lifetime
+from tests.support.airflow_client import SECRET, V2_RUN, client, make_jwt
 from tests.support.fake_http import FakeHTTPServer, InFlight, Request, Response
-
-SECRET = "s3cr3t-value-never-shown"
-V2_RUN = {
-    "dag_id": "etl",
-    "dag_run_id": "manual__2022-11-16T11:34:00+00:00",
-    "state": "queued",
-    "logical_date": "2022-11-16T11:34:00Z",
-    "conf": {"a": 1},
-}
-
-
-def client(server: FakeHTTPServer, **kwargs: object) -> AirflowClient:
-    options: dict[str, object] = {"token": SECRET, "api_version": "v2", "backoff": 0.01}
-    options.update(kwargs)
-    return AirflowClient(base_url=server.url, name="prod", **options)  # type: ignore[arg-type]
-
-
-def make_jwt(exp: float) -> str:
-    def part(obj: object) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'HS512'})}.{part({'sub': '1', 'exp': exp})}.sig"
-
 
 # -- API version --------------------------------------------------------------------------
 

@@ -23,8 +23,8 @@ from bot.airflow import (
     AirflowRateLimited,
     AirflowUnavailable,
 )
+from tests.support.airflow_client import SECRET, V2_RUN, client, make_jwt
 from tests.support.fake_http import FakeHTTPServer, InFlight, Response, hang_up
-from tests.unit.test_airflow_client import SECRET, V2_RUN, client, make_jwt
 
 RUNS = "/api/v2/dags/etl/dagRuns"
 
