@@ -5,14 +5,27 @@
 
 from __future__ import annotations
 
+from bot.core.alerts import AlertButtons
 from bot.core.context import Context
 from bot.core.parser import Command, parse_command
 from bot.core.verbs import Registry, Verb
-from commands import clear, deployments, help, pause, status, trigger, unpause, whoami
+from commands import (
+    clear,
+    deployments,
+    help,
+    pause,
+    status,
+    subscribe,
+    subscriptions,
+    trigger,
+    unpause,
+    unsubscribe,
+    whoami,
+)
 from commands import list as list_
 from commands.failures import airflow_failure
 
-__all__ = ["REGISTRY", "Context", "Verb", "parse"]
+__all__ = ["ALERT_BUTTONS", "REGISTRY", "Context", "Verb", "parse"]
 
 REGISTRY = Registry(
     # In the order help lists them.
@@ -25,11 +38,17 @@ REGISTRY = Registry(
         pause.VERB,
         unpause.VERB,
         whoami.VERB,
+        subscribe.VERB,
+        unsubscribe.VERB,
+        subscriptions.VERB,
         clear.VERB,
     ),
     airflow_failure=airflow_failure,
     when_empty=help.VERB.name,
 )
+
+# The buttons under a failure alert (bot/core/alerts.py): the verbs that declare them.
+ALERT_BUTTONS = AlertButtons(logs="logs", clear=clear.BUTTON, mark="mark")
 
 
 def parse(text: str, *, deployments: list[str], default_deployment: str | None) -> Command:

@@ -10,6 +10,7 @@ from bot.airflow import AirflowClient
 from bot.config import Config
 from bot.core.parser import Command
 from bot.core.permissions import Access, Permissions
+from bot.core.subscriptions import SubscriptionBook
 from bot.core.verbs import Registry
 
 
@@ -55,6 +56,13 @@ class Context:
     run_id: str | None = None  # trigger: the dag_run_id to use (one per pending action)
     approved_by: str | None = None  # trigger: the approver, for the run's note
     origin: str = "slack"  # or "console": asked in ``python -m bot console`` (bot/core/audit.py)
+    subscriptions: SubscriptionBook | None = None  # the channels' subscriptions
+
+    @property
+    def book(self) -> SubscriptionBook:
+        if self.subscriptions is None:
+            raise RuntimeError(f"`{self.command.verb}` was dispatched without the subscriptions")
+        return self.subscriptions
 
     @property
     def airflow(self) -> AirflowClient:
@@ -77,7 +85,9 @@ class Contexts:
         verbs: Registry,
         permissions: Permissions,
         clients: Mapping[str, AirflowClient],
+        subscriptions: SubscriptionBook | None = None,
     ) -> None:
+        self.subscriptions = subscriptions
         self.config = config
         self.verbs = verbs
         self.permissions = permissions
@@ -102,4 +112,5 @@ class Contexts:
             client=self.clients.get(command.deployment or ""),
             page=page or PagePosition(),
             origin=origin,
+            subscriptions=self.subscriptions,
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot.config.model import DEFAULT_EVENTS, EVENTS
 from bot.core.json_depth import too_deep
 from bot.core.reply import code
 from bot.core.verbs import Arg, Registry, Verb
@@ -28,6 +29,8 @@ DAG_ID = re.compile(r"^[\w.-]{1,250}$")
 # dot-segments that the HTTP library resolves to another path: refused too.
 RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]{1,250}$")
 _DOT_SEGMENTS = frozenset({".", ".."})
+# A DAG id, or a pattern of them (fnmatch: ``*``, ``?``, ``[...]``).
+DAG_GLOB = re.compile(r"^[\w.\-*?\[\]!]{1,250}$")
 RUN_ID_FORM = "letters, digits and `_ . ~ : + -`, e.g. `manual__2024-01-01T00:00:00+00:00`"
 # A conf is shown whole to whoever confirms or approves it (bot/core/approvals.py), so it is kept to
 # what a person can read there: at most this many characters of JSON, nested this deep.
@@ -60,6 +63,8 @@ class Command:
     logical_date: datetime | None = None
     conf: dict[str, Any] = field(default_factory=dict)
     topic: str | None = None  # for help: the verb asked about
+    glob: str | None = None  # subscribe, unsubscribe: the DAG ids watched
+    events: frozenset[str] = frozenset()  # subscribe: what is posted
 
     # The text as typed (whitespace folded), for the parent message; not part of equality.
     typed: str = field(default="", compare=False)
@@ -120,6 +125,8 @@ def _arguments(
             raise UsageError(f"`{name}` takes no arguments.")
         return Command(verb=name)
     deployment, rest = _take_deployment(rest, deployments, default)
+    if args[:1] == (Arg.GLOB,):
+        return _watching(name, args, deployment, rest)
     if args == (Arg.FILTER,):
         if len(rest) > 1:
             raise UsageError(f"`{name}` takes one filter (part of a DAG id).")
@@ -151,6 +158,33 @@ def _arguments(
         extra = " ".join(t for t, _ in rest)
         raise UsageError(f"`{name}` takes one DAG id; unexpected {code(extra)}.")
     return cmd
+
+
+def _watching(
+    name: str, args: tuple[Arg, ...], deployment: str, rest: list[tuple[str, int]]
+) -> Command:
+    """``<dag-glob>`` and, for subscribe, the events: ``failed`` when none is named."""
+    if not rest:
+        raise UsageError(f"`{name}` needs a DAG id or a pattern, like `etl_*` (`*` for every DAG).")
+    glob = rest[0][0]
+    if not DAG_GLOB.match(glob):
+        raise UsageError(
+            f"{code(glob)} is not a DAG id or pattern: DAG ids are letters, digits, `_`, `.` "
+            "and `-`; a pattern adds `*`, `?` and `[...]`."
+        )
+    words = [t.lower() for t, _ in rest[1:]]
+    if args == (Arg.GLOB,):
+        if words:
+            raise UsageError(f"`{name}` takes one DAG pattern; unexpected {code(' '.join(words))}.")
+        return Command(verb=name, deployment=deployment, glob=glob)
+    unknown = [w for w in words if w not in EVENTS]
+    if unknown:
+        raise UsageError(
+            f"{code(unknown[0])} is not an event: name any of "
+            f"{', '.join(code(e) for e in EVENTS)}, or none for `failed`."
+        )
+    events = frozenset(words) or DEFAULT_EVENTS
+    return Command(verb=name, deployment=deployment, glob=glob, events=events)
 
 
 def _take_deployment(

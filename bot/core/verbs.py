@@ -32,6 +32,8 @@ class Arg(Enum):
     RUN = "[<run_id>]"
     DATE = "[<logical_date>]"
     CONF = "[<conf-json>]"  # the rest of the text, as JSON
+    GLOB = "<dag-glob>"  # a DAG id or pattern (subscriptions)
+    EVENTS = "[failed] [success] [hitl]"  # what a subscription posts
 
 
 @dataclass(frozen=True)
