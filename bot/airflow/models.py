@@ -59,16 +59,18 @@ class DagRun:
 
 
 @dataclass(frozen=True)
-class TaskInstance:
-    task_id: str
-    state: str | None
-    try_number: int  # >= 1 once it ran; 0 if it never started
-    map_index: int = -1
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+class RunPage:
+    """One page of runs across DAGs; ``total`` counts every run matching the filter."""
+
+    runs: tuple[DagRun, ...]
+    total: int
 
 
 @dataclass(frozen=True)
-class RunPage:
-    runs: tuple[DagRun, ...]
-    total: int
+class TaskInstance:
+    task_id: str
+    state: str | None  # None: not scheduled yet
+    try_number: int  # >= 1 once it ran; 0 if it never started
+    map_index: int = -1  # -1: not a mapped task
+    start_date: datetime | None = None
+    end_date: datetime | None = None
