@@ -100,6 +100,7 @@ class Watcher:
         self.owner = _owner()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._held: set[str] = set()  # the deployments this process watched last round
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -114,9 +115,17 @@ class Watcher:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop, and hand the deployments watched here to another process at once (a deploy
+        or a restart), rather than after their leases lapse."""
         self._stopped.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        for deployment in sorted(self._held):
+            try:
+                self._store.release_watch(deployment, self.owner)
+            except SQLAlchemyError as exc:
+                log.warning("could not hand over %s: %s", deployment, type(exc).__name__)
+        self._held.clear()
 
     def _loop(self) -> None:
         while not self._stopped.is_set():
@@ -139,7 +148,9 @@ class Watcher:
     def _round(self, deployment: str) -> None:
         state = self._store.take_watch(deployment, self.owner, lease_seconds=2 * self.interval)
         if state is None:
+            self._held.discard(deployment)
             return  # another process watches it
+        self._held.add(deployment)
         watching = self._book.of_deployment(deployment)
         client = self._clients.get(deployment)
         if watching and client is not None:

@@ -49,6 +49,7 @@ class ScriptedDag:
     description: str | None = None
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed_tasks: list[str] = field(default_factory=list)
+    logs: dict[str, list[str]] = field(default_factory=dict)  # task id -> its log's lines
 
     def json(self) -> dict[str, Any]:
         return {
@@ -131,6 +132,8 @@ class ScriptedAirflow:
             return Response(200, {"version": self.version, "git_version": None})
         if parts == ["dags"] and req.method == "GET":
             return self._list(req)
+        if parts == ["dags", "~", "dagRuns"] and req.method == "GET":
+            return self._ended(req)
         if parts == ["dags", "~", "dagRuns", "list"]:
             wanted = set(req.json().get("dag_ids") or [])
             runs = [r for d in self.dags.values() if d.dag_id in wanted for r in d.runs.values()]
@@ -164,9 +167,35 @@ class ScriptedAirflow:
         if rest[2:] == []:
             return Response(200, run)
         if rest[2:] == ["taskInstances"]:
-            tis = [{"task_id": t, "state": "failed"} for t in dag.failed_tasks]
+            tis = [
+                {"task_id": t, "state": "failed", "try_number": 1, "map_index": -1}
+                for t in dag.failed_tasks
+            ]
             return Response(200, {"task_instances": tis, "total_entries": len(tis)})
+        if rest[2:3] == ["taskInstances"] and rest[4:5] == ["logs"]:
+            lines = dag.logs.get(rest[3], [])
+            records = [{"event": line, "level": "info"} for line in lines]
+            return Response(200, {"content": records, "continuation_token": None})
         return Response(404, {"detail": "Not Found"})
+
+    def _ended(self, req: Request) -> Response:
+        """Runs of every DAG that ended, as Airflow 3 lists them by ``end_date``."""
+        since = (req.query.get("end_date_gte") or [""])[0]
+        states = set(req.query.get("state") or ["failed", "success"])
+        limit = int((req.query.get("limit") or ["100"])[0])
+        offset = int((req.query.get("offset") or ["0"])[0])
+        start = datetime.fromisoformat(since) if since else None
+        ended = [
+            r
+            for d in self.dags.values()
+            for r in d.runs.values()
+            if r["end_date"]
+            and r["state"] in states
+            and (start is None or datetime.fromisoformat(r["end_date"]) >= start)
+        ]
+        ended.sort(key=lambda r: datetime.fromisoformat(r["end_date"]))
+        page = ended[offset : offset + limit]
+        return Response(200, {"dag_runs": page, "total_entries": len(ended)})
 
     def _list(self, req: Request) -> Response:
         pattern = (req.query.get("dag_id_pattern") or [""])[0]
@@ -195,7 +224,7 @@ class ScriptedAirflow:
             "run_after": now,
             "start_date": None if state == "queued" else now,
             "end_date": None if state in ("queued", "running") else now,
-            "run_type": "manual",
+            "run_type": fields.get("run_type") or "manual",
             "conf": fields.get("conf") or {},
             "note": fields.get("note"),
         }

@@ -100,10 +100,10 @@ def test_the_documented_example_loads_as_written() -> None:
         name="dev", url="http://localhost:8080", username="admin", password=DEV_PASSWORD
     )
     assert config.channels == {"C0123ABCD": "prod"}
-    # The example spells out the built-in roles as they were before `clear` joined operator.
+    # The example spells out the built-in roles as they were before more verbs joined them.
     assert config.roles == {
-        **REGISTRY.builtin_roles(),
-        "operator": REGISTRY.builtin_roles()["operator"] - {"clear"},
+        "viewer": frozenset({"list", "status"}),
+        "operator": frozenset({"list", "status", "trigger", "pause", "unpause"}),
     }
     assert config.grants == (
         Grant(
@@ -188,7 +188,8 @@ grants:
 
 
 def test_known_verbs_are_the_permission_verbs() -> None:
-    assert frozenset({"list", "status", "trigger", "pause", "unpause", "clear"}) == REGISTRY.granted
+    acting = {"list", "status", "trigger", "pause", "unpause", "clear", "subscribe", "unsubscribe"}
+    assert frozenset(acting) == REGISTRY.granted
 
 
 # --- default deployment -------------------------------------------------------------------
@@ -667,7 +668,8 @@ def test_an_unknown_verb_in_a_role_suggests_the_right_one() -> None:
     assert found == [
         "roles.ops[2]: unknown verb 'trigerr' (did you mean 'trigger'?)",
         "roles.ops[3]: 'whoami' is open to everyone, not a permission: remove it",
-        "roles.ops[4]: unknown verb 'nap' (verbs: clear, list, pause, status, trigger, unpause)",
+        "roles.ops[4]: unknown verb 'nap' (verbs: clear, list, pause, status, subscribe, trigger, "
+        "unpause, unsubscribe)",
     ]
 
 
