@@ -47,6 +47,15 @@ class AirflowProbe:
         )
         resp.raise_for_status()
 
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """Start a run as someone outside the bot would (the UI, the API); returns its id."""
+        body: dict[str, Any] = {"conf": conf or {}}
+        if self.server.major == 3:
+            body["logical_date"] = None
+        resp = self._session.post(f"{self.prefix}/dags/{dag_id}/dagRuns", json=body, timeout=30)
+        resp.raise_for_status()
+        return str(resp.json()["dag_run_id"])
+
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"])
 
