@@ -159,9 +159,12 @@ class Watcher:
             except AirflowError as exc:
                 # Nothing is lost: the watermark stays, and the next round asks again.
                 log.info("watching %s: %s", deployment, exc.message)
-        elif not watching:
-            self._store.release_watch(deployment, self.owner, forget=True)
+        # Posted only while the lease is ours, so that two processes never post the same.
         self._deliver(deployment)
+        if not watching:
+            # Nobody subscribes any more: the next watch starts from then, not from here.
+            self._store.release_watch(deployment, self.owner, forget=True)
+            self._held.discard(deployment)
 
     def _read(
         self,
