@@ -32,9 +32,16 @@ def airflow_failure(exc: AirflowError, cmd: Command, verb: Verb) -> Reply:
             f"logical date already exists. Airflow said: {said}"
         )
     elif isinstance(exc, AirflowNotAllowed):
+        # No status: the bot could not even get credentials (a platform's exchange, or no
+        # AWS or Google credentials on its host), so Airflow refused nothing yet.
+        refused = (
+            f"Airflow on {dep} refused the bot's credentials (HTTP {exc.status})"
+            if exc.status
+            else f"The bot could not sign in to Airflow on {dep}"
+        )
         text = (
-            f"Airflow on {dep} refused the bot's credentials (HTTP {exc.status}): {said}. "
-            "An admin should check this deployment's token or password in the bot's config."
+            f"{refused}: {said}. "
+            "An admin should check this deployment's credentials in the bot's config."
         )
     elif isinstance(exc, AirflowRateLimited):
         wait = f" in {exc.retry_after:.0f} s" if exc.retry_after else " in a minute"
