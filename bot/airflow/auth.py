@@ -99,12 +99,15 @@ class CachedToken:
     def _current_token(self) -> str:
         with self._lock:
             if self._token is None or time.monotonic() >= self._renew_at:
-                if self._failure is not None and time.monotonic() < self._failure[1]:
+                if (
+                    self._failure is not None
+                    and time.monotonic() - self._failure[1] < FAILURE_HOLD_S
+                ):
                     raise _again(self._failure[0])
                 try:
                     token, lifetime = self._fetch()
                 except AirflowError as exc:
-                    self._failure = (exc, time.monotonic() + FAILURE_HOLD_S)
+                    self._failure = (exc, time.monotonic())
                     raise
                 self._failure = None
                 self._token = token
@@ -185,7 +188,8 @@ def exchange(
     ``AirflowUnavailable``. No message ever holds ``secret``, whatever the endpoint echoes.
     """
     try:
-        resp = session.post(url, **request)
+        # A redirect is reported, not followed: it would carry the credentials elsewhere.
+        resp = session.post(url, allow_redirects=False, **request)
     except requests.RequestException as exc:
         raise AirflowUnavailable(
             f"could not reach {url}: {type(exc).__name__}", deployment=deployment

@@ -86,7 +86,10 @@ class GoogleAuth(CachedToken):
             except google.auth.exceptions.DefaultCredentialsError as exc:
                 # The library's own words say which file or variable was wrong, if any.
                 said = _first_line(exc)
-                found = "" if "Could not automatically determine" in said else f" ({said})"
+                if exc.__cause__ is not None:
+                    said += f": {_first_line(exc.__cause__)}"
+                nothing = "credentials were not found" in said or "Could not automatically" in said
+                found = "" if nothing else f" ({said})"
                 raise AirflowNotAllowed(
                     f"{NO_CREDENTIALS}{found}", deployment=self._deployment
                 ) from None

@@ -78,7 +78,8 @@ def check_credentials(c: Checker, path: str, fields: Mapping[Any, Any]) -> Crede
             if key in fields:
                 c.problem(key_path(path, key), "is for Amazon MWAA only: add auth: mwaa")
     if not ways:
-        c.problem(path, f"needs credentials: {_WAYS}")
+        if "auth" not in fields:  # (a wrong auth has had its problem said)
+            c.problem(path, f"needs credentials: {_WAYS}")
         return Credentials()
     if auth == "google":
         return Credentials(google=True)

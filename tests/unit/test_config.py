@@ -413,7 +413,9 @@ def test_token_and_basic_auth_together_are_refused() -> None:
         )
     )
 
-    assert found == ["deployments.prod: use one way to sign in: token or username/password, not both"]
+    assert found == [
+        "deployments.prod: use one way to sign in: token or username/password, not both"
+    ]
 
 
 def test_half_of_basic_auth_is_refused() -> None:

@@ -37,8 +37,10 @@ NO_CREDENTIALS = (
     "no AWS credentials found: give the bot's host an IAM role, or set AWS_ACCESS_KEY_ID and "
     "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in its environment"
 )
-# MWAA answers InvokeRestApi within this many seconds, or fails the call.
+# MWAA answers InvokeRestApi within this many seconds, or fails the call; and returns at
+# most this much of Airflow's answer.
 INVOKE_LIMIT_S = 10.0
+MAX_ANSWER = "6 MB"
 _CREDENTIALS_REFUSED = {
     "UnrecognizedClientException",
     "InvalidClientTokenId",
@@ -148,7 +150,7 @@ class MwaaApi:
         if isinstance(exc, NoCredentialsError | PartialCredentialsError):
             return AirflowNotAllowed(NO_CREDENTIALS, deployment=dep)
         if isinstance(exc, ReadTimeoutError):
-            return AirflowUnavailable(_too_slow(action), deployment=dep)
+            return AirflowUnavailable(too_slow(action), deployment=dep)
         if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
             return AirflowUnavailable(
                 f"could not reach the MWAA API in {self.region} ({type(exc).__name__})",
@@ -181,8 +183,11 @@ class MwaaApi:
             )
         if code in _THROTTLED:
             return AirflowRateLimited(f"AWS is throttling {action}: {said}", deployment=dep)
+        # How MWAA words its two limits is not documented: recognise either by its words.
         if _timed_out(said):
-            return AirflowUnavailable(_too_slow(action), status=status, deployment=dep)
+            return AirflowUnavailable(too_slow(action), status=status, deployment=dep)
+        if _too_large(said):
+            return AirflowUnavailable(TOO_LARGE, deployment=dep)
         if code == "ValidationException":
             hint = " (update the environment in the MWAA console)" if "Update" in said else ""
             return AirflowBadRequest(f"MWAA refused {action}: {said}{hint}", deployment=dep)
@@ -196,7 +201,13 @@ def _resource(action: str, environment: str) -> str:
     return f"on arn:aws:airflow:<region>:<account>:role/{environment}/<Airflow role, e.g. User>"
 
 
-def _too_slow(action: str) -> str:
+TOO_LARGE = (
+    f"Airflow's answer was larger than the {MAX_ANSWER} MWAA's InvokeRestApi returns; ask for "
+    "less (a narrower filter), or set mwaa_mode: login for this deployment"
+)
+
+
+def too_slow(action: str) -> str:
     if action != "InvokeRestApi":
         return f"{action} did not answer in time"
     return (
@@ -209,6 +220,11 @@ def _too_slow(action: str) -> str:
 def _timed_out(said: str) -> bool:
     text = said.lower()
     return "timed out" in text or "timeout" in text
+
+
+def _too_large(said: str) -> bool:
+    text = said.lower()
+    return "payload size" in text or "too large" in text
 
 
 def _host(value: str) -> str:

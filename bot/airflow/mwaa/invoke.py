@@ -15,17 +15,16 @@ import io
 import json
 import threading
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 from requests.adapters import BaseAdapter
 
 from bot.airflow.auth import BearerAuth
 from bot.airflow.errors import AirflowBadRequest, AirflowUnavailable
-from bot.airflow.mwaa.aws import MwaaApi
+from bot.airflow.mwaa.aws import TOO_LARGE, MwaaApi, too_slow
 
 MAX_PATH = 64  # InvokeRestApi's Path is at most 64 characters (its API model says so)
-MAX_ANSWER = "6 MB"  # what MWAA returns at most
 
 
 class AwsSigned(BearerAuth):
@@ -64,7 +63,9 @@ class InvokeRestApiAdapter(BaseAdapter):
         if self._prefix is None or not path.startswith(self._prefix + "/"):
             # Another API version than the environment's (the transport's version probe).
             return _answer(request, 404, {"detail": f"{path} is not this Airflow's API"})
-        path = path[len(self._prefix) :]
+        # MWAA builds Airflow's URL from the path itself: send it as Airflow's ids are (their
+        # alphabets hold nothing a URL path cannot), not as this URL encoded them.
+        path = unquote(path[len(self._prefix) :])
         if path.endswith("/wait"):
             return _answer(request, 501, {"detail": "InvokeRestApi cannot stream; polling"})
         if len(path) > MAX_PATH:
@@ -77,13 +78,13 @@ class InvokeRestApiAdapter(BaseAdapter):
         status, answer = self._api.invoke(
             request.method or "GET", path, _body(request.body), _query(parts.query)
         )
-        if _too_large(status, answer):
+        # Airflow itself answers neither: they are MWAA's gateway's (its time and size limits).
+        if status == 504:
             raise AirflowUnavailable(
-                f"Airflow's answer was larger than the {MAX_ANSWER} MWAA's InvokeRestApi "
-                "returns; ask for less (a narrower filter), or set mwaa_mode: login",
-                status=status,
-                deployment=self._api.deployment,
+                too_slow("InvokeRestApi"), status=status, deployment=self._api.deployment
             )
+        if status == 413:
+            raise AirflowUnavailable(TOO_LARGE, status=status, deployment=self._api.deployment)
         return _answer(request, status, answer)
 
     def close(self) -> None:
@@ -104,13 +105,6 @@ def _query(raw: str) -> dict[str, Any]:
     """The query as InvokeRestApi takes it: one value as text, a repeated key as a list."""
     values = parse_qs(raw, keep_blank_values=True)
     return {key: found[0] if len(found) == 1 else found for key, found in values.items()}
-
-
-def _too_large(status: int, answer: Any) -> bool:
-    if status not in (413, 502) and status < 500:
-        return False
-    text = json.dumps(answer).lower() if answer is not None else ""
-    return "too large" in text or "payload size" in text or "exceeds" in text
 
 
 def _answer(request: requests.PreparedRequest, status: int, body: Any) -> requests.Response:
