@@ -270,7 +270,8 @@ def test_an_answer_larger_than_invoke_returns_is_said_so(platform: Platform) -> 
 def test_invoke_offers_no_state_stream_so_the_follower_polls(platform: Platform) -> None:
     assert platform.mwaa is not None
     c = client("invoke")
-    with pytest.raises(AirflowUnavailable):
+    assert not c.can_wait()
+    with pytest.raises(AirflowUnavailable):  # and if asked anyway, nothing is sent
         list(c.wait_run("etl", "manual__1", seconds=1))
     assert all(not i["Path"].endswith("/wait") for i in platform.mwaa.invoked)
 

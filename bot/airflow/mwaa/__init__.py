@@ -51,7 +51,9 @@ def mwaa_client(
         session = pooled_session(pool_size, "")
         session.mount("https://", adapter)
         session.mount("http://", adapter)
-        return AirflowClient(locate=adapter.locate, auth=AwsSigned(), session=session, **common)
+        client = AirflowClient(locate=adapter.locate, auth=AwsSigned(), session=session, **common)
+        client._can_wait = False  # InvokeRestApi cannot stream a run's state: the follower polls
+        return client
     auth = MwaaLoginAuth(api, api_version=api_version, timeout=(connect_timeout, read_timeout))
     # The web server is on the internet or in the VPC: its proxy settings are those of AWS's.
     session = pooled_session(pool_size, f"https://airflow.{region}.amazonaws.com")
