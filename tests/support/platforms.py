@@ -12,10 +12,12 @@ Each yields what a test drives and counts, and the environment the bot needs to 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.airflow import AirflowClient
 from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
 from tests.support.mwaa_standin import MwaaApi, WebLogin, aws_env
 from tests.support.platform_gateway import Gateway, Upstream, bearer
@@ -39,6 +41,17 @@ class Platform:
     tokens: TokenEndpoint | None = None
     mwaa: MwaaApi | None = None
     login: WebLogin | None = None
+
+
+def check_renewed_before_expiry(platform: Platform, client: AirflowClient) -> None:
+    """A token that lives 0.4 s is renewed after half its life, before Airflow refuses it."""
+    assert platform.tokens is not None
+    platform.tokens.lifetime = 0.4
+    client.get_dag("etl")
+    time.sleep(0.25)
+    client.get_dag("etl")
+    assert platform.tokens.issued == 2
+    assert platform.gateway.refused == 0
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ with the key's public key; a gateway admits only the tokens that endpoint issued
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from bot.airflow.google_adc import NO_CREDENTIALS, GoogleAuth
 from bot.config import Deployment
 from tests.support.fake_http import FakeHTTPServer, Response
 from tests.support.platform_gateway import Upstream
-from tests.support.platforms import Platform, composer
+from tests.support.platforms import Platform, check_renewed_before_expiry, composer
 from tests.support.token_endpoint import SERVICE_ACCOUNT
 
 DAG = {"dag_id": "etl", "is_paused": False}
@@ -57,14 +56,7 @@ def test_a_service_account_key_signs_in_and_its_token_is_sent_as_bearer(
 
 
 def test_the_library_refreshes_the_token_before_it_expires(platform: Platform) -> None:
-    assert platform.tokens is not None
-    platform.tokens.lifetime = 0.4
-    c = client(platform)
-    c.get_dag("etl")
-    time.sleep(0.25)
-    c.get_dag("etl")
-    assert platform.tokens.issued == 2
-    assert platform.gateway.refused == 0
+    check_renewed_before_expiry(platform, client(platform))
 
 
 def test_a_revoked_token_is_refreshed_after_airflow_answers_401(platform: Platform) -> None:
