@@ -64,7 +64,10 @@ class GoogleAuth(CachedToken):
     def _fetch(self) -> tuple[str, float]:
         credentials = self._load()
         if self._request is None:
-            self._request = _BoundedRequest(pooled_session(2, ""), self._timeout)
+            # (Google's token endpoint's proxy settings, whatever the key file's token_uri)
+            self._request = _BoundedRequest(
+                pooled_session(2, "https://oauth2.googleapis.com"), self._timeout
+            )
         try:
             credentials.refresh(self._request)  # type: ignore[no-untyped-call]
         except google.auth.exceptions.RefreshError as exc:

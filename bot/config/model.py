@@ -93,6 +93,13 @@ class Deployment:
         return "token" if self.token is not None else "password"
 
     @property
+    def where(self) -> str:
+        """Where it is, for people: its URL, or the MWAA environment AWS will name a URL for."""
+        if self.mwaa is not None:
+            return f"MWAA {self.mwaa.environment} in {self.mwaa.region}"
+        return self.url
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret this deployment holds, for the masks of logs and doctor's report."""
         oauth = self.client_credentials

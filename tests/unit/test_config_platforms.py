@@ -60,6 +60,8 @@ def test_the_interface_examples_parse() -> None:
     assert deps["mwaa"].auth == "mwaa"
     assert deps["mwaa"].mwaa == MwaaEnvironment("my-mwaa-environment", "eu-west-1", "login")
     assert deps["mwaa"].url == ""
+    assert deps["mwaa"].where == "MWAA my-mwaa-environment in eu-west-1"
+    assert deps["composer"].where == deps["composer"].url
     assert deps["legacy"].secrets == (SECRET,)
     assert SECRET not in repr(deps["legacy"])
     assert "client_secret=***" in repr(deps["legacy"])
