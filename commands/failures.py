@@ -9,6 +9,7 @@ from bot.airflow import (
     AirflowNotAllowed,
     AirflowNotFound,
     AirflowRateLimited,
+    AirflowSignInFailed,
     AirflowUnavailable,
 )
 from bot.core.parser import Command
@@ -32,12 +33,12 @@ def airflow_failure(exc: AirflowError, cmd: Command, verb: Verb) -> Reply:
             f"logical date already exists. Airflow said: {said}"
         )
     elif isinstance(exc, AirflowNotAllowed):
-        # No status: the bot could not even get credentials (a platform's exchange, or no
-        # AWS or Google credentials on its host), so Airflow refused nothing yet.
+        # A platform's exchange refused, or no AWS or Google credentials on the bot's host:
+        # Airflow itself refused nothing yet.
         refused = (
-            f"Airflow on {dep} refused the bot's credentials (HTTP {exc.status})"
-            if exc.status
-            else f"The bot could not sign in to Airflow on {dep}"
+            f"The bot could not sign in to Airflow on {dep}"
+            if isinstance(exc, AirflowSignInFailed) or not exc.status
+            else f"Airflow on {dep} refused the bot's credentials (HTTP {exc.status})"
         )
         text = (
             f"{refused}: {said}. "
@@ -80,6 +81,7 @@ def _short(exc: AirflowError) -> str:
         AirflowNotFound: "not found",
         AirflowConflict: "already exists",
         AirflowNotAllowed: "Airflow refused the bot's credentials",
+        AirflowSignInFailed: "could not sign in",
         AirflowRateLimited: "rate limited",
         AirflowUnavailable: "Airflow not answering",
         AirflowBadRequest: "rejected by Airflow",

@@ -179,12 +179,13 @@ def exchange(
     failed: str,
     secret: str,
     refusals: tuple[int, ...] = (401, 403),
+    refused_as: type[AirflowNotAllowed] = AirflowNotAllowed,
     **request: Any,
 ) -> dict[str, Any]:
     """POST to a token endpoint; its JSON answer, holding an ``access_token``.
 
-    Refused credentials are ``AirflowNotAllowed`` (``refused``, with the endpoint's OAuth2
-    ``error`` and description when it gives them), anything else that fails is
+    Refused credentials are ``refused_as`` (``refused``, with the endpoint's OAuth2 ``error`` and
+    description when it gives them), anything else that fails is
     ``AirflowUnavailable``. No message ever holds ``secret``, whatever the endpoint echoes.
     """
     try:
@@ -196,7 +197,7 @@ def exchange(
         ) from None
     if resp.status_code in refusals:
         said = _oauth_error(resp)
-        raise AirflowNotAllowed(
+        raise refused_as(
             _masked(f"{refused}{f' ({said})' if said else ''}", secret),
             status=resp.status_code,
             deployment=deployment,

@@ -19,7 +19,7 @@ import requests
 from google.auth.credentials import Credentials
 
 from bot.airflow.auth import JWT_DEFAULT_LIFETIME_S, CachedToken
-from bot.airflow.errors import AirflowError, AirflowNotAllowed, AirflowUnavailable
+from bot.airflow.errors import AirflowError, AirflowSignInFailed, AirflowUnavailable
 from bot.airflow.transport import pooled_session
 
 # What Composer's Airflow web server accepts (Google's own examples ask for this one scope).
@@ -93,7 +93,7 @@ class GoogleAuth(CachedToken):
                     said += f": {_first_line(exc.__cause__)}"
                 nothing = "credentials were not found" in said or "Could not automatically" in said
                 found = "" if nothing else f" ({said})"
-                raise AirflowNotAllowed(
+                raise AirflowSignInFailed(
                     f"{NO_CREDENTIALS}{found}", deployment=self._deployment
                 ) from None
             self._credentials = credentials
@@ -105,7 +105,7 @@ class GoogleAuth(CachedToken):
             return AirflowUnavailable(
                 f"Google's token endpoint failed: {said}", deployment=self._deployment
             )
-        return AirflowNotAllowed(
+        return AirflowSignInFailed(
             f"Google refused to issue a token for {self.describe()}: {said}",
             deployment=self._deployment,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import requests
 
 from bot.airflow.auth import JWT_DEFAULT_LIFETIME_S, CachedToken, exchange, jwt_lifetime
+from bot.airflow.errors import AirflowSignInFailed
 from bot.airflow.transport import pooled_session
 
 
@@ -63,6 +64,7 @@ class ClientCredentialsAuth(CachedToken):
             failed=f"exchanging the client credentials at {self.token_url}",
             secret=self._secret,
             refusals=(400, 401, 403),  # invalid_client, invalid_grant, invalid_scope ...
+            refused_as=AirflowSignInFailed,  # Airflow was not asked
         )
         token = str(body["access_token"])
         return token, _lifetime(body.get("expires_in"), token)

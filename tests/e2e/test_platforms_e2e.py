@@ -43,6 +43,7 @@ from tests.support.tls import LocalCA
 
 USER = "U0ALICE"
 SHORT_LIFETIME = 10.0  # the token of `short`: renewed after 5 s
+WRONG_SECRET = "a-wrong-secret-that-must-not-show-77"
 
 
 @dataclass
@@ -71,6 +72,7 @@ def platforms(
             "deployments:\n"
             + astro_config(legacy, "legacy")
             + astro_config(short, "short").replace("${ASTRO_KEY", "${SHORT_KEY")
+            + astro_config(legacy, "wrongkey").replace("${ASTRO_KEY_SECRET", "${WRONG_SECRET")
             + composer_config(google, "composer")
             + mwaa_config("mwaa", "login")
             + mwaa_config("mwaa-invoke", "invoke")
@@ -78,6 +80,7 @@ def platforms(
         )
         env = {**legacy.env, **google.env, **aws.env}
         env |= {k.replace("ASTRO_KEY", "SHORT_KEY"): v for k, v in short.env.items()}
+        env["WRONG_SECRET"] = WRONG_SECRET
         bot = stack.enter_context(
             BotProcess(workdir=workdir, config=config, slack_api_url=slack.api_url, env=env)
         )
@@ -151,6 +154,32 @@ def test_sixteen_commands_on_an_expired_token_cause_one_exchange(
     assert platforms.short.gateway.refused == 0
 
 
+def test_a_refused_key_and_a_failing_endpoint_are_answered_in_words(
+    platforms: Platforms, slack: SlackStandin
+) -> None:
+    tokens = platforms.legacy.tokens
+    assert tokens is not None
+    slack.reset()
+    said = run(platforms, slack, "list wrongkey")
+    assert said == (
+        ":x: The bot could not sign in to Airflow on `wrongkey`: the token endpoint "
+        f"{tokens.token_url} refused the client ID '{platforms.legacy.env['ASTRO_KEY_ID']}' or "
+        "its secret (invalid_client: Unauthorized). An admin should check this deployment's "
+        "credentials in the bot's config."
+    ), said
+    # Astro's endpoint failing while the token must be renewed: said, then over when it is.
+    tokens.revoke_all()
+    tokens.fail_next(3, 503)
+    slack.reset()
+    said = run(platforms, slack, "list legacy")
+    assert f"exchanging the client credentials at {tokens.token_url} failed with HTTP 503" in said
+    assert "is not answering" in said
+    time.sleep(2.1)  # past the hold on a failed exchange
+    tokens._failures.clear()
+    slack.reset()
+    assert "etl_daily" in run(platforms, slack, "list legacy")
+
+
 def test_the_secrets_never_reach_the_log_or_slack(
     platforms: Platforms, slack: SlackStandin
 ) -> None:
@@ -161,6 +190,7 @@ def test_the_secrets_never_reach_the_log_or_slack(
     for secret in (
         platforms.legacy.env["ASTRO_KEY_SECRET"],
         platforms.mwaa.env["AWS_SECRET_ACCESS_KEY"],
+        WRONG_SECRET,
     ):
         assert secret not in logs and secret not in said
 

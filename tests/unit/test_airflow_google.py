@@ -12,7 +12,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.airflow import AirflowClient, AirflowNotAllowed, AirflowUnavailable
+from bot.airflow import (
+    AirflowClient,
+    AirflowNotAllowed,
+    AirflowSignInFailed,
+    AirflowUnavailable,
+)
 from bot.airflow.clients import client_for
 from bot.airflow.google_adc import NO_CREDENTIALS, GoogleAuth
 from bot.config import Deployment
@@ -104,7 +109,7 @@ def test_no_google_credentials_is_said_so(
     with pytest.raises(AirflowNotAllowed) as err:
         client(platform).get_dag("etl")
     assert err.value.message == NO_CREDENTIALS
-    assert err.value.status is None  # nothing asked Airflow
+    assert isinstance(err.value, AirflowSignInFailed)  # nothing asked Airflow
 
 
 def test_a_missing_key_file_is_named(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from bot.airflow import (
     AirflowClient,
     AirflowNotAllowed,
     AirflowNotFound,
+    AirflowSignInFailed,
     AirflowUnavailable,
 )
 from bot.airflow.clients import client_for
@@ -145,6 +146,7 @@ def test_no_aws_credentials_is_said_so(platform: Platform, monkeypatch: pytest.M
         with pytest.raises(AirflowNotAllowed) as err:
             client(mode).get_dag("etl")
         assert (mode, err.value.message) == (mode, NO_CREDENTIALS)
+        assert isinstance(err.value, AirflowSignInFailed)
 
 
 @pytest.mark.parametrize("major", [3], ids=["af3"])

@@ -15,7 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.airflow import AirflowClient, AirflowNotAllowed, AirflowUnavailable
+from bot.airflow import (
+    AirflowClient,
+    AirflowNotAllowed,
+    AirflowSignInFailed,
+    AirflowUnavailable,
+)
 from bot.airflow.clients import client_for
 from bot.airflow.oauth2 import ClientCredentialsAuth
 from bot.config import Deployment
@@ -142,6 +147,7 @@ def test_a_wrong_secret_is_refused_by_client_id_and_the_secret_never_shown(
     c = client(platform, client_secret=wrong)
     with caplog.at_level(logging.DEBUG), pytest.raises(AirflowNotAllowed) as err:
         c.get_dag("etl")
+    assert isinstance(err.value, AirflowSignInFailed)  # the endpoint refused, not Airflow
     assert err.value.status == 401
     assert err.value.deployment == "legacy"
     assert err.value.message == (

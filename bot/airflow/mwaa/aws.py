@@ -25,8 +25,8 @@ from botocore.exceptions import (
 from bot.airflow.errors import (
     AirflowBadRequest,
     AirflowError,
-    AirflowNotAllowed,
     AirflowRateLimited,
+    AirflowSignInFailed,
     AirflowUnavailable,
 )
 
@@ -148,7 +148,7 @@ class MwaaApi:
         """AWS's failure of ``action`` as the bot's typed error, in words to act on."""
         dep = self.deployment
         if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-            return AirflowNotAllowed(NO_CREDENTIALS, deployment=dep)
+            return AirflowSignInFailed(NO_CREDENTIALS, deployment=dep)
         if isinstance(exc, ReadTimeoutError):
             return AirflowUnavailable(too_slow(action), deployment=dep)
         if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
@@ -163,14 +163,14 @@ class MwaaApi:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         where = f"MWAA environment {self.environment!r} in {self.region}"
         if code == "AccessDeniedException":
-            return AirflowNotAllowed(
+            return AirflowSignInFailed(
                 f"AWS refused airflow:{action} on {where}: the bot's IAM identity needs that "
                 f"permission ({_resource(action, self.environment)}). AWS said: {said}",
                 status=403,
                 deployment=dep,
             )
         if code in _CREDENTIALS_REFUSED:
-            return AirflowNotAllowed(
+            return AirflowSignInFailed(
                 f"AWS refused the bot's AWS credentials ({code}): {said}",
                 status=status or 403,
                 deployment=dep,

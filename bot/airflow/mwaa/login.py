@@ -16,7 +16,7 @@ import time
 import requests
 
 from bot.airflow.auth import CachedToken, jwt_lifetime
-from bot.airflow.errors import AirflowNotAllowed, AirflowUnavailable
+from bot.airflow.errors import AirflowSignInFailed, AirflowUnavailable
 from bot.airflow.mwaa.aws import MwaaApi, WebLogin
 from bot.airflow.transport import pooled_session
 
@@ -75,7 +75,7 @@ class MwaaLoginAuth(CachedToken):
                 continue  # not this Airflow's login: the other one
             value = resp.cookies.get(cookie)
             if resp.status_code >= 400 or not value:
-                raise AirflowNotAllowed(
+                raise AirflowSignInFailed(
                     f"MWAA's login endpoint {base}{path} refused the web login token "
                     f"(HTTP {resp.status_code}{'' if value else f', no {cookie} cookie'})",
                     status=resp.status_code,
