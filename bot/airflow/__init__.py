@@ -8,6 +8,7 @@ from bot.airflow.errors import (
     AirflowNotAllowed,
     AirflowNotFound,
     AirflowRateLimited,
+    AirflowSignInFailed,
     AirflowUnavailable,
 )
 from bot.airflow.models import Dag, DagPage, DagRun, RunPage, TaskInstance
@@ -20,6 +21,7 @@ __all__ = [
     "AirflowNotAllowed",
     "AirflowNotFound",
     "AirflowRateLimited",
+    "AirflowSignInFailed",
     "AirflowUnavailable",
     "Dag",
     "DagPage",

@@ -256,4 +256,5 @@ class AirflowClient(TaskOperations):
         self.session.close()
 
     def __repr__(self) -> str:
-        return f"AirflowClient(name={self.name!r}, base_url={self.base_url!r})"
+        # Not self.base_url: a repr must never go and ask a platform where Airflow is.
+        return f"AirflowClient(name={self.name!r}, base_url={self._base_url!r})"

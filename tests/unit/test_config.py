@@ -396,8 +396,9 @@ def test_x_keys_are_extensions_only_at_the_top() -> None:
 
 def test_a_deployment_needs_credentials() -> None:
     assert problems(with_deployment("url: http://localhost\n")) == [
-        "deployments.prod: needs credentials: token: ${VAR} (an Astro API token), or username "
-        "and password: ${VAR}"
+        "deployments.prod: needs credentials: token: ${VAR} (an Astro API token), username "
+        "and password: ${VAR}, client_id and client_secret: ${VAR} (an Astro Deployment API "
+        "key), auth: google (Cloud Composer) or auth: mwaa (Amazon MWAA)"
     ]
 
 
@@ -413,7 +414,9 @@ def test_token_and_basic_auth_together_are_refused() -> None:
         )
     )
 
-    assert found == ["deployments.prod: use either token, or username and password, not both"]
+    assert found == [
+        "deployments.prod: use one way to sign in: token or username/password, not both"
+    ]
 
 
 def test_half_of_basic_auth_is_refused() -> None:
@@ -583,8 +586,9 @@ def test_unknown_keys_in_a_deployment_and_a_grant_are_reported() -> None:
 
     assert found == [
         "deployments.prod: unknown key 'confrim' (did you mean 'confirm'?); expected one of "
-        "url, token, username, password, api_version, confirm, confirm_timeout, approvers, "
-        "timeout, max_in_flight",
+        "url, token, username, password, auth, client_id, client_secret, token_url, audience, "
+        "scope, environment, region, mwaa_mode, api_version, confirm, confirm_timeout, "
+        "approvers, timeout, max_in_flight",
         "grants[0]: unknown key 'dag' (did you mean 'dags'?); expected one of "
         "role, users, usergroups, channels, deployments, dags",
     ]
@@ -1002,7 +1006,7 @@ def test_approvers_or_approver_groups_alone_need_approval() -> None:
         ),
         (
             "url: http://x\ntoken: ${ASTRO_PROD_TOKEN}\nusername: admin\n",
-            ["deployments.prod: use either token, or username and password, not both"],
+            ["deployments.prod: use one way to sign in: token or username/password, not both"],
         ),
     ],
 )
