@@ -10,7 +10,7 @@ from bot.airflow.errors import (
     AirflowRateLimited,
     AirflowUnavailable,
 )
-from bot.airflow.models import Dag, DagPage, DagRun
+from bot.airflow.models import Dag, DagPage, DagRun, RunPage, TaskInstance
 
 __all__ = [
     "AirflowBadRequest",
@@ -24,4 +24,6 @@ __all__ = [
     "Dag",
     "DagPage",
     "DagRun",
+    "RunPage",
+    "TaskInstance",
 ]
