@@ -8,7 +8,18 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.parser import Command, parse_command
 from bot.core.verbs import Registry, Verb
-from commands import clear, deployments, help, pause, status, trigger, unpause, whoami
+from commands import (
+    clear,
+    deployments,
+    help,
+    logs,
+    mark,
+    pause,
+    status,
+    trigger,
+    unpause,
+    whoami,
+)
 from commands import list as list_
 from commands.failures import airflow_failure
 
@@ -21,11 +32,13 @@ REGISTRY = Registry(
         deployments.VERB,
         list_.VERB,
         status.VERB,
+        logs.VERB,
         trigger.VERB,
         pause.VERB,
         unpause.VERB,
         whoami.VERB,
         clear.VERB,
+        mark.VERB,
     ),
     airflow_failure=airflow_failure,
     when_empty=help.VERB.name,

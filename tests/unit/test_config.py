@@ -100,10 +100,12 @@ def test_the_documented_example_loads_as_written() -> None:
         name="dev", url="http://localhost:8080", username="admin", password=DEV_PASSWORD
     )
     assert config.channels == {"C0123ABCD": "prod"}
-    # The example spells out the built-in roles as they were before `clear` joined operator.
+    # The example spells out the built-in roles as they were before `logs` joined viewer and
+    # `clear` and `mark` joined operator.
+    builtin = REGISTRY.builtin_roles()
     assert config.roles == {
-        **REGISTRY.builtin_roles(),
-        "operator": REGISTRY.builtin_roles()["operator"] - {"clear"},
+        "viewer": builtin["viewer"] - {"logs"},
+        "operator": builtin["operator"] - {"clear", "logs", "mark"},
     }
     assert config.grants == (
         Grant(
@@ -188,7 +190,8 @@ grants:
 
 
 def test_known_verbs_are_the_permission_verbs() -> None:
-    assert frozenset({"list", "status", "trigger", "pause", "unpause", "clear"}) == REGISTRY.granted
+    granted = {"list", "status", "logs", "trigger", "pause", "unpause", "clear", "mark"}
+    assert frozenset(granted) == REGISTRY.granted
 
 
 # --- default deployment -------------------------------------------------------------------
@@ -667,7 +670,8 @@ def test_an_unknown_verb_in_a_role_suggests_the_right_one() -> None:
     assert found == [
         "roles.ops[2]: unknown verb 'trigerr' (did you mean 'trigger'?)",
         "roles.ops[3]: 'whoami' is open to everyone, not a permission: remove it",
-        "roles.ops[4]: unknown verb 'nap' (verbs: clear, list, pause, status, trigger, unpause)",
+        "roles.ops[4]: unknown verb 'nap' "
+        "(verbs: clear, list, logs, mark, pause, status, trigger, unpause)",
     ]
 
 
