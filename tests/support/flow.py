@@ -13,7 +13,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +25,7 @@ from bot.tools.localbot import Answer, LocalBot
 from bot.tools.localslack import SlackStandin
 from bot.tools.signing import block_actions_payload, view_submission_payload
 from tests.support.fake_http import FakeHTTPServer, Request, Response
+from tests.support.scripted_tasks import ScriptedTask, task_answer
 
 API = "/api/v2"
 TOKEN = "scripted-airflow-token-0123456789"
@@ -37,6 +38,7 @@ class ScriptedDag:
     description: str | None = None
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed_tasks: list[str] = field(default_factory=list)
+    tasks: dict[str, list[ScriptedTask]] = field(default_factory=dict)  # by run id, with logs
 
     def json(self) -> dict[str, Any]:
         return {
@@ -51,7 +53,8 @@ class ScriptedDag:
 
 
 class ScriptedAirflow:
-    """Airflow 3 as far as the bot asks it: DAGs, runs, pause, trigger, failed tasks, clear.
+    """Airflow 3 as far as the bot asks it: DAGs, runs, pause, trigger, failed tasks, clear,
+    task instances and their logs (``add_run``), a run's state.
 
     Every request is kept (``.http.requests``) so a test can say what reached Airflow."""
 
@@ -77,6 +80,28 @@ class ScriptedAirflow:
         dag = ScriptedDag(dag_id, **fields)
         self.dags[dag_id] = dag
         return dag
+
+    def add_run(
+        self, dag_id: str, run_id: str, *, state: str = "failed", tasks: Sequence[ScriptedTask] = ()
+    ) -> dict[str, Any]:
+        """A run that already happened (newer than those before it), with its tasks' logs."""
+        now = datetime.now(UTC).isoformat()
+        run: dict[str, Any] = {
+            "dag_id": dag_id,
+            "dag_run_id": run_id,
+            "state": state,
+            "logical_date": None,
+            "run_after": now,
+            "start_date": now,
+            "end_date": now,
+            "run_type": "scheduled",
+            "conf": {},
+            "note": None,
+        }
+        dag = self.dags[dag_id]
+        dag.runs[run_id] = run
+        dag.tasks[run_id] = list(tasks)
+        return run
 
     def end_runs(self, state: str = "success") -> int:
         """End every run still queued or running, as the scheduler would; returns how many."""
@@ -141,8 +166,13 @@ class ScriptedAirflow:
         run = dag.runs.get(rest[1]) if len(rest) >= 2 and rest[0] == "dagRuns" else None
         if run is None:
             return Response(404, {"detail": "The DagRun was not found"})
+        if rest[2:] == [] and req.method == "PATCH":
+            run.update(state=req.json()["state"])
+            return Response(200, run)
         if rest[2:] == []:
             return Response(200, run)
+        if rest[2:3] == ["taskInstances"] and run["dag_run_id"] in dag.tasks:
+            return task_answer(dag.tasks[run["dag_run_id"]], rest[3:], req)
         if rest[2:] == ["taskInstances"]:
             tis = [{"task_id": t, "state": "failed"} for t in dag.failed_tasks]
             return Response(200, {"task_instances": tis, "total_entries": len(tis)})
