@@ -20,7 +20,7 @@ import pytest
 
 from bot.airflow import AirflowClient
 from tests.conftest import E2E_ENV
-from tests.support import airflow_harness
+from tests.support.airflow_fixtures import scheduled_airflow
 from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
 from tests.support.airflow_probe import AirflowProbe
 from tests.support.bot_process import SIGNING_SECRET, BotProcess
@@ -37,15 +37,8 @@ ERROR = "RuntimeError: logs_then_fails: failed on purpose after the known lines"
 
 @pytest.fixture(scope="module", params=[2, 3], ids=["airflow2", "airflow3"])
 def running_airflow(request: pytest.FixtureRequest) -> Iterator[AirflowServer]:
-    """An Airflow with its scheduler, so that runs really run (started for this module)."""
-    server = airflow_harness.start(request.param, scheduler=True)
-    probe = AirflowProbe(server)
-    for dag in (DAG, "quick_success"):
-        probe.set_paused(dag, False)  # new DAGs start paused, and a paused DAG's run waits
-    try:
+    with scheduled_airflow(request.param, unpaused=(DAG, "quick_success")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def client(server: AirflowServer) -> AirflowClient:
