@@ -36,6 +36,7 @@ LOGS = "logs"  # the button that opens a task's log: under failure alerts
 EARLIER = "logs_earlier"  # under a page of a log: the lines before it
 PAGE_LINES = 40
 MAX_SHOWN_CHARS = 500  # of one line; escaped (up to 5 times longer) it still fits a section
+KNOWN_SHOWN = 20  # task ids named when the one asked for is not in the run
 
 
 @dataclass(frozen=True)
@@ -71,28 +72,37 @@ def run(ctx: Context) -> Reply:
         text = f"{code(dag_id)} on {code(ctx.deployment)} has no runs yet (it is {state})."
         return _say(text, outcome="no runs yet")
     tasks = client.task_instances(dag_id, dag_run.run_id)
-    if not tasks and cmd.run_id:
-        client.get_run(dag_id, cmd.run_id)  # Airflow 2 lists no tasks for an unknown run: ask
-    run_link = link(client.run_url(dag_id, dag_run.run_id), dag_run.run_id)
     ti = _the_task(tasks, cmd.task_id, cmd.map_index)
-    if ti is None and cmd.task_id:
-        known = ", ".join(code(t) for t in dict.fromkeys(t.task_id for t in tasks))
-        text = f"Run {run_link} of {code(dag_id)} has no task {code(cmd.task_id)}." + (
-            f" Its tasks: {known}." if known else ""
-        )
-        return _say(text, outcome=f"no task {code(cmd.task_id)}", ok=False)
     if ti is None or ti.try_number < 1:
-        if ti is None:
-            text = f"No task of run {run_link} of {code(dag_id)} has run yet, so there is no log."
-        else:
-            text = (
-                f"Task {code(ti.task_id)} of run {run_link} of {code(dag_id)} has not run "
-                f"(it is {fmt.state(ti.state or 'none')}), so it has no log."
-            )
-        text += f" The run is {fmt.state(dag_run.state)}."
-        return _say(text, outcome="no log yet")
+        return _no_log(ctx, dag_run, tasks, ti)
     where = Where(dag_run.run_id, ti.task_id, ti.try_number, ti.map_index)
     return _page(ctx, where, header=_header(ctx, dag_run, ti))
+
+
+def _no_log(
+    ctx: Context, dag_run: DagRun, tasks: list[TaskInstance], ti: TaskInstance | None
+) -> Reply:
+    """No such task in the run, or it (or every task) has not run yet."""
+    client, cmd = ctx.airflow, ctx.command
+    dag = code(cmd.dag_id or "")
+    run_link = link(client.run_url(cmd.dag_id or "", dag_run.run_id), dag_run.run_id)
+    if ti is None and cmd.task_id:
+        ids = list(dict.fromkeys(t.task_id for t in tasks))
+        known = ", ".join(code(t) for t in ids[:KNOWN_SHOWN])
+        more = f" and {len(ids) - KNOWN_SHOWN} more" if len(ids) > KNOWN_SHOWN else ""
+        text = f"Run {run_link} of {dag} has no task {code(cmd.task_id)}." + (
+            f" Its tasks: {known}{more}." if known else ""
+        )
+        return _say(text, outcome=f"no task {code(cmd.task_id)}", ok=False)
+    if ti is None:
+        text = f"No task of run {run_link} of {dag} has run yet, so there is no log."
+    else:
+        text = (
+            f"Task {code(ti.task_id)} of run {run_link} of {dag} has not run "
+            f"(it is {fmt.state(ti.state or 'none')}), so it has no log."
+        )
+    text += f" The run is {fmt.state(dag_run.state)}."
+    return _say(text, outcome="no log yet")
 
 
 def _the_run(ctx: Context) -> DagRun | None:
