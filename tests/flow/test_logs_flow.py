@@ -221,6 +221,18 @@ def test_a_long_log_line_and_many_lines_stay_within_slack_s_limits(
     assert len(code_text(page).splitlines()) == 40  # every line of the page, none cut off
 
 
+def test_help_shows_logs_to_a_viewer_and_never_mark(flow: FlowBot) -> None:
+    flow.command("help", user=VERA)
+    flow.command("help logs", user=VERA)
+    told = "\n".join(flow.everything_said())
+    assert (
+        "/airflow logs [&lt;deployment&gt;] &lt;dag_id&gt; [&lt;run_id&gt;] [&lt;task_id&gt;]"
+        in told
+    )
+    assert "first failed task" in told and "Earlier lines" in told
+    assert "/airflow mark" not in told
+
+
 def test_logs_is_refused_to_a_user_without_it_before_airflow_is_asked(
     flow: FlowBot, airflow: ScriptedAirflow
 ) -> None:
