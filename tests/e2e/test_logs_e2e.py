@@ -105,6 +105,7 @@ grants:
   - {{role: viewer, users: [{VIEWER}]}}
 """
     bot = BotProcess(workdir=tmp_path, config=config, slack_api_url=slack.api_url, env=E2E_ENV)
+    slack.reset()  # the stand-in is the session's: no thread of another test may be taken for ours
     with bot.start():
         text = f"logs af {DAG}"
         assert bot.slash(text, user_id=VIEWER, channel_id=CHANNEL) == (200, "")
