@@ -13,6 +13,8 @@ from commands import (
     clear,
     deployments,
     help,
+    logs,
+    mark,
     pause,
     status,
     subscribe,
@@ -34,6 +36,7 @@ REGISTRY = Registry(
         deployments.VERB,
         list_.VERB,
         status.VERB,
+        logs.VERB,
         trigger.VERB,
         pause.VERB,
         unpause.VERB,
@@ -42,13 +45,14 @@ REGISTRY = Registry(
         unsubscribe.VERB,
         subscriptions.VERB,
         clear.VERB,
+        mark.VERB,
     ),
     airflow_failure=airflow_failure,
     when_empty=help.VERB.name,
 )
 
 # The buttons under a failure alert (bot/core/alerts.py): the verbs that declare them.
-ALERT_BUTTONS = AlertButtons(logs="logs", clear=clear.BUTTON, mark="mark")
+ALERT_BUTTONS = AlertButtons(logs=logs.LOGS, clear=clear.BUTTON, mark=mark.BUTTON)
 
 
 def parse(text: str, *, deployments: list[str], default_deployment: str | None) -> Command:

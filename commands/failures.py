@@ -65,6 +65,11 @@ def airflow_failure(exc: AirflowError, cmd: Command, verb: Verb) -> Reply:
 def _not_found(exc: AirflowNotFound, cmd: Command) -> str:
     dep = code(cmd.deployment or "")
     dag = code(cmd.dag_id or "")
+    if cmd.task_id and cmd.run_id and not exc.suggestions:
+        return (
+            f"No run {code(cmd.run_id)} of {dag} on {dep}, or no task {code(cmd.task_id)} "
+            f"in it. Airflow said: {escape(exc.message)}"
+        )
     if cmd.run_id and not exc.suggestions:
         return f"No run {code(cmd.run_id)} of {dag} on {dep}. Airflow said: {escape(exc.message)}"
     if exc.suggestions:

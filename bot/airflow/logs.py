@@ -103,8 +103,6 @@ def v2_lines(content: Any) -> list[str]:
 
 def _record_lines(record: dict[str, Any]) -> list[str]:
     event = str(record.get("event") or "")
-    if event.startswith((GROUP, END_GROUP)):
-        return [event]  # the marker alone: LogTail sets its group aside
     prefix = ""
     when = parse_time(record.get("timestamp"))
     if when is not None:
@@ -150,6 +148,6 @@ def v1_lines(content: Any) -> list[str]:
             pairs = None
         if isinstance(pairs, list):
             text = "\n".join(
-                str(pair[1]) for pair in pairs if isinstance(pair, tuple) and len(pair) == 2
+                str(pair[1]) for pair in pairs if isinstance(pair, (tuple, list)) and len(pair) == 2
             )
     return text.splitlines()

@@ -16,11 +16,12 @@ from bot.core.verbs import Registry
 
 @dataclass(frozen=True)
 class PagePosition:
-    """Where a ``list`` page starts, as its Next/Previous buttons carry it.
+    """Where a page starts, as the buttons that turn pages carry it.
 
-    ``offset``: the first DAG shown, counted among those the asker may see. For a user limited
-    to some DAGs, also ``start``: where in Airflow's listing to begin looking for theirs, and
-    ``back``: the (offset, start) of the pages before, for Previous.
+    ``list``: ``offset`` is the first DAG shown, counted among those the asker may see. For a
+    user limited to some DAGs, also ``start``: where in Airflow's listing to begin looking for
+    theirs, and ``back``: the (offset, start) of the pages before, for Previous.
+    ``logs``: ``offset`` is how many lines from the log's end the pages already shown hold.
     """
 
     offset: int = 0

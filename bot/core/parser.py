@@ -11,7 +11,7 @@ import difflib
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,6 +23,9 @@ from bot.core.verbs import Arg, Registry, Verb
 
 # Airflow's own rule for DAG ids (airflow.utils.helpers.KEY_REGEX), so a typo is caught here.
 DAG_ID = re.compile(r"^[\w.-]{1,250}$")
+# Task ids follow the same rule (a task in a group is ``group.task``); ``.`` and ``..`` pass it
+# but would be dot-segments in the log's URL path, so they are refused too.
+TASK_ID = DAG_ID
 # Airflow's own rule for run ids: its default ``[scheduler] allowed_run_id_pattern`` (which also
 # covers its generated ``manual__<date>`` ids, RUN_ID_REGEX in airflow/models/dagrun.py) and its
 # 250-character column. ``.`` and ``..`` pass that pattern, but in a URL path they are
@@ -65,6 +68,10 @@ class Command:
     topic: str | None = None  # for help: the verb asked about
     glob: str | None = None  # subscribe, unsubscribe: the DAG ids watched
     events: frozenset[str] = frozenset()  # subscribe: what is posted
+    task_id: str | None = None
+    # From a button only: which try and which mapped instance of the task (logs' pages).
+    try_number: int | None = None
+    map_index: int | None = None
 
     # The text as typed (whitespace folded), for the parent message; not part of equality.
     typed: str = field(default="", compare=False)
@@ -78,6 +85,30 @@ class UsageError(Exception):
         self.problem = problem
         self.verb = verb
         self.usage = usage
+
+
+def button_command(
+    verb: str, *, deployment: str | None, dag_id: str | None, args: Mapping[str, Any]
+) -> Command:
+    """The command a button stands for, from the args its reply stored with it."""
+    return Command(
+        verb=verb,
+        deployment=deployment,
+        dag_id=dag_id,
+        run_id=_stored_str(args.get("run_id")),
+        filter=_stored_str(args.get("filter")),
+        task_id=_stored_str(args.get("task_id")),
+        try_number=_stored_int(args.get("try_number")),
+        map_index=_stored_int(args.get("map_index")),
+    )
+
+
+def _stored_str(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _stored_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def parse_command(
@@ -139,12 +170,15 @@ def _arguments(
     if args == (Arg.DAG, Arg.RUN):
         if len(rest) > 1:
             raise UsageError(f"`{name}` takes a DAG id and, optionally, one run id.")
-        run_id = rest[0][0] if rest else None
-        if run_id is not None and not valid_run_id(run_id):
+        return replace(cmd, run_id=_run_id(rest[0][0]) if rest else None)
+    if args == (Arg.DAG, Arg.RUN, Arg.TASK):
+        if len(rest) > 2:
             raise UsageError(
-                f"{code(run_id)} is not a run id: Airflow's run ids are {RUN_ID_FORM}."
+                f"`{name}` takes a DAG id and, optionally, a run id and then a task id."
             )
-        return replace(cmd, run_id=run_id)
+        run_id = _run_id(rest[0][0]) if rest else None
+        task_id = _task_id(rest[1][0]) if len(rest) > 1 else None
+        return replace(cmd, run_id=run_id, task_id=task_id)
     if args == (Arg.DAG, Arg.DATE, Arg.CONF):
         logical_date = None
         if rest and not rest[0][0].startswith("{"):
@@ -208,6 +242,21 @@ def _dag_id(value: str) -> str:
     if not DAG_ID.match(value):
         raise UsageError(
             f"{code(value)} is not a DAG id: DAG ids are letters, digits, `_`, `.` and `-`."
+        )
+    return value
+
+
+def _run_id(value: str) -> str:
+    if not valid_run_id(value):
+        raise UsageError(f"{code(value)} is not a run id: Airflow's run ids are {RUN_ID_FORM}.")
+    return value
+
+
+def _task_id(value: str) -> str:
+    if not TASK_ID.match(value) or value in _DOT_SEGMENTS:
+        raise UsageError(
+            f"{code(value)} is not a task id: task ids are letters, digits, `_`, `.` and `-` "
+            "(a task in a group is `group.task`)."
         )
     return value
 

@@ -1,5 +1,6 @@
 """What the end-to-end modules share: an Airflow 2 and an Airflow 3 with their schedulers, so
-that runs really run (following them, watching them), started once for the package."""
+that runs really run (following, logs, watching), started once for the whole package rather
+than once per module: each start costs tens of seconds."""
 
 from __future__ import annotations
 
@@ -7,19 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import airflow_harness
+from tests.support.airflow_fixtures import scheduled_airflow
 from tests.support.airflow_harness import AirflowServer
-from tests.support.airflow_probe import AirflowProbe
+
+# The DAGs whose runs the modules start (tests/support/dags/).
+RUN_DAGS = ("quick_success", "always_fails", "logs_then_fails")
 
 
 @pytest.fixture(scope="package", params=[2, 3], ids=["airflow2", "airflow3"])
 def running_airflow(request: pytest.FixtureRequest) -> Iterator[AirflowServer]:
-    """An Airflow with its scheduler, so triggered runs really run (started once for tests/e2e)."""
-    server = airflow_harness.start(request.param, scheduler=True)
-    probe = AirflowProbe(server)
-    for dag in ("quick_success", "always_fails"):
-        probe.set_paused(dag, False)  # new DAGs start paused, and a paused DAG's run waits
-    try:
+    """An Airflow with its scheduler, so that runs really run."""
+    with scheduled_airflow(request.param, unpaused=RUN_DAGS) as server:
         yield server
-    finally:
-        server.stop()

@@ -5,6 +5,7 @@ The watcher is run one round at a time (``Watcher.tick``) against the scripted A
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from bot.core.watcher import Watcher
 from tests.support.conversation import visible_text
 from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
+from tests.support.scripted_tasks import ScriptedTask
 
 ALICE, VIEWER = "U0ALICE", "U0VIEW"
 ALERTS, OTHER = "C0ALERTS", "C0FLOW"
@@ -46,13 +48,16 @@ def flow(start_flow: StartFlow, config: str) -> Iterator[FlowBot]:
     yield bot
 
 
-def fail(airflow: ScriptedAirflow, dag_id: str = "etl_daily", **fields: Any) -> str:
-    dag = airflow.dags[dag_id]
-    dag.failed_tasks = ["extract", "load"]
-    dag.logs["extract"] = LOG
-    return str(
-        airflow.add_run(dag_id, state="failed", run_type="scheduled", **fields)["dag_run_id"]
-    )
+def fail(airflow: ScriptedAirflow, dag_id: str = "etl_daily") -> str:
+    """A run of ``dag_id`` that just failed, started by the scheduler: ``extract`` failed
+    (its log ends with LOG), and ``load`` after it."""
+    run_id = f"scheduled__{uuid.uuid4().hex[:8]}"
+    tasks = [
+        ScriptedTask("extract", "failed", log=LOG),
+        ScriptedTask("load", "upstream_failed", try_number=0),
+    ]
+    airflow.add_past_run(dag_id, run_id, tasks=tasks)
+    return run_id
 
 
 def posts(flow: FlowBot, channel: str = ALERTS) -> list[dict[str, Any]]:

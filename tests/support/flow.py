@@ -37,8 +37,10 @@ from bot.tools.signing import (
 )
 from tests.support.conversation import visible_text
 from tests.support.fake_http import FakeHTTPServer, Request, Response
+from tests.support.scripted_tasks import ScriptedTask, task_answer
 
 API = "/api/v2"
+FAILED_TASK_STATES = ("failed", "upstream_failed")  # what clearing only the failed clears
 TOKEN = "scripted-airflow-token-0123456789"
 
 
@@ -49,7 +51,7 @@ class ScriptedDag:
     description: str | None = None
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed_tasks: list[str] = field(default_factory=list)
-    logs: dict[str, list[str]] = field(default_factory=dict)  # task id -> its log's lines
+    tasks: dict[str, list[ScriptedTask]] = field(default_factory=dict)  # by run id, with logs
 
     def json(self) -> dict[str, Any]:
         return {
@@ -64,7 +66,8 @@ class ScriptedDag:
 
 
 class ScriptedAirflow:
-    """Airflow 3 as far as the bot asks it: DAGs, runs, pause, trigger, failed tasks, clear.
+    """Airflow 3 as far as the bot asks it: DAGs, runs, pause, trigger, failed tasks, clear,
+    task instances and their logs (``add_run``), a run's state.
 
     Every request is kept (``.http.requests``) so a test can say what reached Airflow."""
 
@@ -95,6 +98,34 @@ class ScriptedAirflow:
         """A run of ``dag_id`` as if the scheduler or someone else had started it."""
         with self._lock:
             return self._new_run(self.dags[dag_id], {"state": state, **fields})
+
+    def add_past_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        state: str = "failed",
+        tasks: Sequence[ScriptedTask] = (),
+        run_type: str = "scheduled",
+    ) -> dict[str, Any]:
+        """A run that already happened (newer than those before it), with its tasks' logs."""
+        now = datetime.now(UTC).isoformat()
+        run: dict[str, Any] = {
+            "dag_id": dag_id,
+            "dag_run_id": run_id,
+            "state": state,
+            "logical_date": None,
+            "run_after": now,
+            "start_date": now,
+            "end_date": now,
+            "run_type": run_type,
+            "conf": {},
+            "note": None,
+        }
+        dag = self.dags[dag_id]
+        dag.runs[run_id] = run
+        dag.tasks[run_id] = list(tasks)
+        return run
 
     def end_runs(self, state: str = "success") -> int:
         """End every run still queued or running, as the scheduler would; returns how many."""
@@ -155,27 +186,33 @@ class ScriptedAirflow:
             runs = sorted(dag.runs.values(), key=lambda r: r["run_after"], reverse=True)
             return Response(200, {"dag_runs": runs, "total_entries": len(runs)})
         if rest == ["clearTaskInstances"]:
-            cleared = [{"task_id": t, "dag_id": dag.dag_id} for t in dag.failed_tasks]
+            run_id = str(req.json().get("dag_run_id"))
+            failed = [t for t in dag.tasks.get(run_id, []) if t.state in FAILED_TASK_STATES]
+            names = [t.task_id for t in failed] or dag.failed_tasks
+            cleared = [{"task_id": name, "dag_id": dag.dag_id} for name in names]
             dag.failed_tasks = []
-            again = dag.runs.get(str(req.json().get("dag_run_id")))
+            for task in failed:
+                task.state = None  # to run again
+            again = dag.runs.get(run_id)
             if cleared and again is not None:  # its cleared tasks wait to run again
                 again.update(state="queued", end_date=None)
             return Response(200, {"task_instances": cleared, "total_entries": len(cleared)})
         run = dag.runs.get(rest[1]) if len(rest) >= 2 and rest[0] == "dagRuns" else None
         if run is None:
             return Response(404, {"detail": "The DagRun was not found"})
+        if rest[2:] == [] and req.method == "PATCH":
+            run.update(state=req.json()["state"])
+            return Response(200, run)
         if rest[2:] == []:
             return Response(200, run)
+        if rest[2:3] == ["taskInstances"] and run["dag_run_id"] in dag.tasks:
+            return task_answer(dag.tasks[run["dag_run_id"]], rest[3:], req)
         if rest[2:] == ["taskInstances"]:
             tis = [
                 {"task_id": t, "state": "failed", "try_number": 1, "map_index": -1}
                 for t in dag.failed_tasks
             ]
             return Response(200, {"task_instances": tis, "total_entries": len(tis)})
-        if rest[2:3] == ["taskInstances"] and rest[4:5] == ["logs"]:
-            lines = dag.logs.get(rest[3], [])
-            records = [{"event": line, "level": "info"} for line in lines]
-            return Response(200, {"content": records, "continuation_token": None})
         return Response(404, {"detail": "Not Found"})
 
     def _ended(self, req: Request) -> Response:

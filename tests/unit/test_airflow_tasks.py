@@ -104,18 +104,19 @@ V1_TEXT = (
 
 def test_task_instances_come_in_the_order_they_started_then_by_id(server: FakeHTTPServer) -> None:
     page = [
-        ti("load", start=5),
+        ti("extract", start=5),
         ti("wait", "upstream_failed", None),
-        ti("extract", start=1),
+        ti("load", start=1),
         ti("audit", None, None),
     ]
     server.route(
         "GET", f"/api/v2{TIS}", Response(200, {"task_instances": page, "total_entries": 4})
     )
     tasks = client(server).task_instances("etl", RUN)
-    assert [t.task_id for t in tasks] == ["extract", "load", "audit", "wait"]
+    # `load` started before `extract`; those that never started come last, by id.
+    assert [t.task_id for t in tasks] == ["load", "extract", "audit", "wait"]
     assert tasks[0] == TaskInstance(
-        task_id="extract",
+        task_id="load",
         state="success",
         try_number=1,
         start_date=datetime(2026, 12, 1, 17, 36, 11, 500000, tzinfo=UTC),
@@ -220,6 +221,43 @@ def test_a_running_task_s_log_is_read_until_nothing_new_comes(server: FakeHTTPSe
     )
     assert len(client(server).task_log("etl", RUN, "explode", try_number=1)) == 1
     assert len(server.requests) == 2
+
+
+def test_chained_exceptions_read_as_python_prints_them(server: FakeHTTPServer) -> None:
+    frame = {"filename": "/dags/etl.py", "lineno": 3, "name": "load"}
+    detail = [
+        {"exc_type": "KeyError", "exc_value": "'id'", "is_cause": False, "frames": [frame]},
+        "not an exception",
+        {"exc_type": "ValueError", "exc_value": "bad row", "is_cause": True, "frames": []},
+        {"exc_type": "OSError", "exc_value": "disk", "is_cause": False, "frames": ["?"]},
+    ]
+    error = {"event": "Task failed", "level": "error", "error_detail": detail}
+    server.route("GET", f"/api/v2{LOG}", Response(200, {"content": [error]}))
+    assert client(server).task_log("etl", RUN, "explode", try_number=1) == [
+        "ERROR - Task failed",
+        "Traceback (most recent call last):",
+        '  File "/dags/etl.py", line 3, in load',
+        "KeyError: 'id'",
+        "The above exception was the direct cause of the following exception:",
+        "Traceback (most recent call last):",
+        "ValueError: bad row",
+        "During handling of the above exception, another exception occurred:",
+        "Traceback (most recent call last):",
+        "OSError: disk",
+    ]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        ["plain line", "two\nlines", 7, {"event": "a record"}],  # Airflow 3.0: strings too
+        "plain line\ntwo\nlines\na record",
+    ],
+)
+def test_a_v2_log_of_plain_strings_is_read_too(server: FakeHTTPServer, content: object) -> None:
+    server.route("GET", f"/api/v2{LOG}", Response(200, {"content": content}))
+    lines = client(server).task_log("etl", RUN, "explode", try_number=1)
+    assert lines == ["plain line", "two", "lines", "a record"]
 
 
 def test_the_source_details_are_said_when_there_is_nothing_else(server: FakeHTTPServer) -> None:
@@ -337,6 +375,17 @@ def test_a_v1_log_of_a_running_task_gathers_its_chunks(server: FakeHTTPServer) -
     lines = client(server, api_version="v1").task_log("etl", RUN, "explode", try_number=1)
     assert lines == ["a", "b", "c"]
     assert len(server.requests) == 3
+
+
+def test_a_v1_log_without_content_or_with_odd_pairs_reads_what_it_can(
+    server: FakeHTTPServer,
+) -> None:
+    server.route("GET", f"/api/v1{LOG}", Response(200, {"continuation_token": None}))
+    v1 = client(server, api_version="v1")
+    assert v1.task_log("etl", RUN, "explode", try_number=1) == []
+    odd = "[('host', 'from a pair'), 'ab', ['h', 'from a list'], ('a', 'b', 'c')]"
+    server.route("GET", f"/api/v1{LOG}", Response(200, {"content": odd}))
+    assert v1.task_log("etl", RUN, "explode", try_number=1) == ["from a pair", "from a list"]
 
 
 def test_a_v1_log_that_is_plain_text_is_taken_as_it_is(server: FakeHTTPServer) -> None:

@@ -75,7 +75,7 @@ def test_a_viewer_may_look_but_not_act(slack_fresh: SlackStandin) -> None:
     decision = access.check(channel_id="C1", verb="trigger", deployment="prod", dag_id="etl")
     assert not decision.allowed
     assert decision.reason == "None of your grants allows `trigger`."
-    assert access.verbs_here("C1") == REGISTRY.open | {"list", "status"}
+    assert access.verbs_here("C1") == REGISTRY.open | {"list", "status", "logs"}
 
 
 def test_limits_on_deployments_channels_and_dags_are_named_in_the_denial(

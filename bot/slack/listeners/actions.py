@@ -23,7 +23,7 @@ from bot.core import format as fmt
 from bot.core.approvals import DECISION_ACTIONS, Choice
 from bot.core.context import PagePosition
 from bot.core.failures import store_failure
-from bot.core.parser import Command
+from bot.core.parser import Command, button_command
 from bot.core.reply import LINK_ACTION, text_reply
 from bot.core.verbs import Button, Verb
 from bot.slack.answers import ClickAnswer
@@ -105,9 +105,8 @@ def register(routes: Routes, services: Services) -> None:
 
     def run(click: Click, action: PendingAction, verb: Verb, button: Button) -> None:
         args = action.args
-        run_id = str(args.get("run_id") or "") or None
-        cmd = Command(verb=verb.name, deployment=action.deployment, dag_id=action.dag_id,
-                      run_id=run_id, filter=args.get("filter"))  # fmt: skip
+        cmd = button_command(verb.name, deployment=action.deployment, dag_id=action.dag_id,
+                             args=args)  # fmt: skip
         cmd = dataclasses.replace(cmd, typed=_typed(cmd))
         req = Request(cmd, click.user_id, click.channel_id, origin=click.origin, source=BUTTON,
                       page=PagePosition.from_args(args))  # fmt: skip
@@ -162,5 +161,5 @@ def _click(body: dict[str, Any], origin: str) -> Click | None:
 
 
 def _typed(cmd: Command) -> str:
-    parts = [cmd.verb, cmd.deployment or "", cmd.dag_id or "", cmd.run_id or ""]
+    parts = [cmd.verb, cmd.deployment or "", cmd.dag_id or "", cmd.run_id or "", cmd.task_id or ""]
     return " ".join(p for p in parts if p) + " (button)"
