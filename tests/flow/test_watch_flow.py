@@ -181,3 +181,19 @@ def _due_now(flow: FlowBot) -> list[Any]:
     with store._db.begin() as conn:
         conn.execute(watch_event.update().values(next_try_at=watch_event.c.created_at))
     return store.owed_events("prod")
+
+
+def test_mark_success_from_an_alert_marks_the_run_and_is_refused_to_a_viewer(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    run_id = fail(airflow)
+    round_(flow)
+    [alert] = posts(flow)
+    mark = len(flow.slack.calls)
+    flow.click(alert, "mark", user=VIEWER, channel=ALERTS)
+    assert "None of your grants allows `mark`" in flow.told_privately_since(mark)
+    assert airflow.writes() == []
+    flow.click(alert, "mark", user=ALICE, channel=ALERTS)
+    [write] = airflow.writes()
+    assert write.method == "PATCH" and write.path.endswith(f"/dagRuns/{run_id}")
+    assert airflow.dags["etl_daily"].runs[run_id]["state"] == "success"
