@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 100
 PAGES_PER_ROUND = 2  # the calls one round may make to learn what ended
+OWED_PAGE = 50  # posts read from the store at a time
 EVENT_OF_STATE = {"failed": "failed", "success": "success"}
 FAILED_STATES = ("failed", "upstream_failed")
 # Before the first round there is no watermark: start from the newest run that has ended, so a
@@ -216,8 +218,17 @@ class Watcher:
     # -- posting -----------------------------------------------------------------------------
 
     def _deliver(self, deployment: str) -> None:
-        for owed in self._store.owed_events(deployment):
-            self._post(owed)
+        """Post what is owed, page after page: posting costs Airflow nothing, so a burst of
+        ended runs is posted this round rather than a page per interval (Slack's own rate
+        limit still applies: the Web API client waits out a 429). Within most of an interval,
+        so that the lease, two intervals long, is renewed in time."""
+        deadline = time.monotonic() + 0.8 * self.interval
+        while time.monotonic() < deadline:
+            owed = self._store.owed_events(deployment, limit=OWED_PAGE)
+            for event in owed:
+                self._post(event)
+            if len(owed) < OWED_PAGE:
+                return
 
     def _post(self, owed: OwedEvent) -> None:
         reply = seal(from_message(owed.message), self._store, user_id="",
@@ -251,13 +262,18 @@ def _newest(client: WatchedAirflow) -> tuple[datetime, frozenset[str]]:
 
 
 def _ended_since(client: WatchedAirflow, state: WatchState) -> list[DagRun]:
-    """The runs that ended since the watermark, not yet read, oldest first: at most
-    PAGES_PER_ROUND calls; the rest are read next round, from the new watermark."""
+    """The runs that ended since the watermark, not yet read, oldest first: PAGES_PER_ROUND
+    calls at most, the rest read next round from the new watermark.
+
+    Only when those pages hold nothing new (more runs than they hold ended at the watermark's
+    very instant: Airflow gives ties no order the bot could page by) does it read on, until
+    something new or the end, rather than stall there for good."""
     assert state.watermark is not None
     found: list[DagRun] = []
-    offset = 0
-    for _ in range(PAGES_PER_ROUND):
+    offset, calls = 0, 0
+    while True:
         page = client.ended_runs(since=state.watermark, limit=PAGE, offset=offset)
+        calls += 1
         for run in page.runs:
             if run.end_date is None or run.end_date < state.watermark:
                 continue
@@ -265,7 +281,7 @@ def _ended_since(client: WatchedAirflow, state: WatchState) -> list[DagRun]:
                 continue
             found.append(run)
         offset += len(page.runs)
-        if not page.runs or offset >= page.total:
+        if not page.runs or offset >= page.total or (calls >= PAGES_PER_ROUND and found):
             break
     return sorted(found, key=lambda r: r.end_date or BEGINNING)
 

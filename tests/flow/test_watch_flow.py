@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -197,3 +198,18 @@ def test_mark_success_from_an_alert_marks_the_run_and_is_refused_to_a_viewer(
     [write] = airflow.writes()
     assert write.method == "PATCH" and write.path.endswith(f"/dagRuns/{run_id}")
     assert airflow.dags["etl_daily"].runs[run_id]["state"] == "success"
+
+
+def test_more_runs_ending_at_one_instant_than_a_round_reads_hold_up_nothing(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    instant = datetime.now(UTC).isoformat()
+    for n in range(201):  # more than the two pages of 100 a round reads
+        airflow.add_run("etl_daily", state="failed", dag_run_id=f"burst__{n:03d}", end_date=instant)
+    round_(flow)
+    round_(flow)
+    airflow.add_run("etl_daily", state="failed", dag_run_id="after__the_burst")
+    round_(flow)
+    ids = [m["text"] for m in posts(flow)]
+    assert len(ids) == 202
+    assert any("after__the_burst" in text for text in ids)

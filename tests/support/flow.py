@@ -260,7 +260,7 @@ class ScriptedAirflow:
             "logical_date": fields.get("logical_date"),
             "run_after": now,
             "start_date": None if state == "queued" else now,
-            "end_date": None if state in ("queued", "running") else now,
+            "end_date": None if state in ("queued", "running") else fields.get("end_date") or now,
             "run_type": fields.get("run_type") or "manual",
             "conf": fields.get("conf") or {},
             "note": fields.get("note"),
