@@ -52,6 +52,8 @@ class ScriptedDag:
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed_tasks: list[str] = field(default_factory=list)
     tasks: dict[str, list[ScriptedTask]] = field(default_factory=dict)  # by run id, with logs
+    # For runs without tasks of their own: every run's failed tasks, and their logs' lines.
+    logs: dict[str, list[str]] = field(default_factory=dict)
 
     def json(self) -> dict[str, Any]:
         return {
@@ -213,6 +215,9 @@ class ScriptedAirflow:
                 for t in dag.failed_tasks
             ]
             return Response(200, {"task_instances": tis, "total_entries": len(tis)})
+        if rest[2:3] == ["taskInstances"] and rest[4:5] == ["logs"]:
+            records = [{"event": line, "level": "info"} for line in dag.logs.get(rest[3], [])]
+            return Response(200, {"content": records, "continuation_token": None})
         return Response(404, {"detail": "Not Found"})
 
     def _ended(self, req: Request) -> Response:
