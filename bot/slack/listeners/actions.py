@@ -107,7 +107,8 @@ def register(routes: Routes, services: Services) -> None:
         args = action.args
         run_id = str(args.get("run_id") or "") or None
         cmd = Command(verb=verb.name, deployment=action.deployment, dag_id=action.dag_id,
-                      run_id=run_id, filter=args.get("filter"))  # fmt: skip
+                      run_id=run_id, filter=args.get("filter"),
+                      conf=dict(args.get("conf") or {}))  # fmt: skip
         cmd = dataclasses.replace(cmd, typed=_typed(cmd))
         req = Request(cmd, click.user_id, click.channel_id, origin=click.origin, source=BUTTON,
                       page=PagePosition.from_args(args))  # fmt: skip
