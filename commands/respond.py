@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.airflow import AirflowNotAllowed
 from bot.airflow.hitl import HitlAnswered, HitlRequest
 from bot.core import format as fmt
 from bot.core.context import Context
 from bot.core.hitl import answered_post, claim_id, version_refusal, where_text
-from bot.core.reply import Reply, code, section
+from bot.core.reply import Reply, code, escape, section
 from bot.core.verbs import Button, Verb
 from bot.store import NewAction, clock
 
@@ -60,6 +61,13 @@ def run(ctx: Context) -> Reply:
     except HitlAnswered as exc:
         store.update_action(claim, state="elsewhere", finished_at=clock.now())
         return _told(_already(exc.by, req, where, exc.at))
+    except AirflowNotAllowed as exc:
+        store.update_action(claim, state=READY)
+        return _told(
+            f":no_entry: Airflow does not let the bot's own Airflow user answer {where} "
+            f"({escape(exc.message)}): nothing was answered. Airflow checks the bot's identity "
+            "against the task's assigned users: ask an admin to let it answer."
+        )
     except Exception:
         store.update_action(claim, state=READY)  # nothing was answered: another click may
         raise
