@@ -115,7 +115,9 @@ def closed_post(subject: str, where: str) -> Reply:
 
 
 def where_text(deployment: str, req: HitlRequest) -> str:
-    return f"{code(req.task_id)} of {code(req.dag_id)} on {code(deployment)}"
+    return (
+        f"{code(req.task_id)} of run {code(req.run_id)} of {code(req.dag_id)} on {code(deployment)}"
+    )
 
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")

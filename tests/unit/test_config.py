@@ -188,7 +188,8 @@ grants:
 
 
 def test_known_verbs_are_the_permission_verbs() -> None:
-    acting = {"list", "status", "trigger", "pause", "unpause", "clear", "subscribe", "unsubscribe"}
+    acting = {"list", "status", "trigger", "pause", "unpause", "clear", "subscribe", "unsubscribe",
+              "respond"}  # fmt: skip
     assert frozenset(acting) == REGISTRY.granted
 
 
@@ -668,8 +669,8 @@ def test_an_unknown_verb_in_a_role_suggests_the_right_one() -> None:
     assert found == [
         "roles.ops[2]: unknown verb 'trigerr' (did you mean 'trigger'?)",
         "roles.ops[3]: 'whoami' is open to everyone, not a permission: remove it",
-        "roles.ops[4]: unknown verb 'nap' (verbs: clear, list, pause, status, subscribe, trigger, "
-        "unpause, unsubscribe)",
+        "roles.ops[4]: unknown verb 'nap' (verbs: clear, list, pause, respond, status, subscribe, "
+        "trigger, unpause, unsubscribe)",
     ]
 
 
