@@ -13,7 +13,7 @@ import pytest
 
 from bot.airflow import AirflowClient
 from bot.airflow.hitl import HitlAnswered
-from bot.core.watcher import Watcher
+from tests.flow.test_watch_flow import quiet
 from tests.support.conversation import visible_text
 from tests.support.flow import TOKEN, FlowBot, ScriptedAirflow, StartFlow, deployment
 
@@ -44,12 +44,6 @@ airflow_users:
   {ALICE}: alice
   {BOB}: bob
 """
-
-
-def quiet(flow: FlowBot) -> Watcher:
-    watcher = flow.local.bot.watcher
-    watcher.stop()
-    return watcher
 
 
 @pytest.fixture
