@@ -34,7 +34,7 @@ def run(ctx: Context) -> Reply:
     intents: list[Intent] = []
     for req in mine[:SHOWN]:
         links = HitlLinks(client.dag_url(req.dag_id), client.run_url(req.dag_id, req.run_id))
-        post = request_post(dep, req, links, respond_action=respond.BUTTON)
+        post = request_post(dep, req, links, buttons=respond.BUTTONS)
         blocks += [divider(), *_renumbered(post.blocks, len(intents))]
         intents += post.intents
     if more > 0:

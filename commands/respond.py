@@ -16,12 +16,15 @@ from bot.airflow import AirflowNotAllowed
 from bot.airflow.hitl import HitlAnswered, HitlRequest
 from bot.core import format as fmt
 from bot.core.context import Context
-from bot.core.hitl import answered_post, claim_id, version_refusal, where_text
+from bot.core.hitl import HitlButtons, answered_post, claim_id, version_refusal, where_text
 from bot.core.reply import Reply, code, escape, section
-from bot.core.verbs import Button, Verb
+from bot.core.verbs import Button, Form, Verb
 from bot.store import NewAction, clock
+from commands import respond_form
 
-BUTTON = "respond"
+BUTTON = "respond"  # one per option
+FORM = "respond_form"  # Answer…: the form of a task taking several options or parameters
+BUTTONS = HitlButtons(answer=BUTTON, form=FORM)
 READY, ANSWERING, ANSWERED = "ready", "answering", "answered"
 CLAIM_TTL_S = 30 * 24 * 3600.0
 
@@ -32,12 +35,15 @@ def run(ctx: Context) -> Reply:
     if version is not None:
         return version_refusal(ctx.deployment, version)
     task_id, map_index, chosen = _answer(cmd.conf)
+    params_input = dict(cmd.conf.get("params_input") or {})
     req = client.hitl_request(cmd.dag_id or "", cmd.run_id or "", task_id, map_index)
     where = where_text(ctx.deployment, req)
     if req.response_received:
         return _told(_already(req.responded_by, req, where))
-    if not set(chosen) <= set(req.options):
+    if not chosen or not set(chosen) <= set(req.options):
         return _told(f"{code(', '.join(chosen))} is not an option of {where}: nothing was sent.")
+    if len(chosen) > 1 and not req.multiple:
+        return _told(f"{where} takes one option, not {len(chosen)}: nothing was sent.")
     refusal = _not_assigned(ctx, req, where)
     if refusal:
         return refusal
@@ -57,7 +63,8 @@ def run(ctx: Context) -> Reply:
         state = "is answering it" if other and other.state == ANSWERING else "answered it"
         return _told(f"{who} {state} from Slack ({said}) first: nothing was sent.")
     try:
-        client.hitl_respond(req.dag_id, req.run_id, req.task_id, req.map_index, chosen, {})
+        client.hitl_respond(req.dag_id, req.run_id, req.task_id, req.map_index, chosen,
+                            params_input)  # fmt: skip
     except HitlAnswered as exc:
         store.update_action(claim, state="elsewhere", finished_at=clock.now())
         return _told(_already(exc.by, req, where, exc.at))
@@ -113,5 +120,6 @@ VERB = Verb(
     run=run,
     role="operator",
     typed=False,  # from the buttons of a `hitl` post or of `inbox`, which name the task
-    buttons={BUTTON: Button(in_place=True)},
+    buttons={BUTTON: Button(in_place=True), FORM: Button(form=True)},
+    form=Form(FORM, build=lambda action: respond_form.build(action, FORM), read=respond_form.read),
 )

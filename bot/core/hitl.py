@@ -4,7 +4,7 @@ what its post says once it is answered or no longer waits.
 The post has the request's subject and body (Airflow's Markdown as Slack mrkdwn, escaped: the
 body can make no link, mention or ping), the DAG and the run (links), who it is assigned to,
 what Airflow takes if nobody answers in time, and one button per option. A request taking
-several options or parameters is answered in Airflow (its link): no form for it yet.
+several options or parameters has one button, which opens a form (commands/respond_form.py).
 
 Each click on an option names the same claim (``claim_id``): of any number of clicks, on any
 post of the request in any channel or inbox, one is sent to Airflow (bot/store/actions.py).
@@ -37,6 +37,15 @@ BODY_LIMIT = 2500
 
 
 @dataclass(frozen=True)
+class HitlButtons:
+    """The action ids of the buttons a request's post offers (declared in commands/respond.py):
+    one per option, or one opening the form where the request takes more than a click."""
+
+    answer: str
+    form: str
+
+
+@dataclass(frozen=True)
 class HitlLinks:
     dag_url: str
     run_url: str
@@ -49,7 +58,7 @@ def claim_id(deployment: str, req: HitlRequest) -> str:
 
 
 def request_post(
-    deployment: str, req: HitlRequest, links: HitlLinks, *, respond_action: str
+    deployment: str, req: HitlRequest, links: HitlLinks, *, buttons: HitlButtons
 ) -> Reply:
     head = f":raising_hand: *Waiting for a person:* {escape(req.subject)}"
     where = (
@@ -74,12 +83,11 @@ def request_post(
     bar = Buttons()
     elements: list[Block] = []
     if req.takes_form:
-        blocks.append(context(
-            "This one takes several options or parameters: answer it in Airflow."
-        ))  # fmt: skip
+        intent = Intent(buttons.form, deployment, req.dag_id, args=form_args(req))
+        elements.append(bar.button("Answer…", intent, style="primary"))
     else:
         for index, option in enumerate(req.options):
-            intent = Intent(respond_action, deployment, req.dag_id, args=answer_args(req, option))
+            intent = Intent(buttons.answer, deployment, req.dag_id, args=answer_args(req, option))
             elements.append(bar.button(option, intent, style="primary" if index == 0 else None))
     elements.append(link_button("Open in Airflow", links.run_url))
     blocks.append(actions(*elements))
@@ -93,6 +101,20 @@ def answer_args(req: HitlRequest, option: str) -> dict[str, object]:
         "run_id": req.run_id,
         "subject": req.subject[:300],
         "conf": {"task_id": req.task_id, "map_index": req.map_index, "chosen_options": [option]},
+    }
+
+
+def form_args(req: HitlRequest) -> dict[str, object]:
+    """The form button's stored args: the task, and what the form asks (bot's own copy, so the
+    form opens within Slack's 3 seconds without asking Airflow)."""
+    return {
+        "run_id": req.run_id,
+        "subject": req.subject[:300],
+        "conf": {"task_id": req.task_id, "map_index": req.map_index},
+        "options": list(req.options),
+        "multiple": req.multiple,
+        "defaults": list(req.defaults),
+        "params": dict(req.params),
     }
 
 

@@ -17,6 +17,7 @@ from typing import Protocol
 from bot.airflow.hitl import HitlPage, HitlRequest
 from bot.core.alerts import to_message
 from bot.core.hitl import (
+    HitlButtons,
     HitlLinks,
     answered_post,
     claim_id,
@@ -46,10 +47,10 @@ class HitlAirflow(Protocol):
 
 
 class HitlWatch:
-    def __init__(self, *, store: Store, messenger: Messenger, respond_action: str) -> None:
+    def __init__(self, *, store: Store, messenger: Messenger, buttons: HitlButtons) -> None:
         self._store = store
         self._messenger = messenger
-        self._respond = respond_action
+        self._buttons = buttons
 
     def read(
         self, deployment: str, owner: str, client: HitlAirflow, watching: Sequence[Watching]
@@ -87,7 +88,7 @@ class HitlWatch:
         if not channels:
             return []
         links = HitlLinks(client.dag_url(req.dag_id), client.run_url(req.dag_id, req.run_id))
-        message = to_message(request_post(deployment, req, links, respond_action=self._respond))
+        message = to_message(request_post(deployment, req, links, buttons=self._buttons))
         message["hitl"] = {"subject": req.subject, "task_id": req.task_id,
                            "run_id": req.run_id, "map_index": req.map_index}  # fmt: skip
         return [NewEvent(c, req.dag_id, req.key, EVENT, message) for c in channels]

@@ -38,6 +38,7 @@ from bot.core.alerts import (
     to_message,
 )
 from bot.core.buttons import seal
+from bot.core.hitl import HitlButtons
 from bot.core.hitl_watch import HitlAirflow, HitlWatch
 from bot.core.messenger import Messenger, Undelivered
 from bot.core.subscriptions import SubscriptionBook, Watching
@@ -90,14 +91,15 @@ class Watcher:
         buttons: AlertButtons,
         interval_seconds: float,
         retry_minutes: float = 60.0,
-        respond_action: str = "",
+        hitl_buttons: HitlButtons | None = None,
     ) -> None:
         self._store = store
         self._clients = clients
         self._book = book
         self._messenger = messenger
         self._buttons = buttons
-        self._hitl = HitlWatch(store=store, messenger=messenger, respond_action=respond_action)
+        self._hitl = HitlWatch(store=store, messenger=messenger,
+                               buttons=hitl_buttons or HitlButtons("", ""))  # fmt: skip
         self.interval = interval_seconds
         self._retry_seconds = retry_minutes * 60.0
         self.owner = _owner()

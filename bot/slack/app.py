@@ -133,7 +133,7 @@ def create_bot(
         messenger=poster,
         buttons=ALERT_BUTTONS,
         interval_seconds=settings.watch_interval_seconds,
-        respond_action=respond.BUTTON,
+        hitl_buttons=respond.BUTTONS,
     )
     approvals = Approvals(
         contexts=contexts,

@@ -201,3 +201,53 @@ def test_before_airflow_31_subscribe_and_inbox_refuse_naming_the_version(
             said = flow.all_text()[-3000:] + flow.told_privately_since(mark)
             assert "need Airflow 3.1 or later" in said and f"`{version}`" in said
         assert not [r for r in old.http.requests if "hitlDetails" in r.path]
+
+
+PARAMS = {
+    "count": {"value": 2, "description": "How many", "schema": {"type": "integer"}},
+    "region": {"value": "eu", "description": None, "schema": {"type": "string",
+                                                              "enum": ["eu", "us"]}},
+}  # fmt: skip
+
+
+def test_several_options_and_typed_params_are_answered_through_the_form(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    airflow.add_hitl("etl_daily", task_id="choose", options=["a", "b", "c"], multiple=True,
+                     defaults=["a"], params=PARAMS)  # fmt: skip
+    round_(flow)
+    [post] = posts(flow)
+    assert buttons(post) == ["respond_form", "open_link"]
+    before = set(flow.slack.views)
+    flow.click(post, "respond_form", user=ALICE, channel=HITL)
+    [form] = [v for k, v in flow.slack.views.items() if k not in before]
+    ids = [b.get("block_id") for b in form["blocks"]]
+    assert ids[1:] == ["options", "param:integer:count", "param:string:region"]
+    picked = {"options": {"value": {"type": "checkboxes",
+                                    "selected_options": [{"value": "a"}, {"value": "c"}]}},
+              "param:string:region": {"value": {"type": "static_select",
+                                                "selected_option": {"value": "us"}}}}  # fmt: skip
+    bad = {**picked, "param:integer:count": {"value": {"type": "plain_text_input", "value": "x"}}}
+    answer = flow.submit(form, bad, user=ALICE).json()
+    assert answer["response_action"] == "errors" and list(answer["errors"]) == [
+        "param:integer:count"
+    ]
+    assert airflow.hitl_patches() == []
+    good = {**picked, "param:integer:count": {"value": {"type": "plain_text_input", "value": "5"}}}
+    flow.submit(form, good, user=ALICE)
+    [patch] = airflow.hitl_patches()
+    assert patch.json() == {"chosen_options": ["a", "c"],
+                            "params_input": {"count": 5, "region": "us"}}  # fmt: skip
+    round_(flow)  # the post says who chose what once the watch sees it answered
+    [answered] = posts(flow)
+    assert f"<@{ALICE}> chose `a, c`" in visible_text(answered) and buttons(answered) == []
+
+
+def test_a_viewer_cannot_open_the_form(flow: FlowBot, airflow: ScriptedAirflow) -> None:
+    airflow.add_hitl("etl_daily", options=["a", "b"], multiple=True)
+    round_(flow)
+    [post] = posts(flow)
+    before, mark = set(flow.slack.views), len(flow.slack.calls)
+    flow.click(post, "respond_form", user=VIEWER, channel=HITL)
+    assert set(flow.slack.views) == before
+    assert "None of your grants allows `respond`" in flow.told_privately_since(mark)
