@@ -31,7 +31,7 @@ TEST_DAGS = {
     "quick_success",
     "reporting_weekly",
 }
-HITL_DAGS = {"approval_gate"}  # the human-in-the-loop operators are Airflow 3.1+'s
+HITL_DAGS = {"approval_gate", "approval_form"}  # the human-in-the-loop operators are Airflow 3.1+'s
 
 
 def listed_dags(server: AirflowServer) -> set[str]:

@@ -107,7 +107,9 @@ def test_a_click_answers_once_for_a_double_click_and_two_people(
     assert buttons(answered) == []
     entries = [e for e in flow.audit() if e.verb == "respond"]
     assert entries and all(e.user_id in (ALICE, BOB) for e in entries)
-    assert sum(1 for e in entries if e.ok) == 1
+    [sent] = [e for e in entries if e.ok]  # recorded with the Slack user, the task and option
+    assert sent.conf and sent.conf["chosen_options"] == ["Approve"] and sent.dag_id == "etl_daily"
+    assert sent.conf["task_id"] == "approve" and "answered `Approve`" in (sent.outcome or "")
     # The next round sees it gone: the other channel's post says who answered, buttons gone.
     round_(flow)
     [other] = posts(flow, OTHER)
