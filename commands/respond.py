@@ -10,6 +10,7 @@ trail records the Slack user.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from bot.airflow import AirflowNotAllowed
@@ -27,6 +28,9 @@ FORM = "respond_form"  # Answer…: the form of a task taking several options or
 BUTTONS = HitlButtons(answer=BUTTON, form=FORM)
 READY, ANSWERING, ANSWERED = "ready", "answering", "answered"
 CLAIM_TTL_S = 30 * 24 * 3600.0
+# A claim left "answering" this long was left by a process that died mid-way: another click may
+# take it over (and will find the task answered, if that process's answer got through).
+STALE_CLAIM_S = 120.0
 
 
 def run(ctx: Context) -> Reply:
@@ -54,8 +58,12 @@ def run(ctx: Context) -> Reply:
     template = NewAction(verb=BUTTON, state=READY, user_id=ctx.user_id, channel_id=ctx.channel_id,
                          ttl_seconds=CLAIM_TTL_S, deployment=ctx.deployment,
                          dag_id=req.dag_id, args={"key": req.key})  # fmt: skip
+    mine = {"confirmed_by": ctx.user_id, "outcome": ", ".join(chosen)}
     taken = store.claim_once(claim, template, from_state=READY, to_state=ANSWERING,
-                             confirmed_by=ctx.user_id, outcome=", ".join(chosen))  # fmt: skip
+                             decided_at=clock.now(), **mine)  # fmt: skip
+    if taken is None:
+        stale = clock.now() - timedelta(seconds=STALE_CLAIM_S)
+        taken = store.reclaim_stale(claim, state=ANSWERING, decided_before=stale, **mine)
     if taken is None:
         other = store.action(claim)
         who = f"<@{other.confirmed_by}>" if other and other.confirmed_by else "someone"

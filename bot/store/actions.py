@@ -126,6 +126,28 @@ class StoredActions:
                 pass  # made at the same moment by another click: claimed below, once
         return self.claim_action(action_id, from_state=from_state, to_state=to_state, **changes)
 
+    def reclaim_stale(
+        self, action_id: str, *, state: str, decided_before: datetime, **changes: Any
+    ) -> PendingAction | None:
+        """Take over an action left in ``state`` since before ``decided_before`` (its process
+        died mid-way), atomically: the first taker moves ``decided_at`` to now, so of any
+        number of takers one succeeds."""
+        now = clock.now()
+        with self._db.begin() as conn:
+            won = (
+                conn.execute(
+                    update(pending_action)
+                    .where(
+                        pending_action.c.id == action_id,
+                        pending_action.c.state == state,
+                        pending_action.c.decided_at < decided_before,
+                    )
+                    .values(decided_at=now, **changes)
+                ).rowcount
+                == 1
+            )
+        return self.action(action_id) if won else None
+
     def update_action(self, action_id: str, **changes: Any) -> None:
         with self._db.begin() as conn:
             conn.execute(

@@ -7,12 +7,15 @@ The watcher is run one round at a time (``Watcher.tick``) against the scripted A
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot.airflow import AirflowClient
-from bot.airflow.hitl import HitlAnswered
+from bot.airflow.hitl import HitlAnswered, hitl_from_json
+from bot.core.hitl import claim_id
+from bot.store import NewAction
 from tests.flow.test_watch_flow import quiet
 from tests.support.conversation import visible_text
 from tests.support.flow import TOKEN, FlowBot, ScriptedAirflow, StartFlow, deployment
@@ -253,3 +256,25 @@ def test_a_viewer_cannot_open_the_form(flow: FlowBot, airflow: ScriptedAirflow) 
     flow.click(post, "respond_form", user=VIEWER, channel=HITL)
     assert set(flow.slack.views) == before
     assert "None of your grants allows `respond`" in flow.told_privately_since(mark)
+
+
+@pytest.mark.parametrize("minutes_ago", [0, 5])
+def test_a_claim_left_by_a_dead_process_is_taken_over_only_once_stale(
+    flow: FlowBot, airflow: ScriptedAirflow, minutes_ago: int
+) -> None:
+    detail = airflow.add_hitl("etl_daily")
+    round_(flow)
+    [post] = posts(flow)
+    store, claim = flow.local.bot.store, claim_id("prod", hitl_from_json(detail))
+    left = NewAction(verb="respond", state="ready", user_id="U0DEAD", channel_id=HITL,
+                     ttl_seconds=3600)  # fmt: skip
+    then = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    assert store.claim_once(claim, left, from_state="ready", to_state="answering",
+                            decided_at=then, confirmed_by="U0DEAD", outcome="Reject")  # fmt: skip
+    mark = len(flow.slack.calls)
+    flow.click(post, "respond", user=ALICE, channel=HITL)
+    if minutes_ago:
+        assert len(airflow.hitl_patches()) == 1
+    else:
+        assert airflow.hitl_patches() == []
+        assert "<@U0DEAD> is answering it" in flow.told_privately_since(mark)
