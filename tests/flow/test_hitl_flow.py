@@ -177,6 +177,10 @@ def test_inbox_shows_what_the_asker_may_answer(flow: FlowBot, airflow: ScriptedA
     flow.command("inbox prod", user=ALICE)
     told = flow.told_privately_since(mark)
     assert "Ship etl?" in told and "Pay?" not in told
+    [reply] = [c.params for c in flow.slack.calls[mark:] if c.method == "response_url"]
+    values = [e["value"] for b in reply["blocks"] for e in b.get("elements", [])
+              if e.get("action_id") == "respond"]  # fmt: skip
+    assert len(values) == 2 and all(flow.local.bot.store.action(v) for v in values)  # sealed
     mark = len(flow.slack.calls)
     flow.command("inbox prod", user=VIEWER)
     assert "Nothing on `prod` is waiting" in flow.told_privately_since(mark)
