@@ -8,6 +8,7 @@ subscribe a channel to ``*``. What a subscription posts is seen by everyone in t
 from __future__ import annotations
 
 from bot.core.context import Context
+from bot.core.hitl import version_refusal
 from bot.core.reply import Reply, code, text_reply
 from bot.core.subscriptions import Change, glob_within
 from bot.core.verbs import Arg, Verb
@@ -19,12 +20,9 @@ def run(ctx: Context) -> Reply:
     cmd = ctx.command
     glob, dep = cmd.glob or "", ctx.deployment
     if HITL in cmd.events:
-        return text_reply(
-            f":construction: {code(HITL)} (tasks waiting for a person, Airflow 3.1+) is not "
-            f"in this version of the bot yet: subscribe to {code('failed')} or "
-            f"{code('success')} for now.",
-            ok=False,
-        )
+        version = ctx.airflow.hitl_refusal()
+        if version is not None:
+            return version_refusal(dep, version)
     refusal = outside_grants(ctx, glob)
     if refusal:
         return refusal
@@ -74,7 +72,9 @@ VERB = Verb(
     examples=(
         "/airflow subscribe prod etl_*",
         "/airflow subscribe prod etl_daily failed success",
+        "/airflow subscribe prod etl_* hitl",
     ),
     notes="Events: `failed` (the default) posts an alert with the failed tasks, the end of the "
-    "log and buttons to act; `success` posts one line per run. Everyone in the channel sees them.",
+    "log and buttons to act; `success` posts one line per run; `hitl` posts each task waiting "
+    "for a person (Airflow 3.1+) with a button per option. Everyone in the channel sees them.",
 )

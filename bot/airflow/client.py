@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import requests
 
 from bot.airflow.errors import AirflowBadRequest, AirflowError, AirflowUnavailable
+from bot.airflow.hitl import HitlOperations
 from bot.airflow.models import Dag, DagPage, DagRun, RunPage
 from bot.airflow.parse import dag_from_json, run_from_json
 from bot.airflow.tasks import TaskOperations
@@ -28,7 +29,7 @@ MAX_PAGE = 100  # both API versions cap a page at 100
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
-class AirflowClient(TaskOperations):
+class AirflowClient(TaskOperations, HitlOperations):
     """The operations; the constructor's settings are ``Transport``'s."""
 
     _can_wait: bool | None = None

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from bot.config.airflow_users import check_airflow_users
 from bot.config.checker import Checker, did_you_mean, key_path, kind_of, show
 from bot.config.deployments import check_deployments, deployment_ref
 from bot.config.grants import check_grants
@@ -17,7 +18,15 @@ from bot.config.subscriptions import check_subscriptions
 
 __all__ = ["check_config"]
 
-_TOP_KEYS = ("deployments", "channels", "roles", "grants", "audit_channel", "subscriptions")
+_TOP_KEYS = (
+    "deployments",
+    "channels",
+    "roles",
+    "grants",
+    "audit_channel",
+    "subscriptions",
+    "airflow_users",
+)
 
 
 def check_config(c: Checker, data: object) -> Config:
@@ -53,6 +62,7 @@ def check_config(c: Checker, data: object) -> Config:
         grants=grants,
         audit_channel=audit_channel,
         subscriptions=check_subscriptions(c, top.get("subscriptions"), names),
+        airflow_users=check_airflow_users(c, top.get("airflow_users")),
     )
 
 

@@ -6,7 +6,7 @@ the file or the environment again. Reprs never show a secret.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "API_VERSIONS",
@@ -159,6 +159,8 @@ class Config:
     grants: tuple[Grant, ...]
     audit_channel: str | None = None
     subscriptions: tuple[Subscription, ...] = ()  # declared in the file (more are made in Slack)
+    # Slack user ID -> the Airflow user (id or name) it is, for human-in-the-loop assignees.
+    airflow_users: dict[str, str] = field(default_factory=dict)
 
     def default_deployment(self, channel_id: str) -> str | None:
         """The channel's default deployment, else the only one configured, else None."""

@@ -100,6 +100,7 @@ def button_command(
         task_id=_stored_str(args.get("task_id")),
         try_number=_stored_int(args.get("try_number")),
         map_index=_stored_int(args.get("map_index")),
+        conf=dict(args.get("conf") or {}),
     )
 
 

@@ -39,6 +39,8 @@ from bot.core.alerts import (
     to_message,
 )
 from bot.core.buttons import seal
+from bot.core.hitl import HitlButtons
+from bot.core.hitl_watch import HitlAirflow, HitlWatch
 from bot.core.messenger import Messenger, Undelivered
 from bot.core.subscriptions import SubscriptionBook, Watching
 from bot.store import NewEvent, OwedEvent, Store, WatchState
@@ -55,7 +57,7 @@ FAILED_STATES = ("failed", "upstream_failed")
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class WatchedAirflow(Protocol):
+class WatchedAirflow(HitlAirflow, Protocol):
     """What the watch asks of a deployment's client (bot/airflow/client.py)."""
 
     def ended_runs(
@@ -91,12 +93,15 @@ class Watcher:
         buttons: AlertButtons,
         interval_seconds: float,
         retry_minutes: float = 60.0,
+        hitl_buttons: HitlButtons | None = None,
     ) -> None:
         self._store = store
         self._clients = clients
         self._book = book
         self._messenger = messenger
         self._buttons = buttons
+        self._hitl = HitlWatch(store=store, messenger=messenger,
+                               buttons=hitl_buttons or HitlButtons("", ""))  # fmt: skip
         self.interval = interval_seconds
         self._retry_seconds = retry_minutes * 60.0
         self.owner = _owner()
@@ -161,6 +166,10 @@ class Watcher:
             except AirflowError as exc:
                 # Nothing is lost: the watermark stays, and the next round asks again.
                 log.info("watching %s: %s", deployment, exc.message)
+            try:
+                self._hitl.read(deployment, self.owner, client, watching)
+            except AirflowError as exc:
+                log.info("watching %s for tasks waiting for a person: %s", deployment, exc.message)
         # Posted only while the lease is ours, so that two processes never post the same.
         self._deliver(deployment)
         if not watching:

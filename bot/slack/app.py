@@ -34,7 +34,7 @@ from bot.slack.usergroups import UserGroups
 from bot.slack.web import make_web_client
 from bot.slack.workspace import AppIdentity, workspace_guard
 from bot.store import Retention, Store
-from commands import ALERT_BUTTONS, REGISTRY, clear
+from commands import ALERT_BUTTONS, REGISTRY, clear, respond
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,7 @@ def create_bot(
         permissions=Permissions(config, groups, open_verbs=REGISTRY.open),
         clients=clients,
         subscriptions=book,
+        store=store,
     )
     audit = Audit(store, messenger=poster, channel=config.audit_channel)
     follower = Follower(
@@ -132,6 +133,7 @@ def create_bot(
         messenger=poster,
         buttons=ALERT_BUTTONS,
         interval_seconds=settings.watch_interval_seconds,
+        hitl_buttons=respond.BUTTONS,
     )
     approvals = Approvals(
         contexts=contexts,

@@ -85,7 +85,9 @@ class Pipeline:
                 return
             verb = ctx.verbs[ctx.command.verb]
             if verb.private:
-                answer.tell(self._s.audit.run(ctx, source=req.source))
+                reply = self._s.audit.run(ctx, source=req.source)
+                answer.tell(seal(reply, self._s.store, user_id=ctx.user_id,
+                                 channel_id=ctx.channel_id, thread_ts=None))  # fmt: skip
                 return
         except SQLAlchemyError as exc:
             answer.tell(store_failure(exc))
@@ -95,6 +97,9 @@ class Pipeline:
             reply = self.run(ctx, req.source, thread, own_run_id=own_run_id)
         except SQLAlchemyError as exc:
             answer.fail(store_failure(exc), thread)
+            return
+        if reply.ephemeral:
+            answer.tell(reply)  # for the asker alone (a refusal the verb itself decided)
             return
         if verb.follows_run and reply.ok and reply.run_id and thread is not None:
             # Recorded before the reply is posted, so a crash in between loses no follow.

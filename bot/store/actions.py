@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.store import clock
 from bot.store.engine import Database
@@ -72,24 +73,7 @@ class StoredActions:
     def add_actions(self, actions: Sequence[NewAction]) -> list[str]:
         """Keep these actions; returns their ids (unguessable), in order, for button values."""
         now = clock.now()
-        rows = [
-            {
-                "id": secrets.token_hex(12),
-                "verb": a.verb,
-                "state": a.state,
-                "user_id": a.user_id,
-                "channel_id": a.channel_id,
-                "thread_ts": a.thread_ts,
-                "deployment": a.deployment,
-                "dag_id": a.dag_id,
-                "logical_date": a.logical_date.astimezone(UTC) if a.logical_date else None,
-                "conf": a.conf,
-                "args": a.args,
-                "created_at": now,
-                "expires_at": now + timedelta(seconds=a.ttl_seconds),
-            }
-            for a in actions
-        ]
+        rows = [_row(a, now) for a in actions]
         if rows:
             with self._db.begin() as conn:
                 conn.execute(insert(pending_action), rows)
@@ -127,11 +111,66 @@ class StoredActions:
             won = result.rowcount == 1
         return self.action(action_id) if won else None
 
+    def claim_once(
+        self, action_id: str, template: NewAction, *, from_state: str, to_state: str, **changes: Any
+    ) -> PendingAction | None:
+        """``claim_action`` on a row of a known id, made from ``template`` the first time: for
+        something many buttons stand for (a waiting task answered from any of its posts)."""
+        if self.action(action_id) is None:
+            row = _row(template, clock.now())
+            row["id"] = action_id
+            try:
+                with self._db.begin() as conn:
+                    conn.execute(insert(pending_action).values(row))
+            except IntegrityError:
+                pass  # made at the same moment by another click: claimed below, once
+        return self.claim_action(action_id, from_state=from_state, to_state=to_state, **changes)
+
+    def reclaim_stale(
+        self, action_id: str, *, state: str, decided_before: datetime, **changes: Any
+    ) -> PendingAction | None:
+        """Take over an action left in ``state`` since before ``decided_before`` (its process
+        died mid-way), atomically: the first taker moves ``decided_at`` to now, so of any
+        number of takers one succeeds."""
+        now = clock.now()
+        with self._db.begin() as conn:
+            won = (
+                conn.execute(
+                    update(pending_action)
+                    .where(
+                        pending_action.c.id == action_id,
+                        pending_action.c.state == state,
+                        pending_action.c.decided_at < decided_before,
+                    )
+                    .values(decided_at=now, **changes)
+                ).rowcount
+                == 1
+            )
+        return self.action(action_id) if won else None
+
     def update_action(self, action_id: str, **changes: Any) -> None:
         with self._db.begin() as conn:
             conn.execute(
                 update(pending_action).where(pending_action.c.id == action_id).values(**changes)
             )
+
+
+def _row(a: NewAction, now: datetime) -> dict[str, Any]:
+    return {
+        "id": secrets.token_hex(12),
+        "verb": a.verb,
+        "state": a.state,
+        "user_id": a.user_id,
+        "channel_id": a.channel_id,
+        "thread_ts": a.thread_ts,
+        "deployment": a.deployment,
+        "dag_id": a.dag_id,
+        "logical_date": a.logical_date.astimezone(UTC) if a.logical_date else None,
+        "conf": a.conf,
+        "args": a.args,
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=a.ttl_seconds),
+    }
 
 
 def _action(row: Any) -> PendingAction:

@@ -21,7 +21,7 @@ from bot.store import clock
 from bot.store.engine import Database
 from bot.store.schema import watch, watch_event
 
-PENDING, POSTED, UNDELIVERABLE = "pending", "posted", "undeliverable"
+PENDING, POSTED, UNDELIVERABLE, CLOSED = "pending", "posted", "undeliverable", "closed"
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class OwedEvent:
     message: dict[str, Any]
     created_at: datetime
     attempts: int
+    message_ts: str | None = None
+    state: str = PENDING
 
 
 class Watches:
@@ -131,30 +133,38 @@ class Watches:
             ).rowcount
             if not moved:
                 return False
-            for event in events:
-                key = (
-                    watch_event.c.channel_id == event.channel_id,
-                    watch_event.c.deployment == deployment,
-                    watch_event.c.dag_id == event.dag_id,
-                    watch_event.c.run_id == event.run_id,
-                    watch_event.c.event == event.event,
-                )
-                if conn.execute(select(watch_event.c.id).where(*key)).first() is None:
-                    conn.execute(
-                        insert(watch_event).values(
-                            channel_id=event.channel_id,
-                            deployment=deployment,
-                            dag_id=event.dag_id,
-                            run_id=event.run_id,
-                            event=event.event,
-                            message=event.message,
-                            state=PENDING,
-                            created_at=now,
-                            next_try_at=now,
-                            attempts=0,
-                        )
-                    )
+            _insert_events(conn, deployment, events, now)
         return True
+
+    def record_events(self, deployment: str, owner: str, events: Sequence[NewEvent]) -> bool:
+        """Record ``events`` (each once) without moving the watermark: the tasks waiting for
+        a person, read whole each round. False, with nothing done, if the lease is not ours."""
+        now = clock.now()
+        ours = (watch.c.deployment == deployment, watch.c.lease_owner == owner)
+        with self._db.begin() as conn:
+            if conn.execute(select(watch.c.deployment).where(*ours)).first() is None:
+                return False
+            _insert_events(conn, deployment, events, now)
+        return True
+
+    def open_events(self, deployment: str, event: str) -> list[OwedEvent]:
+        """The ``event`` rows of a deployment still pending or posted (not closed)."""
+        with self._db.connect() as conn:
+            rows = conn.execute(
+                select(watch_event)
+                .where(
+                    watch_event.c.deployment == deployment,
+                    watch_event.c.event == event,
+                    watch_event.c.state.in_((PENDING, POSTED)),
+                )
+                .order_by(watch_event.c.id)
+            ).mappings().all()  # fmt: skip
+        return [_owed(row) for row in rows]
+
+    def event_closed(self, event_id: int) -> None:
+        """What the event was about is over (a request answered): its post says so, or it is
+        never posted."""
+        self._set_event(event_id, state=CLOSED)
 
     def owed_events(self, deployment: str, *, limit: int = 50) -> list[OwedEvent]:
         """Events recorded and not yet posted whose next try is due, oldest first."""
@@ -215,4 +225,32 @@ def _owed(row: Any) -> OwedEvent:
         message=dict(row["message"]),
         created_at=clock.utc(row["created_at"]),
         attempts=row["attempts"],
+        message_ts=row["message_ts"],
+        state=row["state"],
     )
+
+
+def _insert_events(conn: Any, deployment: str, events: Sequence[NewEvent], now: datetime) -> None:
+    for event in events:
+        key = (
+            watch_event.c.channel_id == event.channel_id,
+            watch_event.c.deployment == deployment,
+            watch_event.c.dag_id == event.dag_id,
+            watch_event.c.run_id == event.run_id,
+            watch_event.c.event == event.event,
+        )
+        if conn.execute(select(watch_event.c.id).where(*key)).first() is None:
+            conn.execute(
+                insert(watch_event).values(
+                    channel_id=event.channel_id,
+                    deployment=deployment,
+                    dag_id=event.dag_id,
+                    run_id=event.run_id,
+                    event=event.event,
+                    message=event.message,
+                    state=PENDING,
+                    created_at=now,
+                    next_try_at=now,
+                    attempts=0,
+                )
+            )

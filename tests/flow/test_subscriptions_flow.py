@@ -107,6 +107,7 @@ def test_mistakes_are_answered_with_the_right_form(flow: FlowBot, text: str, ans
     assert "Usage: `/airflow " in told
 
 
-def test_hitl_is_not_offered_yet(flow: FlowBot) -> None:
-    assert "is not in this version of the bot yet" in said(flow, "subscribe prod etl_* hitl")
+def test_hitl_on_airflow_30_is_refused_naming_its_version(flow: FlowBot) -> None:
+    told = said(flow, "subscribe prod etl_* hitl")  # the scripted Airflow is 3.0.6
+    assert "need Airflow 3.1 or later" in told and "`3.0.6`" in told
     assert "has no subscriptions" in said(flow, "subscriptions")

@@ -76,6 +76,8 @@ class ScriptedAirflow:
     def __init__(self, version: str = "3.0.6") -> None:
         self.version = version
         self.dags: dict[str, ScriptedDag] = {}
+        # Human-in-the-loop requests (3.1+), by "dag_id/run_id/task_id/map_index".
+        self.hitl: dict[str, dict[str, Any]] = {}
         self.http = FakeHTTPServer()
         self.http.fallback = self._answer
         self._lock = threading.Lock()
@@ -141,6 +143,35 @@ class ScriptedAirflow:
                         ended += 1
         return ended
 
+    def add_hitl(
+        self, dag_id: str, task_id: str = "approve", *, run_id: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """A task of a new run (or ``run_id``) waiting for a person, as an ApprovalOperator's."""
+        with self._lock:
+            run = self.dags[dag_id].runs.get(run_id or "") or self._new_run(
+                self.dags[dag_id], {"state": "running", "dag_run_id": run_id}
+            )
+            detail = {
+                "task_instance": {"dag_id": dag_id, "dag_run_id": run["dag_run_id"],
+                                  "task_id": task_id, "map_index": -1,
+                                  "state": "awaiting_input"},
+                "options": ["Approve", "Reject"], "subject": "Ship it?", "body": None,
+                "defaults": None, "multiple": False, "params": {}, "assigned_users": [],
+                "response_received": False, "chosen_options": None, "params_input": {},
+                "responded_by_user": None, "responded_at": None,
+                "created_at": datetime.now(UTC).isoformat(), **fields,
+            }  # fmt: skip
+            self.hitl[f"{dag_id}/{run['dag_run_id']}/{task_id}/-1"] = detail
+            return detail
+
+    def answer_hitl(self, detail: Mapping[str, Any], options: Sequence[str], by: str) -> None:
+        """Answered outside the bot (Airflow's UI), by the Airflow user ``by``."""
+        with self._lock:
+            self._answered(dict(detail["task_instance"]), list(options), by)
+
+    def hitl_patches(self) -> list[Request]:
+        return [r for r in self.http.requests if r.method == "PATCH" and "hitlDetails" in r.path]
+
     def writes(self) -> list[Request]:
         """Requests that would change something in Airflow (reads sent as POST excluded)."""
         return [
@@ -172,6 +203,8 @@ class ScriptedAirflow:
             runs = [r for d in self.dags.values() if d.dag_id in wanted for r in d.runs.values()]
             runs.sort(key=lambda r: r["run_after"], reverse=True)
             return Response(200, {"dag_runs": runs, "total_entries": len(runs)})
+        if parts[-1:] == ["hitlDetails"]:
+            return self._hitl(req, parts)
         if len(parts) < 2 or parts[0] != "dags":
             return Response(404, {"detail": "Not Found"})
         dag = self.dags.get(parts[1])
@@ -238,6 +271,38 @@ class ScriptedAirflow:
         ended.sort(key=lambda r: datetime.fromisoformat(r["end_date"]))
         page = ended[offset : offset + limit]
         return Response(200, {"dag_runs": page, "total_entries": len(ended)})
+
+    def _hitl(self, req: Request, parts: list[str]) -> Response:
+        """hitlDetails: the waiting list (3.1+), one request, an answer (409 once answered)."""
+        if tuple(int(n) for n in self.version.split(".")[:2]) < (3, 1):
+            return Response(404, {"detail": "Not Found"})
+        if parts[:4] == ["dags", "~", "dagRuns", "~"]:
+            waiting = [d for d in self.hitl.values() if not d["response_received"]]
+            limit = int((req.query.get("limit") or ["100"])[0])
+            offset = int((req.query.get("offset") or ["0"])[0])
+            page = waiting[offset : offset + limit]
+            return Response(200, {"hitl_details": page, "total_entries": len(waiting)})
+        dag_id, run_id, task_id, map_index = parts[1], parts[3], parts[5], parts[6]
+        detail = self.hitl.get(f"{dag_id}/{run_id}/{task_id}/{map_index}")
+        if detail is None:
+            return Response(404, {"detail": "No Human-in-the-loop detail found"})
+        if req.method != "PATCH":
+            return Response(200, detail)
+        if detail["response_received"]:
+            already = (
+                "Human-in-the-loop detail has already been updated; not allowed to write again."
+            )
+            return Response(409, {"detail": already})
+        self._answered(detail["task_instance"], req.json().get("chosen_options") or [], "bot")
+        answer = ("chosen_options", "params_input", "responded_by_user", "responded_at")
+        return Response(200, {k: detail[k] for k in answer})
+
+    def _answered(self, ti: Mapping[str, Any], options: list[str], by: str) -> None:
+        key = f"{ti['dag_id']}/{ti['dag_run_id']}/{ti['task_id']}/{ti.get('map_index', -1)}"
+        self.hitl[key].update(
+            response_received=True, chosen_options=options,
+            responded_by_user={"id": by, "name": by}, responded_at=datetime.now(UTC).isoformat(),
+        )  # fmt: skip
 
     def _list(self, req: Request) -> Response:
         pattern = (req.query.get("dag_id_pattern") or [""])[0]

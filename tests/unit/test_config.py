@@ -189,7 +189,7 @@ grants:
 
 def test_known_verbs_are_the_permission_verbs() -> None:
     granted = {"list", "status", "logs", "trigger", "pause", "unpause", "clear", "mark"}
-    granted |= {"subscribe", "unsubscribe"}
+    granted |= {"subscribe", "unsubscribe", "respond"}
     assert frozenset(granted) == REGISTRY.granted
 
 
@@ -673,8 +673,8 @@ def test_an_unknown_verb_in_a_role_suggests_the_right_one() -> None:
     assert found == [
         "roles.ops[2]: unknown verb 'trigerr' (did you mean 'trigger'?)",
         "roles.ops[3]: 'whoami' is open to everyone, not a permission: remove it",
-        "roles.ops[4]: unknown verb 'nap' (verbs: clear, list, logs, mark, pause, status, "
-        "subscribe, trigger, unpause, unsubscribe)",
+        "roles.ops[4]: unknown verb 'nap' (verbs: clear, list, logs, mark, pause, respond, "
+        "status, subscribe, trigger, unpause, unsubscribe)",
     ]
 
 

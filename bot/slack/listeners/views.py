@@ -71,7 +71,11 @@ def register(routes: Routes, services: Services) -> None:
                 )
                 answer.tell(text_reply(note))
                 return
-            cmd = Command(verb=verb.name, deployment=stored.deployment, dag_id=stored.dag_id)
+            cmd = Command(verb=verb.name, deployment=stored.deployment, dag_id=stored.dag_id,
+                          run_id=stored.args.get("run_id"))  # fmt: skip
+            if isinstance(fields.get("conf"), dict) and isinstance(stored.args.get("conf"), dict):
+                # What the button stored (the task a form answers) comes with the form's fields.
+                fields = {**fields, "conf": {**stored.args["conf"], **fields["conf"]}}
             typed = f"{verb.name} {stored.deployment} {stored.dag_id} (form)"
             cmd = dataclasses.replace(cmd, typed=typed, **fields)
             req = Request(cmd, user, stored.channel_id, origin=origin, source=BUTTON)

@@ -1,0 +1,133 @@
+"""Answer a task waiting for a person (Airflow 3.1+ human-in-the-loop): the buttons of a
+``hitl`` post or of ``/airflow inbox``, one per option. Needs ``respond`` on the DAG, and where
+the task names assigned users, a Slack user mapped to one of them (``airflow_users:``).
+
+Checked before anything is sent: the task still waits, the clicker may answer it, and no other
+click (a double click, someone else, another post of it) is answering it: one stored claim per
+task, taken atomically. Airflow records the bot's API identity as the responder; the audit
+trail records the Slack user.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.airflow import AirflowNotAllowed
+from bot.airflow.hitl import HitlAnswered, HitlRequest
+from bot.core import format as fmt
+from bot.core.context import Context
+from bot.core.hitl import HitlButtons, answered_post, claim_id, version_refusal, where_text
+from bot.core.reply import Reply, code, escape, section
+from bot.core.verbs import Button, Form, Verb
+from bot.store import NewAction, clock
+from commands import respond_form
+
+BUTTON = "respond"  # one per option
+FORM = "respond_form"  # Answer…: the form of a task taking several options or parameters
+BUTTONS = HitlButtons(answer=BUTTON, form=FORM)
+READY, ANSWERING, ANSWERED = "ready", "answering", "answered"
+CLAIM_TTL_S = 30 * 24 * 3600.0
+# A claim left "answering" this long was left by a process that died mid-way: another click may
+# take it over (and will find the task answered, if that process's answer got through).
+STALE_CLAIM_S = 120.0
+
+
+def run(ctx: Context) -> Reply:
+    client, cmd = ctx.airflow, ctx.command
+    version = client.hitl_refusal()
+    if version is not None:
+        return version_refusal(ctx.deployment, version)
+    task_id, map_index, chosen = _answer(cmd.conf)
+    params_input = dict(cmd.conf.get("params_input") or {})
+    req = client.hitl_request(cmd.dag_id or "", cmd.run_id or "", task_id, map_index)
+    where = where_text(ctx.deployment, req)
+    if req.response_received:
+        return _told(_already(req.responded_by, req, where))
+    if not chosen or not set(chosen) <= set(req.options):
+        return _told(f"{code(', '.join(chosen))} is not an option of {where}: nothing was sent.")
+    if len(chosen) > 1 and not req.multiple:
+        return _told(f"{where} takes one option, not {len(chosen)}: nothing was sent.")
+    refusal = _not_assigned(ctx, req, where)
+    if refusal:
+        return refusal
+    claim = claim_id(ctx.deployment, req)
+    store = ctx.store
+    if store is None:
+        raise RuntimeError("respond was dispatched without the store")
+    template = NewAction(verb=BUTTON, state=READY, user_id=ctx.user_id, channel_id=ctx.channel_id,
+                         ttl_seconds=CLAIM_TTL_S, deployment=ctx.deployment,
+                         dag_id=req.dag_id, args={"key": req.key})  # fmt: skip
+    mine = {"confirmed_by": ctx.user_id, "outcome": ", ".join(chosen)}
+    taken = store.claim_once(claim, template, from_state=READY, to_state=ANSWERING,
+                             decided_at=clock.now(), **mine)  # fmt: skip
+    if taken is None:
+        stale = clock.now() - timedelta(seconds=STALE_CLAIM_S)
+        taken = store.reclaim_stale(claim, state=ANSWERING, decided_before=stale, **mine)
+    if taken is None:
+        other = store.action(claim)
+        who = f"<@{other.confirmed_by}>" if other and other.confirmed_by else "someone"
+        said = code(other.outcome or "") if other else ""
+        state = "is answering it" if other and other.state == ANSWERING else "answered it"
+        return _told(f"{who} {state} from Slack ({said}) first: nothing was sent.")
+    try:
+        client.hitl_respond(req.dag_id, req.run_id, req.task_id, req.map_index, chosen,
+                            params_input)  # fmt: skip
+    except HitlAnswered as exc:
+        store.update_action(claim, state="elsewhere", finished_at=clock.now())
+        return _told(_already(exc.by, req, where, exc.at))
+    except AirflowNotAllowed as exc:
+        store.update_action(claim, state=READY)
+        return _told(
+            f":no_entry: Airflow does not let the bot's own Airflow user answer {where} "
+            f"({escape(exc.message)}): nothing was answered. Airflow checks the bot's identity "
+            "against the task's assigned users: ask an admin to let it answer."
+        )
+    except Exception:
+        store.update_action(claim, state=READY)  # nothing was answered: another click may
+        raise
+    at = clock.now()
+    store.update_action(claim, state=ANSWERED, finished_at=at)
+    subject = str(req.subject)
+    return answered_post(subject, where, ctx.user_id, ", ".join(chosen), at)
+
+
+def _answer(conf: dict[str, Any]) -> tuple[str, int, list[str]]:
+    chosen = conf.get("chosen_options") or []
+    return str(conf.get("task_id") or ""), int(conf.get("map_index", -1)), [str(c) for c in chosen]
+
+
+def _not_assigned(ctx: Context, req: HitlRequest, where: str) -> Reply | None:
+    if not req.assigned_users:
+        return None
+    mine = ctx.config.airflow_users.get(ctx.user_id)
+    if mine is not None and any(mine in (u.id, u.name) for u in req.assigned_users):
+        return None
+    names = ", ".join(code(u.name or u.id) for u in req.assigned_users)
+    you = (
+        f"your Slack user is Airflow's {code(mine)}"
+        if mine
+        else "your Slack user is mapped to no Airflow user (`airflow_users:` in the config)"
+    )
+    return _told(f":no_entry: {where} is assigned to {names}, and {you}: nothing was sent.")
+
+
+def _already(by: str | None, req: HitlRequest, where: str, at: Any = None) -> str:
+    who = code(by) if by else "someone"
+    when = fmt.when(at or req.responded_at) if (at or req.responded_at) else "earlier"
+    return f"{where} was already answered by {who} {when}: nothing was sent."
+
+
+def _told(text: str) -> Reply:
+    return Reply(text=text, blocks=[section(text)], ephemeral=True, ok=False, outcome=text[:200])
+
+
+VERB = Verb(
+    name="respond",
+    about="Answer a task waiting for a person (Airflow 3.1+), from its buttons.",
+    run=run,
+    role="operator",
+    typed=False,  # from the buttons of a `hitl` post or of `inbox`, which name the task
+    buttons={BUTTON: Button(in_place=True), FORM: Button(form=True)},
+    form=Form(FORM, build=lambda action: respond_form.build(action, FORM), read=respond_form.read),
+)
