@@ -20,12 +20,8 @@ from bot.core.reply import code
 
 
 class GroupLookupFailed(Exception):
-    """Whether the user is in the group could not be read: the grant gives nothing for now."""
-
-    def __init__(self, group_id: str, error: str) -> None:
-        super().__init__(f"{group_id}: {error}")
-        self.group_id = group_id
-        self.error = error
+    """Whether the user is in the group could not be read: the grant gives nothing for now.
+    Its message names the group and what failed, for the log."""
 
 
 class Groups(Protocol):

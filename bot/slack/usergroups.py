@@ -47,11 +47,11 @@ class UserGroups:
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
             log.warning("usergroups.users.list %s failed: %s", group_id, error)
-            raise GroupLookupFailed(group_id, error) from None
+            raise GroupLookupFailed(f"{group_id}: {error}") from None
         except Exception as exc:  # noqa: BLE001 - a connection error, a timeout: fail closed too
             error = type(exc).__name__
             log.warning("usergroups.users.list %s failed on the way: %s", group_id, error)
-            raise GroupLookupFailed(group_id, error) from None
+            raise GroupLookupFailed(f"{group_id}: {error}") from None
         members = frozenset(str(u) for u in resp.get("users") or [])
         with self._lock:
             self._cache[group_id] = (now, members)

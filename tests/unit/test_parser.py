@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.parser import Command, UsageError, button_command, parse_command, parse_conf
+from bot.core.verbs import Arg
 from commands import REGISTRY
 
 DEPLOYMENTS = ["prod", "dev"]
@@ -304,3 +306,50 @@ def test_a_button_s_stored_args_become_its_command() -> None:
     )  # fmt: skip
     bare = button_command("runs", deployment="prod", dag_id="etl", args={"try_number": "2"})
     assert bare == Command(verb="runs", deployment="prod", dag_id="etl")
+
+
+# -- subscribe, unsubscribe: a DAG pattern and events ------------------------------------------
+
+
+def test_subscribe_takes_a_pattern_and_events_failed_by_default() -> None:
+    assert parse("subscribe prod etl_*") == Command(
+        verb="subscribe", deployment="prod", glob="etl_*", events=frozenset({"failed"})
+    )
+    assert parse("subscribe etl_daily FAILED success", default="dev") == Command(
+        verb="subscribe",
+        deployment="dev",
+        glob="etl_daily",
+        events=frozenset({"failed", "success"}),
+    )
+    assert parse("unsubscribe prod [ab]_?x*") == Command(
+        verb="unsubscribe", deployment="prod", glob="[ab]_?x*"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("subscribe prod", "`subscribe` needs a DAG id or a pattern, like `etl_*`"),
+        ("subscribe prod etl_* fails", "`fails` is not an event: name any of `failed`"),
+        ("subscribe prod etl_* failed sucess", "`sucess` is not an event"),
+        ("subscribe prod etl/x", "`etl/x` is not a DAG id or pattern"),
+        (
+            "unsubscribe prod etl_* failed",
+            "`unsubscribe` takes one DAG pattern; unexpected `failed`",
+        ),
+        ("unsubscribe prod", "`unsubscribe` needs a DAG id or a pattern"),
+    ],
+)
+def test_subscription_mistakes_are_named_with_the_usage(text: str, problem: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse(text)
+    assert problem in err.value.problem
+    verb = text.split()[0]
+    assert err.value.usage == REGISTRY[verb].usage
+
+
+def test_a_verb_whose_arguments_have_no_grammar_is_a_programming_error() -> None:
+    odd = dataclasses.replace(REGISTRY["status"], args=(Arg.DAG, Arg.CONF))
+    verbs = dataclasses.replace(REGISTRY, verbs=(*REGISTRY.verbs[:3], odd))
+    with pytest.raises(ValueError, match="no grammar"):
+        parse_command("status prod etl", verbs, deployments=DEPLOYMENTS, default_deployment=None)
