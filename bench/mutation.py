@@ -62,11 +62,14 @@ UNIT_TESTS: dict[str, tuple[str, ...]] = {
             "roles",
         )
     },
-    "bot/airflow/client.py": (
-        "tests/unit/test_airflow_client.py",
-        "tests/unit/test_airflow_client_runs.py",
-        "tests/unit/test_airflow_auth.py",
-    ),
+    **{
+        f"bot/airflow/{module}.py": (
+            "tests/unit/test_airflow_client.py",
+            "tests/unit/test_airflow_client_runs.py",
+            "tests/unit/test_airflow_auth.py",
+        )
+        for module in ("client", "transport")
+    },
     "bot/airflow/auth.py": ("tests/unit/test_airflow_client.py", "tests/unit/test_airflow_auth.py"),
 }
 PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly")
