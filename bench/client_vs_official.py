@@ -117,7 +117,7 @@ OFFICIAL_V2_VERSION = "2.10.0"
 WORKER = ROOT / "bench" / "official_v2_worker.py"
 
 FILLER_DAGS = 16
-"""With the 8 test DAGs, 24: more than a page, so every ``list`` call returns a full page of 20."""
+"""With the 9 test DAGs, 25: more than a page, so every ``list`` call returns a full page of 20."""
 FILLER_DAG_FILE = '''\
 """Filler DAGs written by bench.client_vs_official, so that a page of 20 DAGs is full."""
 

@@ -5,14 +5,29 @@
 
 from __future__ import annotations
 
+from bot.core.alerts import AlertButtons
 from bot.core.context import Context
 from bot.core.parser import Command, parse_command
 from bot.core.verbs import Registry, Verb
-from commands import clear, deployments, help, pause, status, trigger, unpause, whoami
+from commands import (
+    clear,
+    deployments,
+    help,
+    logs,
+    mark,
+    pause,
+    status,
+    subscribe,
+    subscriptions,
+    trigger,
+    unpause,
+    unsubscribe,
+    whoami,
+)
 from commands import list as list_
 from commands.failures import airflow_failure
 
-__all__ = ["REGISTRY", "Context", "Verb", "parse"]
+__all__ = ["ALERT_BUTTONS", "REGISTRY", "Context", "Verb", "parse"]
 
 REGISTRY = Registry(
     # In the order help lists them.
@@ -21,15 +36,23 @@ REGISTRY = Registry(
         deployments.VERB,
         list_.VERB,
         status.VERB,
+        logs.VERB,
         trigger.VERB,
         pause.VERB,
         unpause.VERB,
         whoami.VERB,
+        subscribe.VERB,
+        unsubscribe.VERB,
+        subscriptions.VERB,
         clear.VERB,
+        mark.VERB,
     ),
     airflow_failure=airflow_failure,
     when_empty=help.VERB.name,
 )
+
+# The buttons under a failure alert (bot/core/alerts.py): the verbs that declare them.
+ALERT_BUTTONS = AlertButtons(logs=logs.LOGS, clear=clear.BUTTON, mark=mark.BUTTON)
 
 
 def parse(text: str, *, deployments: list[str], default_deployment: str | None) -> Command:

@@ -9,6 +9,7 @@ from bot.airflow import (
     AirflowNotAllowed,
     AirflowNotFound,
     AirflowRateLimited,
+    AirflowSignInFailed,
     AirflowUnavailable,
 )
 from bot.core.parser import Command
@@ -32,9 +33,16 @@ def airflow_failure(exc: AirflowError, cmd: Command, verb: Verb) -> Reply:
             f"logical date already exists. Airflow said: {said}"
         )
     elif isinstance(exc, AirflowNotAllowed):
+        # A platform's exchange refused, or no AWS or Google credentials on the bot's host:
+        # Airflow itself refused nothing yet.
+        refused = (
+            f"The bot could not sign in to Airflow on {dep}"
+            if isinstance(exc, AirflowSignInFailed) or not exc.status
+            else f"Airflow on {dep} refused the bot's credentials (HTTP {exc.status})"
+        )
         text = (
-            f"Airflow on {dep} refused the bot's credentials (HTTP {exc.status}): {said}. "
-            "An admin should check this deployment's token or password in the bot's config."
+            f"{refused}: {said}. "
+            "An admin should check this deployment's credentials in the bot's config."
         )
     elif isinstance(exc, AirflowRateLimited):
         wait = f" in {exc.retry_after:.0f} s" if exc.retry_after else " in a minute"
@@ -57,6 +65,11 @@ def airflow_failure(exc: AirflowError, cmd: Command, verb: Verb) -> Reply:
 def _not_found(exc: AirflowNotFound, cmd: Command) -> str:
     dep = code(cmd.deployment or "")
     dag = code(cmd.dag_id or "")
+    if cmd.task_id and cmd.run_id and not exc.suggestions:
+        return (
+            f"No run {code(cmd.run_id)} of {dag} on {dep}, or no task {code(cmd.task_id)} "
+            f"in it. Airflow said: {escape(exc.message)}"
+        )
     if cmd.run_id and not exc.suggestions:
         return f"No run {code(cmd.run_id)} of {dag} on {dep}. Airflow said: {escape(exc.message)}"
     if exc.suggestions:
@@ -73,6 +86,7 @@ def _short(exc: AirflowError) -> str:
         AirflowNotFound: "not found",
         AirflowConflict: "already exists",
         AirflowNotAllowed: "Airflow refused the bot's credentials",
+        AirflowSignInFailed: "could not sign in",
         AirflowRateLimited: "rate limited",
         AirflowUnavailable: "Airflow not answering",
         AirflowBadRequest: "rejected by Airflow",

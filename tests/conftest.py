@@ -3,6 +3,7 @@ process."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +13,15 @@ from tests.support.airflow_harness import ADMIN_PASSWORD, AirflowServer
 from tests.support.bot_process import BotProcess, free_port
 from tests.support.fake_http import FakeHTTPServer
 from tests.support.slack_standin import SlackStandin
+from tests.support.tls import LocalCA, make_ca
 
 pytest_plugins = ["tests.support.airflow_fixtures", "tests.support.postgres_server"]
+
+# No test may ask a cloud's metadata service (169.254.169.254) who this machine is: Google's and
+# Amazon's libraries go there when nothing else gives them credentials. Set before either is
+# imported (google-auth reads its switch at import).
+os.environ["NO_GCE_CHECK"] = "true"
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 DOWN_TIMEOUT = 2
 
@@ -23,6 +31,12 @@ def server() -> Iterator[FakeHTTPServer]:
     """A scriptable HTTP server (tests.support.fake_http), for the Airflow client's unit tests."""
     with FakeHTTPServer() as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def local_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
+    """A private certificate authority, and a certificate for 127.0.0.1 (HTTPS stand-ins)."""
+    return make_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture(scope="session")

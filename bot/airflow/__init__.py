@@ -8,9 +8,10 @@ from bot.airflow.errors import (
     AirflowNotAllowed,
     AirflowNotFound,
     AirflowRateLimited,
+    AirflowSignInFailed,
     AirflowUnavailable,
 )
-from bot.airflow.models import Dag, DagPage, DagRun
+from bot.airflow.models import Dag, DagPage, DagRun, RunPage, TaskInstance
 
 __all__ = [
     "AirflowBadRequest",
@@ -20,8 +21,11 @@ __all__ = [
     "AirflowNotAllowed",
     "AirflowNotFound",
     "AirflowRateLimited",
+    "AirflowSignInFailed",
     "AirflowUnavailable",
     "Dag",
     "DagPage",
     "DagRun",
+    "RunPage",
+    "TaskInstance",
 ]

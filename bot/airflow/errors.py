@@ -31,6 +31,11 @@ class AirflowNotAllowed(AirflowError):
     """Airflow refused the credentials or the permission (401 and 403 alike)."""
 
 
+class AirflowSignInFailed(AirflowNotAllowed):
+    """The bot could not sign in, so Airflow was not asked: a platform's token endpoint, Google
+    or AWS refused the bot's credentials, or there were none to be found."""
+
+
 class AirflowBadRequest(AirflowError):
     """Airflow rejected the request's content (400, 422)."""
 

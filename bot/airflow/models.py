@@ -56,3 +56,21 @@ class DagRun:
         if self.start_date is None or self.end_date is None:
             return None
         return (self.end_date - self.start_date).total_seconds()
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of runs across DAGs; ``total`` counts every run matching the filter."""
+
+    runs: tuple[DagRun, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class TaskInstance:
+    task_id: str
+    state: str | None  # None: not scheduled yet
+    try_number: int  # >= 1 once it ran; 0 if it never started
+    map_index: int = -1  # -1: not a mapped task
+    start_date: datetime | None = None
+    end_date: datetime | None = None

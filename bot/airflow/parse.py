@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from bot.airflow.models import Dag, DagRun
+from bot.airflow.models import Dag, DagRun, TaskInstance
 
 _HTML = re.compile(r"^\s*<", re.S)
 MAX_MESSAGE = 300
@@ -98,6 +98,22 @@ def run_from_json(raw: dict[str, Any]) -> DagRun:
         conf=conf if isinstance(conf, dict) else {},
         note=raw.get("note"),
     )
+
+
+def task_instance_from_json(raw: dict[str, Any]) -> TaskInstance:
+    state = raw.get("state")
+    return TaskInstance(
+        task_id=str(raw.get("task_id", "")),
+        state=str(state) if state else None,
+        try_number=_int(raw.get("try_number"), 0),
+        map_index=_int(raw.get("map_index"), -1),
+        start_date=parse_time(raw.get("start_date")),
+        end_date=parse_time(raw.get("end_date")),
+    )
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def error_message(resp: requests.Response) -> str:

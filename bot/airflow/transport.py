@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -40,11 +40,13 @@ class Transport:
     def __init__(
         self,
         *,
-        base_url: str,
+        base_url: str = "",
         name: str = "",
         token: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        auth: Auth | None = None,
+        locate: Callable[[], str] | None = None,
         api_version: str = "auto",
         connect_timeout: float = 3.05,
         read_timeout: float = 10.0,
@@ -57,29 +59,44 @@ class Transport:
     ) -> None:
         if api_version not in ("auto", "v1", "v2"):
             raise ValueError(f"api_version must be auto, v1 or v2, not {api_version!r}")
-        if token is None and (username is None or password is None):
-            raise ValueError("give a token, or a username and a password")
+        if auth is None and token is None and (username is None or password is None):
+            raise ValueError("give a token, or a username and a password, or an auth")
+        if not base_url and locate is None:
+            raise ValueError("give a base_url, or how to locate it")
         self.name = name
-        self.base_url = base_url.rstrip("/")
+        # A managed platform's auth (OAuth2, Google, MWAA) comes built; MWAA also says where
+        # Airflow is only once asked (``locate``), on the first call rather than at start-up.
+        self._base_url = base_url.rstrip("/") or None
+        self._locate = locate
+        self._locate_lock = threading.Lock()
         self.timeout = (connect_timeout, read_timeout)
         self._read_retries = read_retries
         self._backoff = backoff
         self._max_retry_wait = max_retry_wait
-        self.session = session or pooled_session(pool_size, self.base_url)
+        self.session = session or pooled_session(pool_size, base_url)
         self._token = token
         self._username = username
         self._password = password
         self._forced_version: ApiVersion | None = api_version if api_version != "auto" else None  # type: ignore[assignment]
         self._version: ApiVersion | None = self._forced_version
         self._version_lock = threading.Lock()
-        self._auth: Auth | None = None
+        self._auth: Auth | None = auth
         # Airflow 3's api-server hangs for good when more calls are in flight than its database
         # pool holds (5 + 10 by default; apache/airflow#73422): however many commands arrive,
         # at most this many calls go to one deployment at once; the rest wait their turn.
         # (wait_run's streams are outside it, bounded by the follower's own few threads.)
         self._in_flight = threading.BoundedSemaphore(max(1, max_in_flight))
 
-    # -- version and auth -------------------------------------------------------------------
+    # -- where, version and auth -------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """Airflow's base URL, before /api; located once, whoever asks first."""
+        if self._base_url is None:
+            with self._locate_lock:
+                if self._base_url is None and self._locate is not None:
+                    self._base_url = self._locate().rstrip("/")
+        return self._base_url or ""
 
     @property
     def api_version(self) -> ApiVersion:

@@ -17,6 +17,7 @@ from bot.config.model import (
     Config,
     Deployment,
     Grant,
+    Subscription,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigError",
     "Deployment",
     "Grant",
+    "Subscription",
     "load_config",
     "parse_config",
 ]

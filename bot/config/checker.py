@@ -1,7 +1,8 @@
 """Reading the parsed YAML: the `Checker` collects every problem by its path in the file.
 
-It fills in `${VAR}` from the environment as it goes (`$$` is a literal `$`), takes `token` and
-`password` only as `${VAR}`, and keeps the secrets it filled in so that no problem shows them.
+It fills in `${VAR}` from the environment as it goes (`$$` is a literal `$`), takes secrets
+(`token`, `password`, `client_secret`) only as `${VAR}`, and keeps the secrets it filled in so
+that no problem shows them.
 `show`, `kind_of` and `did_you_mean` are the words messages use for what the user wrote.
 """
 

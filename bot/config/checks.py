@@ -13,10 +13,11 @@ from bot.config.grants import check_grants
 from bot.config.model import Config
 from bot.config.roles import builtin_roles, granted_verbs, open_verbs
 from bot.config.slack_ids import CHANNEL, slack_id
+from bot.config.subscriptions import check_subscriptions
 
 __all__ = ["check_config"]
 
-_TOP_KEYS = ("deployments", "channels", "roles", "grants", "audit_channel")
+_TOP_KEYS = ("deployments", "channels", "roles", "grants", "audit_channel", "subscriptions")
 
 
 def check_config(c: Checker, data: object) -> Config:
@@ -51,6 +52,7 @@ def check_config(c: Checker, data: object) -> Config:
         roles=roles,
         grants=grants,
         audit_channel=audit_channel,
+        subscriptions=check_subscriptions(c, top.get("subscriptions"), names),
     )
 
 

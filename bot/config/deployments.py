@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.config.checker import Checker, did_you_mean, key_path, kind_of, show
+from bot.config.credentials import CREDENTIAL_KEYS, check_credentials
 from bot.config.model import (
     API_VERSIONS,
     DEFAULT_CONFIRM_TIMEOUT,
@@ -26,9 +27,7 @@ MAX_TIMEOUT = 300.0
 MAX_CONFIRM_TIMEOUT = 7 * 24 * 3600.0
 _DEPLOYMENT_KEYS = (
     "url",
-    "token",
-    "username",
-    "password",
+    *CREDENTIAL_KEYS,
     "api_version",
     "confirm",
     "confirm_timeout",
@@ -79,8 +78,16 @@ def _deployment(c: Checker, path: str, name: str, body: object) -> Deployment | 
         return None
     c.known_keys(path, fields, _DEPLOYMENT_KEYS)
     before = len(c.problems)
-    url = _url(c, key_path(path, "url"), fields.get("url"))
-    token, username, password = _auth(c, path, fields)
+    url: str | None = ""  # MWAA's web server is whatever AWS says it is
+    if fields.get("auth") != "mwaa":
+        url = _url(c, key_path(path, "url"), fields.get("url"))
+    elif "url" in fields:
+        c.problem(
+            key_path(path, "url"),
+            "is not used with auth: mwaa: the bot asks AWS for the environment's web server; "
+            "remove it",
+        )
+    credentials = check_credentials(c, path, fields)
     api_version = _api_version(c, key_path(path, "api_version"), fields.get("api_version", "auto"))
     confirm = fields.get("confirm", False)
     if not isinstance(confirm, bool):
@@ -100,9 +107,12 @@ def _deployment(c: Checker, path: str, name: str, body: object) -> Deployment | 
     return Deployment(
         name=name,
         url=url,
-        token=token,
-        username=username,
-        password=password,
+        token=credentials.token,
+        username=credentials.username,
+        password=credentials.password,
+        client_credentials=credentials.client_credentials,
+        google=credentials.google,
+        mwaa=credentials.mwaa,
         api_version=api_version or "auto",
         confirm=confirm,
         timeout=timeout or 10.0,
@@ -176,33 +186,6 @@ def _url(c: Checker, path: str, raw: object) -> str | None:
     else:
         return url.rstrip("/")
     return None
-
-
-def _auth(
-    c: Checker, path: str, fields: Mapping[Any, Any]
-) -> tuple[str | None, str | None, str | None]:
-    has_token, has_username = "token" in fields, "username" in fields
-    has_password = "password" in fields
-    token = c.secret(key_path(path, "token"), fields["token"]) if has_token else None
-    password = c.secret(key_path(path, "password"), fields["password"]) if has_password else None
-    username = None
-    if has_username:
-        username = c.string(key_path(path, "username"), fields["username"])
-        if username == "":
-            c.problem(key_path(path, "username"), "is empty")
-    if has_token and (has_username or has_password):
-        c.problem(path, "use either token, or username and password, not both")
-    elif has_username and not has_password:
-        c.problem(path, "username needs a password: ${VAR} too")
-    elif has_password and not has_username:
-        c.problem(path, "password needs a username too")
-    elif not (has_token or has_username):
-        c.problem(
-            path,
-            "needs credentials: token: ${VAR} (an Astro API token), or username and "
-            "password: ${VAR}",
-        )
-    return token, username, password
 
 
 def _api_version(c: Checker, path: str, raw: object) -> str | None:

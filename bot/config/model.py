@@ -10,16 +10,58 @@ from dataclasses import dataclass
 
 __all__ = [
     "API_VERSIONS",
+    "ASTRO_AUDIENCE",
+    "ASTRO_TOKEN_URL",
     "DEFAULT_CONFIRM_TIMEOUT",
+    "DEFAULT_EVENTS",
     "DEFAULT_MAX_IN_FLIGHT",
+    "EVENTS",
+    "MWAA_MODES",
+    "ClientCredentials",
     "Config",
     "Deployment",
     "Grant",
+    "MwaaEnvironment",
+    "Subscription",
 ]
 
 API_VERSIONS: tuple[str, ...] = ("auto", "v1", "v2")
 DEFAULT_MAX_IN_FLIGHT = 16  # a default Airflow 3 api-server was seen to hang at 24, not 16
 DEFAULT_CONFIRM_TIMEOUT = 600.0  # a confirmation or approval left longer is likely forgotten
+# What a subscription can watch for: a run that failed, one that succeeded, a task waiting
+# for a human (Airflow 3.1+).
+EVENTS: tuple[str, ...] = ("failed", "success", "hitl")
+DEFAULT_EVENTS = frozenset({"failed"})
+# Astronomer's Deployment API keys are exchanged here, for this audience (its OAuth2 server).
+ASTRO_TOKEN_URL = "https://auth.astronomer.io/oauth/token"  # noqa: S105 (a URL, not a secret)
+ASTRO_AUDIENCE = "astronomer-ee"
+MWAA_MODES: tuple[str, ...] = ("login", "invoke")
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """An OAuth2 client (an Astro Deployment API key, say), exchanged for a bearer token."""
+
+    client_id: str
+    client_secret: str
+    token_url: str = ASTRO_TOKEN_URL
+    audience: str | None = ASTRO_AUDIENCE
+    scope: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientCredentials(client_id={self.client_id!r}, client_secret=***, "
+            f"token_url={self.token_url!r}, audience={self.audience!r}, scope={self.scope!r})"
+        )
+
+
+@dataclass(frozen=True)
+class MwaaEnvironment:
+    """An Amazon MWAA environment: reached through a web login (``login``) or InvokeRestApi."""
+
+    environment: str
+    region: str
+    mode: str = "login"
 
 
 @dataclass(frozen=True)
@@ -38,10 +80,38 @@ class Deployment:
     approvers: frozenset[str] = frozenset()  # user IDs who may approve
     approver_groups: frozenset[str] = frozenset()  # user groups whose members may approve
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # Airflow calls at once to this deployment
+    client_credentials: ClientCredentials | None = None  # OAuth2 client credentials
+    google: bool = False  # Google's Application Default Credentials (Cloud Composer)
+    mwaa: MwaaEnvironment | None = None  # Amazon MWAA: no url; AWS credentials as boto3 finds them
 
     @property
     def needs_approval(self) -> bool:
         return bool(self.approvers or self.approver_groups)
+
+    @property
+    def auth(self) -> str:
+        """How the bot signs in: token, password, oauth2, google or mwaa."""
+        if self.client_credentials is not None:
+            return "oauth2"
+        if self.google:
+            return "google"
+        if self.mwaa is not None:
+            return "mwaa"
+        return "token" if self.token is not None else "password"
+
+    @property
+    def where(self) -> str:
+        """Where it is, for people: its URL, or the MWAA environment AWS will name a URL for."""
+        if self.mwaa is not None:
+            return f"MWAA {self.mwaa.environment} in {self.mwaa.region}"
+        return self.url
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this deployment holds, for the masks of logs and doctor's report."""
+        oauth = self.client_credentials
+        values = (self.token, self.password, oauth.client_secret if oauth else None)
+        return tuple(v for v in values if v)
 
     def __repr__(self) -> str:
         # Reprs end up in logs and tracebacks: never let a secret through.
@@ -52,7 +122,8 @@ class Deployment:
             f"username={self.username!r}, password={password!s}, "
             f"api_version={self.api_version!r}, confirm={self.confirm!r}, "
             f"timeout={self.timeout!r}, confirm_timeout={self.confirm_timeout!r}, "
-            f"approvers={sorted(self.approvers | self.approver_groups)!r})"
+            f"approvers={sorted(self.approvers | self.approver_groups)!r}, auth={self.auth!r}, "
+            f"client_credentials={self.client_credentials!r}, mwaa={self.mwaa!r})"
         )
 
 
@@ -69,6 +140,16 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class Subscription:
+    """A channel watching a deployment's DAGs matching ``dag_glob`` for ``events``."""
+
+    channel_id: str
+    deployment: str
+    dag_glob: str
+    events: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated config file."""
 
@@ -77,6 +158,7 @@ class Config:
     roles: dict[str, frozenset[str]]
     grants: tuple[Grant, ...]
     audit_channel: str | None = None
+    subscriptions: tuple[Subscription, ...] = ()  # declared in the file (more are made in Slack)
 
     def default_deployment(self, channel_id: str) -> str | None:
         """The channel's default deployment, else the only one configured, else None."""

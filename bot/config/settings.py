@@ -34,6 +34,7 @@ DEFAULT_DATABASE_URL = "sqlite:///chatops.db"
 DEFAULT_WORKER_THREADS = 32
 DEFAULT_MAX_PENDING = 1000
 DEFAULT_FOLLOW_LIMIT_MINUTES = 24 * 60  # a run still going after a day is reported as such
+DEFAULT_WATCH_INTERVAL_SECONDS = 15  # how often a watched deployment is asked for ended runs
 # Slack's largest legitimate bodies (a view submission, a click on a 50-block message) are tens
 # of KiB; anything bigger is refused before it is read (bot/serve/request_limits.py).
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
@@ -60,6 +61,7 @@ class Settings:
     follow_limit_minutes: int = DEFAULT_FOLLOW_LIMIT_MINUTES  # stop following a run after this
     audit_retention_days: int | None = None  # None: the audit trail is kept for ever
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # larger requests and frames are refused
+    watch_interval_seconds: int = DEFAULT_WATCH_INTERVAL_SECONDS
 
     @property
     def socket_mode(self) -> bool:
@@ -82,7 +84,8 @@ class Settings:
             f"max_pending={self.max_pending!r}, "
             f"follow_limit_minutes={self.follow_limit_minutes!r}, "
             f"audit_retention_days={self.audit_retention_days!r}, "
-            f"max_request_bytes={self.max_request_bytes!r})"
+            f"max_request_bytes={self.max_request_bytes!r}, "
+            f"watch_interval_seconds={self.watch_interval_seconds!r})"
         )
 
 
@@ -155,6 +158,14 @@ def load_settings(
         64 * 1024 * 1024,
         problems,
     )
+    watch_interval = _whole_number(
+        "WATCH_INTERVAL_SECONDS",
+        values.get("WATCH_INTERVAL_SECONDS"),
+        DEFAULT_WATCH_INTERVAL_SECONDS,
+        1,
+        3600,
+        problems,
+    )
     database_url = _database_url(values.get("DATABASE_URL", DEFAULT_DATABASE_URL), problems)
     audit_days = values.get("AUDIT_RETENTION_DAYS")
     audit_retention = (
@@ -179,6 +190,7 @@ def load_settings(
         follow_limit_minutes=follow_limit,
         audit_retention_days=audit_retention,
         max_request_bytes=max_request_bytes,
+        watch_interval_seconds=watch_interval,
     )
 
 

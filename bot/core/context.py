@@ -10,16 +10,18 @@ from bot.airflow import AirflowClient
 from bot.config import Config
 from bot.core.parser import Command
 from bot.core.permissions import Access, Permissions
+from bot.core.subscriptions import SubscriptionBook
 from bot.core.verbs import Registry
 
 
 @dataclass(frozen=True)
 class PagePosition:
-    """Where a ``list`` page starts, as its Next/Previous buttons carry it.
+    """Where a page starts, as the buttons that turn pages carry it.
 
-    ``offset``: the first DAG shown, counted among those the asker may see. For a user limited
-    to some DAGs, also ``start``: where in Airflow's listing to begin looking for theirs, and
-    ``back``: the (offset, start) of the pages before, for Previous.
+    ``list``: ``offset`` is the first DAG shown, counted among those the asker may see. For a
+    user limited to some DAGs, also ``start``: where in Airflow's listing to begin looking for
+    theirs, and ``back``: the (offset, start) of the pages before, for Previous.
+    ``logs``: ``offset`` is how many lines from the log's end the pages already shown hold.
     """
 
     offset: int = 0
@@ -55,6 +57,13 @@ class Context:
     run_id: str | None = None  # trigger: the dag_run_id to use (one per pending action)
     approved_by: str | None = None  # trigger: the approver, for the run's note
     origin: str = "slack"  # or "console": asked in ``python -m bot console`` (bot/core/audit.py)
+    subscriptions: SubscriptionBook | None = None  # the channels' subscriptions
+
+    @property
+    def book(self) -> SubscriptionBook:
+        if self.subscriptions is None:
+            raise RuntimeError(f"`{self.command.verb}` was dispatched without the subscriptions")
+        return self.subscriptions
 
     @property
     def airflow(self) -> AirflowClient:
@@ -77,7 +86,9 @@ class Contexts:
         verbs: Registry,
         permissions: Permissions,
         clients: Mapping[str, AirflowClient],
+        subscriptions: SubscriptionBook | None = None,
     ) -> None:
+        self.subscriptions = subscriptions
         self.config = config
         self.verbs = verbs
         self.permissions = permissions
@@ -102,4 +113,5 @@ class Contexts:
             client=self.clients.get(command.deployment or ""),
             page=page or PagePosition(),
             origin=origin,
+            subscriptions=self.subscriptions,
         )

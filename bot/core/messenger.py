@@ -62,6 +62,10 @@ class Messenger(Protocol):
 
     def post(self, channel: str, text: str) -> None: ...
 
+    def send(self, channel: str, reply: Reply) -> str:
+        """A message of its own in the channel (an alert); returns its id (its ts)."""
+        ...
+
     def ephemeral(self, channel: str, user: str, reply: Reply) -> None:
         """Only ``user`` sees it."""
         ...

@@ -11,23 +11,29 @@ import difflib
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot.config.model import DEFAULT_EVENTS, EVENTS
 from bot.core.json_depth import too_deep
 from bot.core.reply import code
 from bot.core.verbs import Arg, Registry, Verb
 
 # Airflow's own rule for DAG ids (airflow.utils.helpers.KEY_REGEX), so a typo is caught here.
 DAG_ID = re.compile(r"^[\w.-]{1,250}$")
+# Task ids follow the same rule (a task in a group is ``group.task``); ``.`` and ``..`` pass it
+# but would be dot-segments in the log's URL path, so they are refused too.
+TASK_ID = DAG_ID
 # Airflow's own rule for run ids: its default ``[scheduler] allowed_run_id_pattern`` (which also
 # covers its generated ``manual__<date>`` ids, RUN_ID_REGEX in airflow/models/dagrun.py) and its
 # 250-character column. ``.`` and ``..`` pass that pattern, but in a URL path they are
 # dot-segments that the HTTP library resolves to another path: refused too.
 RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]{1,250}$")
 _DOT_SEGMENTS = frozenset({".", ".."})
+# A DAG id, or a pattern of them (fnmatch: ``*``, ``?``, ``[...]``).
+DAG_GLOB = re.compile(r"^[\w.\-*?\[\]!]{1,250}$")
 RUN_ID_FORM = "letters, digits and `_ . ~ : + -`, e.g. `manual__2024-01-01T00:00:00+00:00`"
 # A conf is shown whole to whoever confirms or approves it (bot/core/approvals.py), so it is kept to
 # what a person can read there: at most this many characters of JSON, nested this deep.
@@ -60,6 +66,12 @@ class Command:
     logical_date: datetime | None = None
     conf: dict[str, Any] = field(default_factory=dict)
     topic: str | None = None  # for help: the verb asked about
+    glob: str | None = None  # subscribe, unsubscribe: the DAG ids watched
+    events: frozenset[str] = frozenset()  # subscribe: what is posted
+    task_id: str | None = None
+    # From a button only: which try and which mapped instance of the task (logs' pages).
+    try_number: int | None = None
+    map_index: int | None = None
 
     # The text as typed (whitespace folded), for the parent message; not part of equality.
     typed: str = field(default="", compare=False)
@@ -73,6 +85,30 @@ class UsageError(Exception):
         self.problem = problem
         self.verb = verb
         self.usage = usage
+
+
+def button_command(
+    verb: str, *, deployment: str | None, dag_id: str | None, args: Mapping[str, Any]
+) -> Command:
+    """The command a button stands for, from the args its reply stored with it."""
+    return Command(
+        verb=verb,
+        deployment=deployment,
+        dag_id=dag_id,
+        run_id=_stored_str(args.get("run_id")),
+        filter=_stored_str(args.get("filter")),
+        task_id=_stored_str(args.get("task_id")),
+        try_number=_stored_int(args.get("try_number")),
+        map_index=_stored_int(args.get("map_index")),
+    )
+
+
+def _stored_str(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _stored_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def parse_command(
@@ -120,6 +156,8 @@ def _arguments(
             raise UsageError(f"`{name}` takes no arguments.")
         return Command(verb=name)
     deployment, rest = _take_deployment(rest, deployments, default)
+    if args[:1] == (Arg.GLOB,):
+        return _watching(name, args, deployment, rest)
     if args == (Arg.FILTER,):
         if len(rest) > 1:
             raise UsageError(f"`{name}` takes one filter (part of a DAG id).")
@@ -132,12 +170,15 @@ def _arguments(
     if args == (Arg.DAG, Arg.RUN):
         if len(rest) > 1:
             raise UsageError(f"`{name}` takes a DAG id and, optionally, one run id.")
-        run_id = rest[0][0] if rest else None
-        if run_id is not None and not valid_run_id(run_id):
+        return replace(cmd, run_id=_run_id(rest[0][0]) if rest else None)
+    if args == (Arg.DAG, Arg.RUN, Arg.TASK):
+        if len(rest) > 2:
             raise UsageError(
-                f"{code(run_id)} is not a run id: Airflow's run ids are {RUN_ID_FORM}."
+                f"`{name}` takes a DAG id and, optionally, a run id and then a task id."
             )
-        return replace(cmd, run_id=run_id)
+        run_id = _run_id(rest[0][0]) if rest else None
+        task_id = _task_id(rest[1][0]) if len(rest) > 1 else None
+        return replace(cmd, run_id=run_id, task_id=task_id)
     if args == (Arg.DAG, Arg.DATE, Arg.CONF):
         logical_date = None
         if rest and not rest[0][0].startswith("{"):
@@ -151,6 +192,33 @@ def _arguments(
         extra = " ".join(t for t, _ in rest)
         raise UsageError(f"`{name}` takes one DAG id; unexpected {code(extra)}.")
     return cmd
+
+
+def _watching(
+    name: str, args: tuple[Arg, ...], deployment: str, rest: list[tuple[str, int]]
+) -> Command:
+    """``<dag-glob>`` and, for subscribe, the events: ``failed`` when none is named."""
+    if not rest:
+        raise UsageError(f"`{name}` needs a DAG id or a pattern, like `etl_*` (`*` for every DAG).")
+    glob = rest[0][0]
+    if not DAG_GLOB.match(glob):
+        raise UsageError(
+            f"{code(glob)} is not a DAG id or pattern: DAG ids are letters, digits, `_`, `.` "
+            "and `-`; a pattern adds `*`, `?` and `[...]`."
+        )
+    words = [t.lower() for t, _ in rest[1:]]
+    if args == (Arg.GLOB,):
+        if words:
+            raise UsageError(f"`{name}` takes one DAG pattern; unexpected {code(' '.join(words))}.")
+        return Command(verb=name, deployment=deployment, glob=glob)
+    unknown = [w for w in words if w not in EVENTS]
+    if unknown:
+        raise UsageError(
+            f"{code(unknown[0])} is not an event: name any of "
+            f"{', '.join(code(e) for e in EVENTS)}, or none for `failed`."
+        )
+    events = frozenset(words) or DEFAULT_EVENTS
+    return Command(verb=name, deployment=deployment, glob=glob, events=events)
 
 
 def _take_deployment(
@@ -174,6 +242,21 @@ def _dag_id(value: str) -> str:
     if not DAG_ID.match(value):
         raise UsageError(
             f"{code(value)} is not a DAG id: DAG ids are letters, digits, `_`, `.` and `-`."
+        )
+    return value
+
+
+def _run_id(value: str) -> str:
+    if not valid_run_id(value):
+        raise UsageError(f"{code(value)} is not a run id: Airflow's run ids are {RUN_ID_FORM}.")
+    return value
+
+
+def _task_id(value: str) -> str:
+    if not TASK_ID.match(value) or value in _DOT_SEGMENTS:
+        raise UsageError(
+            f"{code(value)} is not a task id: task ids are letters, digits, `_`, `.` and `-` "
+            "(a task in a group is `group.task`)."
         )
     return value
 

@@ -30,8 +30,11 @@ class Arg(Enum):
     FILTER = "[<filter>]"  # part of a DAG id
     DAG = "<dag_id>"
     RUN = "[<run_id>]"
+    TASK = "[<task_id>]"  # after a run id: a task of that run
     DATE = "[<logical_date>]"
     CONF = "[<conf-json>]"  # the rest of the text, as JSON
+    GLOB = "<dag-glob>"  # a DAG id or pattern (subscriptions)
+    EVENTS = "[failed] [success] [hitl]"  # what a subscription posts
 
 
 @dataclass(frozen=True)

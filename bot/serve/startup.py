@@ -49,7 +49,7 @@ def secrets_of(settings: Settings, config: Config) -> list[str]:
     values = [settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token]
     values.append(make_url(settings.database_url).password)
     for dep in config.deployments.values():
-        values += [dep.token, dep.password]
+        values += dep.secrets
     return [v for v in values if v]
 
 

@@ -21,6 +21,8 @@ from bot.core.context import Contexts
 from bot.core.follower import Follower
 from bot.core.housekeeping import Housekeeper
 from bot.core.permissions import Permissions
+from bot.core.subscriptions import SubscriptionBook
+from bot.core.watcher import Watcher
 from bot.core.workers import Workers
 from bot.slack import listeners
 from bot.slack.origin import console_origin
@@ -32,7 +34,7 @@ from bot.slack.usergroups import UserGroups
 from bot.slack.web import make_web_client
 from bot.slack.workspace import AppIdentity, workspace_guard
 from bot.store import Retention, Store
-from commands import REGISTRY, clear
+from commands import ALERT_BUTTONS, REGISTRY, clear
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +48,22 @@ class Bot:
     workers: Workers
     store: Store
     follower: Follower
+    watcher: Watcher
     housekeeper: Housekeeper
     clients: Mapping[str, AirflowClient] = field(default_factory=dict)
     groups: UserGroups | None = None  # the user-group cache behind every permission check
     routes: Routes | None = None  # what the app listens to (bot/tools/manifest_check.py)
 
     def start_background(self) -> None:
-        """Start following runs and pruning the store; in each serving process, after
-        gunicorn forks it."""
+        """Start following runs, watching Airflow and pruning the store; in each serving
+        process, after gunicorn forks it."""
         self.follower.start()
+        self.watcher.start()
         self.housekeeper.start()
 
     def close(self, *, wait: bool = True) -> None:
         self.follower.stop()
+        self.watcher.stop()
         self.housekeeper.stop()
         self.workers.shutdown(wait=wait)
         for client in self.clients.values():
@@ -104,11 +109,13 @@ def create_bot(
     store = store or Store(settings.database_url)
     poster = Poster(web_client)
     groups = UserGroups(web_client)
+    book = SubscriptionBook(config, store)
     contexts = Contexts(
         config=config,
         verbs=REGISTRY,
         permissions=Permissions(config, groups, open_verbs=REGISTRY.open),
         clients=clients,
+        subscriptions=book,
     )
     audit = Audit(store, messenger=poster, channel=config.audit_channel)
     follower = Follower(
@@ -117,6 +124,14 @@ def create_bot(
         messenger=poster,
         clear_action=clear.BUTTON,
         limit_seconds=settings.follow_limit_minutes * 60.0,
+    )
+    watcher = Watcher(
+        store=store,
+        clients=clients,
+        book=book,
+        messenger=poster,
+        buttons=ALERT_BUTTONS,
+        interval_seconds=settings.watch_interval_seconds,
     )
     approvals = Approvals(
         contexts=contexts,
@@ -160,6 +175,7 @@ def create_bot(
         workers=workers,
         store=store,
         follower=follower,
+        watcher=watcher,
         housekeeper=housekeeper,
         clients=clients,
         groups=groups,

@@ -88,6 +88,17 @@ class Poster:
         with _undelivered():
             self._client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
 
+    def send(self, channel: str, reply: Reply) -> str:
+        with _undelivered():
+            resp = self._client.chat_postMessage(
+                channel=channel,
+                text=reply.text,
+                blocks=reply.blocks or None,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        return str(resp["ts"])
+
     def ephemeral(self, channel: str, user: str, reply: Reply) -> None:
         with _undelivered():
             self._client.chat_postEphemeral(

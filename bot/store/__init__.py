@@ -7,7 +7,8 @@ not had yet, in order, and is safe to run from several processes at once.
 
 ``Store`` is the one thing the rest of the bot holds. It owns the engine (engine.py) and the
 schema (schema.py); its other methods come from one class per table family, each in the
-module that owns that table: audit.py, actions.py, follows.py, replays.py, and retention.py.
+module that owns that table: audit.py, actions.py, follows.py, replays.py, subscriptions.py,
+watches.py, and retention.py.
 Apart from retention, which prunes every table, no family touches another's table, so each
 module reads on its own.
 """
@@ -22,9 +23,11 @@ from bot.store.follows import Follow, FollowedRuns
 from bot.store.replays import SeenRequests
 from bot.store.retention import Pruning, Retention
 from bot.store.schema import MIGRATIONS, schema_version
+from bot.store.subscriptions import StoredSubscription, Subscriptions
+from bot.store.watches import NewEvent, OwedEvent, Watches, WatchState
 
 
-class Store(AuditTrail, StoredActions, FollowedRuns, SeenRequests, Pruning):
+class Store(AuditTrail, StoredActions, FollowedRuns, SeenRequests, Subscriptions, Watches, Pruning):
     def __init__(self, database_url: str) -> None:
         self.url = normalise_url(database_url)
         self._engine = engine_for(self.url)
@@ -54,9 +57,13 @@ __all__ = [
     "AuditEntry",
     "Follow",
     "NewAction",
+    "NewEvent",
+    "OwedEvent",
     "PendingAction",
     "Retention",
     "Store",
+    "StoredSubscription",
+    "WatchState",
     "normalise_url",
     "schema_version",
 ]

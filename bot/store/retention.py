@@ -16,7 +16,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from bot.store import clock
 from bot.store.engine import Database
 from bot.store.follows import FOLLOWING
-from bot.store.schema import audit_log, followed_run, metadata, pending_action, seen_request
+from bot.store.schema import (
+    audit_log,
+    followed_run,
+    metadata,
+    pending_action,
+    seen_request,
+    watch_event,
+)
+from bot.store.watches import PENDING
 
 # Rows deleted in one transaction. Read at each pass, not bound at import, so that a test can
 # make it small (monkeypatch bot.store.retention.PRUNE_BATCH).
@@ -34,6 +42,9 @@ class Retention:
     expired_actions: timedelta = timedelta(days=1)
     # A follow that ended (or gave up) a day ago will not be asked about again.
     finished_follows: timedelta = timedelta(days=1)
+    # A watched run's post, once delivered (or given up): its row only kept it from being
+    # posted twice, and the watermark is past its run by then.
+    delivered_events: timedelta = timedelta(days=7)
     audit: timedelta | None = None  # None: the audit trail is kept for ever
 
 
@@ -56,6 +67,10 @@ class Pruning:
                 followed_run.c.created_at < now - rules.finished_follows,
                 finished | (followed_run.c.give_up_at < now - rules.finished_follows),
             ),
+            "watch_event": and_(
+                watch_event.c.state != PENDING,
+                watch_event.c.created_at < now - rules.delivered_events,
+            ),
         }
         if rules.audit is not None:
             conditions["audit_log"] = audit_log.c.at < now - rules.audit
@@ -77,7 +92,7 @@ class Pruning:
 
     def row_counts(self) -> dict[str, int]:
         """How many rows each table holds (for the soak benchmark and the doctor)."""
-        tables = (audit_log, pending_action, followed_run, seen_request)
+        tables = (audit_log, pending_action, followed_run, seen_request, watch_event)
         with self._db.connect() as conn:
             return {
                 t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())

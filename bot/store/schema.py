@@ -134,6 +134,62 @@ seen_request = Table(
 )
 
 
+# Channels' subscriptions made in Slack (those declared in the config live there): which DAGs of
+# a deployment, which events. ``starts_after``: the deployment's watermark when it was made,
+# so that a new subscription starts now and not in the past.
+subscription = Table(
+    "subscription",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel_id", String(32), nullable=False),
+    Column("deployment", String(255), nullable=False),
+    Column("dag_glob", String(255), nullable=False),
+    Column("events", String(64), nullable=False),  # "failed,success"
+    Column("created_by", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("starts_after", DateTime(timezone=True)),
+    Index("ux_subscription", "channel_id", "deployment", "dag_glob", unique=True),
+)
+
+# One row per watched deployment: who watches it (a lease, so one process does), and how far
+# it has read: the end date of the last run seen (Airflow's clock, not ours) and the runs seen
+# that ended at that very instant, so that runs ending in the same second are neither missed
+# nor told twice.
+watch = Table(
+    "watch",
+    metadata,
+    Column("deployment", String(255), primary_key=True),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("watermark", DateTime(timezone=True)),
+    Column("at_watermark", JSON),  # ["dag_id/run_id", ...]
+)
+
+# Every (channel, run, event) the bot owes a channel, recorded before it is posted: the unique
+# key makes each one once, however many processes watch; the row stays until it is posted (or
+# known undeliverable), so an outage of Slack or a restart loses none.
+watch_event = Table(
+    "watch_event",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel_id", String(32), nullable=False),
+    Column("deployment", String(255), nullable=False),
+    Column("dag_id", String(255), nullable=False),
+    Column("run_id", String(255), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("message", JSON, nullable=False),  # the rendered post: text, blocks, buttons
+    Column("state", String(16), nullable=False),  # pending, posted, undeliverable
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_try_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("posted_at", DateTime(timezone=True)),
+    Column("message_ts", String(32)),
+    Column("error", String(64)),
+    Index("ux_watch_event", "channel_id", "deployment", "dag_id", "run_id", "event", unique=True),
+    Index("ix_watch_event_due", "state", "next_try_at"),
+)
+
+
 def _create_audit_log(conn: Connection) -> None:
     audit_log.create(conn)
 
@@ -163,6 +219,11 @@ def _index_for_pruning(conn: Connection) -> None:
         conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
 
 
+def _create_watching(conn: Connection) -> None:
+    for table in (subscription, watch, watch_event):
+        table.create(conn)
+
+
 # The schema's history: step N brings a database at version N-1 to version N. Append only;
 # a released step is never edited, since databases out there already ran it.
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
@@ -171,6 +232,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _create_followed_run,
     _create_seen_request,
     _index_for_pruning,
+    _create_watching,
 )
 
 

@@ -25,6 +25,7 @@ TEST_DAGS = {
     "always_fails",
     "etl_daily",
     "etl_hourly",
+    "logs_then_fails",
     "manual_only",
     "pause_target_a",
     "pause_target_b",

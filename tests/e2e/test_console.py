@@ -431,7 +431,7 @@ def test_in_a_terminal_it_styles_replies_and_ctrl_c_only_drops_the_line(
         screen.wait_for(prompt, count=2)
         # The prompt can be drawn again (after the parent's edit) a moment before readline
         # reads the terminal; keys typed in that moment would go to the line discipline.
-        time.sleep(1)
+        time.sleep(3)  # generous: under load readline may take a while to read again
         screen.type("half a line\x03")  # Ctrl-C: the line is dropped, a new prompt comes
         screen.wait_for(prompt, count=3)
         screen.type("\x04")  # Ctrl-D at the empty prompt: the console ends

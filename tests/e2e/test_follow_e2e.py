@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import E2E_ENV
-from tests.support import airflow_harness
 from tests.support.airflow_harness import AirflowServer
 from tests.support.airflow_probe import AirflowProbe
 from tests.support.bot_process import BotProcess
@@ -26,19 +24,6 @@ pytestmark = pytest.mark.airflow
 CHANNEL = "C0FOLLOW"
 USER = "U0ALICE"
 ENDED = "ended"
-
-
-@pytest.fixture(scope="module", params=[2, 3], ids=["airflow2", "airflow3"])
-def running_airflow(request: pytest.FixtureRequest) -> Iterator[AirflowServer]:
-    """An Airflow with its scheduler, so triggered runs really run (started for this module)."""
-    server = airflow_harness.start(request.param, scheduler=True)
-    probe = AirflowProbe(server)
-    for dag in ("quick_success", "always_fails"):
-        probe.set_paused(dag, False)  # new DAGs start paused, and a paused DAG's run waits
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def config(server: AirflowServer) -> str:

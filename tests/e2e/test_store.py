@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.serve.startup import migrate_store
-from bot.store import MIGRATIONS, NewAction, Retention, Store, normalise_url
+from bot.store import MIGRATIONS, NewAction, NewEvent, Retention, Store, normalise_url
 from tests.support.bot_process import procfile_command
 from tests.support.postgres_server import PASSWORD, PostgresServer
 
@@ -413,7 +413,7 @@ def test_pruning_deletes_what_is_no_longer_acted_on_and_keeps_the_rest(store: St
     # Two days on: the short-lived action is a day past its expiry, the ended follow a day old.
     deleted = store.prune(Retention(), now=datetime.now(UTC) + timedelta(days=2))
 
-    assert deleted == {"seen_request": 1, "pending_action": 1, "followed_run": 1}
+    assert deleted == {"seen_request": 1, "pending_action": 1, "followed_run": 1, "watch_event": 0}
     assert store.action(stale_action) is None and store.action(live_action) is not None
     assert [f.run_id for f in store.follows()] == ["manual__running"]  # still under way: kept
     assert [e.id for e in store.audit()] == [entry]  # the audit trail is kept by default
@@ -430,6 +430,7 @@ def test_pruning_the_audit_trail_only_past_its_retention(store: Store) -> None:
         "pending_action": 0,
         "followed_run": 0,
         "seen_request": 0,
+        "watch_event": 0,
     }
 
 
@@ -439,6 +440,7 @@ def test_a_follow_that_never_ended_is_pruned_a_day_after_it_gave_up(store: Store
         "seen_request": 0,
         "pending_action": 0,
         "followed_run": 0,
+        "watch_event": 0,
     }
     assert store.prune(Retention(), now=datetime.now(UTC) + timedelta(days=2))["followed_run"] == 1
 
@@ -452,3 +454,63 @@ def test_pruning_goes_on_in_batches_until_nothing_old_is_left(
     later = datetime.now(UTC) + timedelta(days=2)
     assert store.prune(Retention(), now=later)["pending_action"] == 7
     assert store.row_counts()["pending_action"] == 0
+
+
+# -- watching deployments ---------------------------------------------------------------------
+
+
+def _event(run_id: str, channel: str = "C0ALERTS") -> NewEvent:
+    return NewEvent(channel, "etl", run_id, "failed", {"text": run_id, "blocks": []})
+
+
+def test_one_process_at_a_time_watches_a_deployment(store: Store) -> None:
+    first = store.take_watch("prod", "a:1:x", lease_seconds=60)
+    assert first is not None and first.watermark is None
+    assert store.take_watch("prod", "b:2:y", lease_seconds=60) is None
+    assert store.take_watch("prod", "a:1:x", lease_seconds=60) is not None  # renewed
+    store.release_watch("prod", "a:1:x")
+    assert store.take_watch("prod", "b:2:y", lease_seconds=60) is not None
+
+
+def test_a_lapsed_watch_is_taken_over_where_it_stopped(store: Store) -> None:
+    mark = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    store.take_watch("prod", "a:1:x", lease_seconds=0.01)
+    assert store.advance_watch("prod", "a:1:x", watermark=mark, at_watermark=frozenset({"e/r"}))
+    time.sleep(0.05)
+    taken = store.take_watch("prod", "b:2:y", lease_seconds=60)
+    assert taken is not None
+    assert (taken.watermark, taken.at_watermark) == (mark, frozenset({"e/r"}))
+    # The old holder lost its lease: it can move nothing any more.
+    assert not store.advance_watch("prod", "a:1:x", watermark=mark, at_watermark=frozenset())
+
+
+def test_each_event_is_recorded_once_and_posted_once(store: Store) -> None:
+    mark = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    store.take_watch("prod", "a:1:x", lease_seconds=60)
+    events = [_event("r1"), _event("r2"), _event("r1", channel="C0OTHER")]
+    store.advance_watch("prod", "a:1:x", watermark=mark, at_watermark=frozenset(), events=events)
+    store.advance_watch("prod", "a:1:x", watermark=mark, at_watermark=frozenset(), events=events)
+    owed = store.owed_events("prod")
+    assert sorted((e.channel_id, e.run_id) for e in owed) == [
+        ("C0ALERTS", "r1"), ("C0ALERTS", "r2"), ("C0OTHER", "r1"),
+    ]  # fmt: skip
+    assert store.owed_deployments() == {"prod"}
+    store.event_posted(owed[0].id, "1700000000.000100")
+    store.event_retry(owed[1].id, delay_seconds=3600, error="ratelimited")
+    store.event_undeliverable(owed[2].id, "not_in_channel")
+    assert store.owed_events("prod") == []  # one posted, one later, one given up
+    assert store.owed_deployments() == {"prod"}  # the retry is still owed
+    later = datetime.now(UTC) + timedelta(days=8)
+    assert store.prune(Retention(), now=later)["watch_event"] == 2  # the retry is kept
+
+
+def test_a_subscription_is_kept_per_channel_pattern_and_deployment(store: Store) -> None:
+    mark = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    args = {"channel_id": "C0A", "deployment": "prod", "dag_glob": "etl_*", "user_id": "U0A"}
+    assert store.subscribe(events=frozenset({"failed"}), starts_after=mark, **args)
+    assert not store.subscribe(events=frozenset({"failed", "success"}), starts_after=None, **args)
+    [sub] = store.subscriptions(channel_id="C0A")
+    assert (sub.events, sub.starts_after) == (frozenset({"failed", "success"}), mark)
+    assert store.subscriptions(deployment="dev") == []
+    assert store.unsubscribe(channel_id="C0A", deployment="prod", dag_glob="etl_*")
+    assert not store.unsubscribe(channel_id="C0A", deployment="prod", dag_glob="etl_*")

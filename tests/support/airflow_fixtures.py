@@ -13,11 +13,13 @@ import signal
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from types import FrameType
 
 import pytest
 
 from tests.support.airflow_harness import AIRFLOW_VERSIONS, AirflowServer, start
+from tests.support.airflow_probe import AirflowProbe
 
 AIRFLOW_FIXTURES = frozenset({"airflow", "airflow2", "airflow3"})
 
@@ -98,6 +100,21 @@ def airflow(request: pytest.FixtureRequest) -> AirflowServer:
     """Each real Airflow in turn."""
     server: AirflowServer = request.getfixturevalue(request.param)
     return server
+
+
+@contextmanager
+def scheduled_airflow(major: int, *, unpaused: tuple[str, ...]) -> Iterator[AirflowServer]:
+    """An Airflow of its own with its scheduler, so that runs really run, and these DAGs
+    unpaused (new DAGs start paused, and a paused DAG's run waits); for a test module whose
+    runs must not disturb the session's servers."""
+    server = start(major, scheduler=True)
+    try:
+        probe = AirflowProbe(server)
+        for dag in unpaused:
+            probe.set_paused(dag, False)
+        yield server
+    finally:
+        server.stop()
 
 
 def pytest_configure(config: pytest.Config) -> None:

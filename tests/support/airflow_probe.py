@@ -6,6 +6,7 @@ hide behind the same bug in the check.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +48,20 @@ class AirflowProbe:
         )
         resp.raise_for_status()
 
+    def trigger(
+        self, dag_id: str, run_id: str | None = None, conf: dict[str, Any] | None = None
+    ) -> str:
+        """Start a run as someone outside the bot would (the UI, the API, a schedule); returns
+        its id (``run_id``, or Airflow's)."""
+        body: dict[str, Any] = {"conf": conf or {}}
+        if run_id is not None:
+            body["dag_run_id"] = run_id
+        if self.server.major == 3:
+            body["logical_date"] = None  # v2 requires the key
+        resp = self._session.post(f"{self.prefix}/dags/{dag_id}/dagRuns", json=body, timeout=30)
+        resp.raise_for_status()
+        return str(resp.json()["dag_run_id"])
+
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"])
 
@@ -59,3 +74,14 @@ class AirflowProbe:
                 f"{self.prefix}/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'], safe='')}",
                 timeout=30,
             ).raise_for_status()
+
+    def wait_ended(self, dag_id: str, run_id: str, timeout: float = 120) -> dict[str, Any]:
+        """The run once the scheduler has ended it (success or failed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(dag_id, run_id)
+            if run["state"] in ("success", "failed"):
+                return run
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {run_id} of {dag_id} still {run['state']}")
+            time.sleep(0.5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    target: str = ""  # the request line's target as sent: path and query, still encoded
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -51,7 +53,8 @@ Handler = Callable[[Request], Response]
 
 
 class FakeHTTPServer:
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: serve HTTPS with this server context (tests.support.tls makes one)."""
         self.requests: list[Request] = []
         self._routes: dict[tuple[str, str], list[Handler | Response]] = {}
         # Answers what no route names (a scripted server with paths of its own, e.g.
@@ -70,6 +73,7 @@ class FakeHTTPServer:
                     query=parse_qs(parts.query),
                     headers=dict(self.headers.items()),
                     body=self.rfile.read(length) if length else b"",
+                    target=self.path,
                 )
                 resp = fake._answer(req)
                 if resp.delay:
@@ -92,7 +96,10 @@ class FakeHTTPServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def _serve(self) -> None:

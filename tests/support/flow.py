@@ -37,8 +37,10 @@ from bot.tools.signing import (
 )
 from tests.support.conversation import visible_text
 from tests.support.fake_http import FakeHTTPServer, Request, Response
+from tests.support.scripted_tasks import ScriptedTask, task_answer
 
 API = "/api/v2"
+FAILED_TASK_STATES = ("failed", "upstream_failed")  # what clearing only the failed clears
 TOKEN = "scripted-airflow-token-0123456789"
 
 
@@ -49,6 +51,7 @@ class ScriptedDag:
     description: str | None = None
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed_tasks: list[str] = field(default_factory=list)
+    tasks: dict[str, list[ScriptedTask]] = field(default_factory=dict)  # by run id, with logs
 
     def json(self) -> dict[str, Any]:
         return {
@@ -63,7 +66,8 @@ class ScriptedDag:
 
 
 class ScriptedAirflow:
-    """Airflow 3 as far as the bot asks it: DAGs, runs, pause, trigger, failed tasks, clear.
+    """Airflow 3 as far as the bot asks it: DAGs, runs, pause, trigger, failed tasks, clear,
+    task instances and their logs (``add_run``), a run's state.
 
     Every request is kept (``.http.requests``) so a test can say what reached Airflow."""
 
@@ -94,6 +98,34 @@ class ScriptedAirflow:
         """A run of ``dag_id`` as if the scheduler or someone else had started it."""
         with self._lock:
             return self._new_run(self.dags[dag_id], {"state": state, **fields})
+
+    def add_past_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        state: str = "failed",
+        tasks: Sequence[ScriptedTask] = (),
+        run_type: str = "scheduled",
+    ) -> dict[str, Any]:
+        """A run that already happened (newer than those before it), with its tasks' logs."""
+        now = datetime.now(UTC).isoformat()
+        run: dict[str, Any] = {
+            "dag_id": dag_id,
+            "dag_run_id": run_id,
+            "state": state,
+            "logical_date": None,
+            "run_after": now,
+            "start_date": now,
+            "end_date": now,
+            "run_type": run_type,
+            "conf": {},
+            "note": None,
+        }
+        dag = self.dags[dag_id]
+        dag.runs[run_id] = run
+        dag.tasks[run_id] = list(tasks)
+        return run
 
     def end_runs(self, state: str = "success") -> int:
         """End every run still queued or running, as the scheduler would; returns how many."""
@@ -131,6 +163,8 @@ class ScriptedAirflow:
             return Response(200, {"version": self.version, "git_version": None})
         if parts == ["dags"] and req.method == "GET":
             return self._list(req)
+        if parts == ["dags", "~", "dagRuns"] and req.method == "GET":
+            return self._ended(req)
         if parts == ["dags", "~", "dagRuns", "list"]:
             wanted = set(req.json().get("dag_ids") or [])
             runs = [r for d in self.dags.values() if d.dag_id in wanted for r in d.runs.values()]
@@ -152,21 +186,53 @@ class ScriptedAirflow:
             runs = sorted(dag.runs.values(), key=lambda r: r["run_after"], reverse=True)
             return Response(200, {"dag_runs": runs, "total_entries": len(runs)})
         if rest == ["clearTaskInstances"]:
-            cleared = [{"task_id": t, "dag_id": dag.dag_id} for t in dag.failed_tasks]
+            run_id = str(req.json().get("dag_run_id"))
+            failed = [t for t in dag.tasks.get(run_id, []) if t.state in FAILED_TASK_STATES]
+            names = [t.task_id for t in failed] or dag.failed_tasks
+            cleared = [{"task_id": name, "dag_id": dag.dag_id} for name in names]
             dag.failed_tasks = []
-            again = dag.runs.get(str(req.json().get("dag_run_id")))
+            for task in failed:
+                task.state = None  # to run again
+            again = dag.runs.get(run_id)
             if cleared and again is not None:  # its cleared tasks wait to run again
                 again.update(state="queued", end_date=None)
             return Response(200, {"task_instances": cleared, "total_entries": len(cleared)})
         run = dag.runs.get(rest[1]) if len(rest) >= 2 and rest[0] == "dagRuns" else None
         if run is None:
             return Response(404, {"detail": "The DagRun was not found"})
+        if rest[2:] == [] and req.method == "PATCH":
+            run.update(state=req.json()["state"])
+            return Response(200, run)
         if rest[2:] == []:
             return Response(200, run)
+        if rest[2:3] == ["taskInstances"] and run["dag_run_id"] in dag.tasks:
+            return task_answer(dag.tasks[run["dag_run_id"]], rest[3:], req)
         if rest[2:] == ["taskInstances"]:
-            tis = [{"task_id": t, "state": "failed"} for t in dag.failed_tasks]
+            tis = [
+                {"task_id": t, "state": "failed", "try_number": 1, "map_index": -1}
+                for t in dag.failed_tasks
+            ]
             return Response(200, {"task_instances": tis, "total_entries": len(tis)})
         return Response(404, {"detail": "Not Found"})
+
+    def _ended(self, req: Request) -> Response:
+        """Runs of every DAG that ended, as Airflow 3 lists them by ``end_date``."""
+        since = (req.query.get("end_date_gte") or [""])[0]
+        states = set(req.query.get("state") or ["failed", "success"])
+        limit = int((req.query.get("limit") or ["100"])[0])
+        offset = int((req.query.get("offset") or ["0"])[0])
+        start = datetime.fromisoformat(since) if since else None
+        ended = [
+            r
+            for d in self.dags.values()
+            for r in d.runs.values()
+            if r["end_date"]
+            and r["state"] in states
+            and (start is None or datetime.fromisoformat(r["end_date"]) >= start)
+        ]
+        ended.sort(key=lambda r: datetime.fromisoformat(r["end_date"]))
+        page = ended[offset : offset + limit]
+        return Response(200, {"dag_runs": page, "total_entries": len(ended)})
 
     def _list(self, req: Request) -> Response:
         pattern = (req.query.get("dag_id_pattern") or [""])[0]
@@ -195,7 +261,7 @@ class ScriptedAirflow:
             "run_after": now,
             "start_date": None if state == "queued" else now,
             "end_date": None if state in ("queued", "running") else now,
-            "run_type": "manual",
+            "run_type": fields.get("run_type") or "manual",
             "conf": fields.get("conf") or {},
             "note": fields.get("note"),
         }

@@ -129,15 +129,24 @@ def test_v2_password_is_exchanged_once_for_a_jwt_and_renewed_on_401(
     }
 
 
-def test_a_jwt_about_to_expire_is_renewed_before_use(server: FakeHTTPServer) -> None:
+def test_a_short_lived_jwt_is_kept_for_half_its_life(
+    server: FakeHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1_000_000.0]
+    clock = type("Clock", (), {"time": lambda _: now[0], "monotonic": lambda _: now[0]})()
+    monkeypatch.setattr("bot.airflow.auth.time", clock)
     server.route(
         "POST",
         "/auth/token",
-        Response(201, {"access_token": make_jwt(time.time() + 5)}),  # inside the renew margin
+        Response(201, {"access_token": make_jwt(now[0] + 5)}),  # shorter than the 30 s margin
     )
     server.route("GET", "/api/v2/dags/etl", Response(200, {"dag_id": "etl", "is_paused": False}))
     c = client(server, token=None, username="admin", password=SECRET)
     c.get_dag("etl")
+    now[0] += 2.4
+    c.get_dag("etl")
+    assert len(server.requests_to("POST", "/auth/token")) == 1
+    now[0] += 0.2  # past half of its 5 s: renewed before the call leaves
     c.get_dag("etl")
     assert len(server.requests_to("POST", "/auth/token")) == 2
 

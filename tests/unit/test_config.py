@@ -100,10 +100,10 @@ def test_the_documented_example_loads_as_written() -> None:
         name="dev", url="http://localhost:8080", username="admin", password=DEV_PASSWORD
     )
     assert config.channels == {"C0123ABCD": "prod"}
-    # The example spells out the built-in roles as they were before `clear` joined operator.
+    # The example spells out the built-in roles as they were before more verbs joined them.
     assert config.roles == {
-        **REGISTRY.builtin_roles(),
-        "operator": REGISTRY.builtin_roles()["operator"] - {"clear"},
+        "viewer": frozenset({"list", "status"}),
+        "operator": frozenset({"list", "status", "trigger", "pause", "unpause"}),
     }
     assert config.grants == (
         Grant(
@@ -188,7 +188,9 @@ grants:
 
 
 def test_known_verbs_are_the_permission_verbs() -> None:
-    assert frozenset({"list", "status", "trigger", "pause", "unpause", "clear"}) == REGISTRY.granted
+    granted = {"list", "status", "logs", "trigger", "pause", "unpause", "clear", "mark"}
+    granted |= {"subscribe", "unsubscribe"}
+    assert frozenset(granted) == REGISTRY.granted
 
 
 # --- default deployment -------------------------------------------------------------------
@@ -395,8 +397,9 @@ def test_x_keys_are_extensions_only_at_the_top() -> None:
 
 def test_a_deployment_needs_credentials() -> None:
     assert problems(with_deployment("url: http://localhost\n")) == [
-        "deployments.prod: needs credentials: token: ${VAR} (an Astro API token), or username "
-        "and password: ${VAR}"
+        "deployments.prod: needs credentials: token: ${VAR} (an Astro API token), username "
+        "and password: ${VAR}, client_id and client_secret: ${VAR} (an Astro Deployment API "
+        "key), auth: google (Cloud Composer) or auth: mwaa (Amazon MWAA)"
     ]
 
 
@@ -412,7 +415,9 @@ def test_token_and_basic_auth_together_are_refused() -> None:
         )
     )
 
-    assert found == ["deployments.prod: use either token, or username and password, not both"]
+    assert found == [
+        "deployments.prod: use one way to sign in: token or username/password, not both"
+    ]
 
 
 def test_half_of_basic_auth_is_refused() -> None:
@@ -582,8 +587,9 @@ def test_unknown_keys_in_a_deployment_and_a_grant_are_reported() -> None:
 
     assert found == [
         "deployments.prod: unknown key 'confrim' (did you mean 'confirm'?); expected one of "
-        "url, token, username, password, api_version, confirm, confirm_timeout, approvers, "
-        "timeout, max_in_flight",
+        "url, token, username, password, auth, client_id, client_secret, token_url, audience, "
+        "scope, environment, region, mwaa_mode, api_version, confirm, confirm_timeout, "
+        "approvers, timeout, max_in_flight",
         "grants[0]: unknown key 'dag' (did you mean 'dags'?); expected one of "
         "role, users, usergroups, channels, deployments, dags",
     ]
@@ -667,7 +673,8 @@ def test_an_unknown_verb_in_a_role_suggests_the_right_one() -> None:
     assert found == [
         "roles.ops[2]: unknown verb 'trigerr' (did you mean 'trigger'?)",
         "roles.ops[3]: 'whoami' is open to everyone, not a permission: remove it",
-        "roles.ops[4]: unknown verb 'nap' (verbs: clear, list, pause, status, trigger, unpause)",
+        "roles.ops[4]: unknown verb 'nap' (verbs: clear, list, logs, mark, pause, status, "
+        "subscribe, trigger, unpause, unsubscribe)",
     ]
 
 
@@ -1000,7 +1007,7 @@ def test_approvers_or_approver_groups_alone_need_approval() -> None:
         ),
         (
             "url: http://x\ntoken: ${ASTRO_PROD_TOKEN}\nusername: admin\n",
-            ["deployments.prod: use either token, or username and password, not both"],
+            ["deployments.prod: use one way to sign in: token or username/password, not both"],
         ),
     ],
 )

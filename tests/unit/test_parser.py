@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.parser import Command, UsageError, parse_command, parse_conf
+from bot.core.parser import Command, UsageError, button_command, parse_command, parse_conf
 from commands import REGISTRY
 
 DEPLOYMENTS = ["prod", "dev"]
@@ -248,3 +248,59 @@ def test_a_conf_one_past_either_limit_is_refused_with_both_limits_named() -> Non
     assert limits in deep.value.problem
     # Typed in the command, the same answer: never a RecursionError, however deep.
     assert "nested too deeply" in problem("trigger prod etl " + _nested_conf(1500)).problem
+
+
+# -- logs: a DAG, then optionally a run, then optionally a task of that run -------------------
+
+LOGS_RUN = "scheduled__2022-11-16T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("logs prod etl", Command(verb="logs", deployment="prod", dag_id="etl")),
+        (f"logs etl {LOGS_RUN}", Command(verb="logs", deployment="dev", dag_id="etl",
+                                         run_id=LOGS_RUN)),
+        (f"logs prod etl {LOGS_RUN} load", Command(verb="logs", deployment="prod", dag_id="etl",
+                                                   run_id=LOGS_RUN, task_id="load")),
+        ("logs prod etl r1 group.inner-task_2", Command(verb="logs", deployment="prod",
+                                                        dag_id="etl", run_id="r1",
+                                                        task_id="group.inner-task_2")),
+    ],
+)  # fmt: skip
+def test_logs_takes_a_dag_then_a_run_then_a_task(text: str, expected: Command) -> None:
+    assert parse(text, default="dev") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("logs prod", "`logs` needs a DAG id."),
+        ("logs prod etl r1 load more", "`logs` takes a DAG id and, optionally, a run id and "
+                                       "then a task id."),
+        ("logs prod etl r1 load/x", "`load/x` is not a task id: task ids are letters, digits, "
+                                    "`_`, `.` and `-` (a task in a group is `group.task`)."),
+        ("logs prod etl r1 ..", "`..` is not a task id"),
+        ("logs prod etl r1 " + "t" * 251, "is not a task id"),
+        ("logs prod etl r/1 load", "`r/1` is not a run id: Airflow's run ids are"),
+    ],
+)  # fmt: skip
+def test_each_logs_mistake_is_named_with_its_usage(text: str, expected: str) -> None:
+    err = problem(text)
+    assert expected in err.problem
+    assert err.usage == "/airflow logs [<deployment>] <dag_id> [<run_id>] [<task_id>]"
+
+
+def test_mark_is_no_typed_command() -> None:
+    # Only the "Mark success" button, which names the run, marks a run.
+    assert "`mark` is not a command" in problem("mark prod etl r1").problem
+
+
+def test_a_button_s_stored_args_become_its_command() -> None:
+    args = {"run_id": "r1", "task_id": "load", "try_number": 2, "map_index": 0, "offset": 40}
+    assert button_command("logs", deployment="prod", dag_id="etl", args=args) == Command(
+        verb="logs", deployment="prod", dag_id="etl", run_id="r1", task_id="load",
+        try_number=2, map_index=0,
+    )  # fmt: skip
+    bare = button_command("runs", deployment="prod", dag_id="etl", args={"try_number": "2"})
+    assert bare == Command(verb="runs", deployment="prod", dag_id="etl")

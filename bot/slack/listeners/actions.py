@@ -23,7 +23,7 @@ from bot.core import format as fmt
 from bot.core.approvals import DECISION_ACTIONS, Choice
 from bot.core.context import PagePosition
 from bot.core.failures import store_failure
-from bot.core.parser import Command
+from bot.core.parser import Command, button_command
 from bot.core.reply import LINK_ACTION, text_reply
 from bot.core.verbs import Button, Verb
 from bot.slack.answers import ClickAnswer
@@ -47,6 +47,7 @@ class Click:
     value: str
     channel_id: str
     message_ts: str | None  # None on an ephemeral message: answer through response_url
+    thread_root: str | None  # the thread the clicked message is in, or starts (an alert's)
     response_url: str | None
     trigger_id: str | None
     origin: str
@@ -104,13 +105,14 @@ def register(routes: Routes, services: Services) -> None:
 
     def run(click: Click, action: PendingAction, verb: Verb, button: Button) -> None:
         args = action.args
-        run_id = str(args.get("run_id") or "") or None
-        cmd = Command(verb=verb.name, deployment=action.deployment, dag_id=action.dag_id,
-                      run_id=run_id, filter=args.get("filter"))  # fmt: skip
+        cmd = button_command(verb.name, deployment=action.deployment, dag_id=action.dag_id,
+                             args=args)  # fmt: skip
         cmd = dataclasses.replace(cmd, typed=_typed(cmd))
         req = Request(cmd, click.user_id, click.channel_id, origin=click.origin, source=BUTTON,
                       page=PagePosition.from_args(args))  # fmt: skip
-        answer = click.answer(services, thread_ts=action.thread_ts)
+        # A button the bot put in a thread answers in it; one on a message of its own in the
+        # channel (an alert) starts that message's thread.
+        answer = click.answer(services, thread_ts=action.thread_ts or click.thread_root)
         if button.form:
             open_form(click, action, verb, req, answer)
             return
@@ -144,12 +146,14 @@ def _click(body: dict[str, Any], origin: str) -> Click | None:
     if not acted.get("action_id") or not channel:
         return None
     ephemeral = bool(container.get("is_ephemeral"))
+    message_ts = None if ephemeral else (container.get("message_ts") or message.get("ts"))
     return Click(
         user_id=str((body.get("user") or {}).get("id", "")),
         action_id=str(acted["action_id"]),
         value=str(acted.get("value", "")),
         channel_id=str(channel),
-        message_ts=None if ephemeral else (container.get("message_ts") or message.get("ts")),
+        message_ts=message_ts,
+        thread_root=None if ephemeral else (message.get("thread_ts") or message_ts),
         response_url=body.get("response_url"),
         trigger_id=body.get("trigger_id"),
         origin=origin,
@@ -157,5 +161,5 @@ def _click(body: dict[str, Any], origin: str) -> Click | None:
 
 
 def _typed(cmd: Command) -> str:
-    parts = [cmd.verb, cmd.deployment or "", cmd.dag_id or "", cmd.run_id or ""]
+    parts = [cmd.verb, cmd.deployment or "", cmd.dag_id or "", cmd.run_id or "", cmd.task_id or ""]
     return " ".join(p for p in parts if p) + " (button)"

@@ -18,7 +18,8 @@ from bot.tools.signing import channel_name_for
 
 
 def banner(local: LocalBot, *, user: str, channel: str, log_path: Path | None) -> str:
-    deployments = ", ".join(f"{name} ({dep.url})" for name, dep in local.config.deployments.items())
+    configured = local.config.deployments.items()
+    deployments = ", ".join(f"{name} ({dep.where})" for name, dep in configured)
     lines = [
         "The real bot, with a stand-in for Slack on this machine: nothing is sent to Slack.",
         f"Deployments: {deployments or 'none configured'}",

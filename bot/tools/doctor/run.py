@@ -37,7 +37,7 @@ def run_doctor(
     settings = check_settings(env, report)
     config = check_config(env, settings, report)
     if config is not None:
-        report.add_secrets([s for d in config.deployments.values() for s in (d.token, d.password)])
+        report.add_secrets([s for d in config.deployments.values() for s in d.secrets])
     # Settings with a problem that does not concern Slack or the store (a missing signing
     # secret, say) still let those be checked.
     usable = settings or lenient_settings(env)

@@ -1,0 +1,141 @@
+"""Which channels watch which DAGs: the config's subscriptions and those made in Slack, as one
+book the watch loop and the subscription verbs read.
+
+A subscription made in Slack starts now: it records the deployment's watermark (the end date
+of the last run the watch has read, on Airflow's clock), and only runs that end after it are
+posted. One declared in the config cannot be removed from Slack.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from fnmatch import fnmatchcase
+
+from bot.config import Config
+from bot.store import Store
+
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class Watching:
+    channel_id: str
+    deployment: str
+    dag_glob: str
+    events: frozenset[str]
+    declared: bool  # in the config file: only the file can remove it
+    starts_after: datetime | None = None  # runs that ended at or before it are not posted
+    created_by: str | None = None
+
+    def wants(self, dag_id: str, event: str, ended: datetime) -> bool:
+        return (
+            event in self.events
+            and fnmatchcase(dag_id, self.dag_glob)
+            and (self.starts_after is None or ended > self.starts_after)
+        )
+
+
+class Change(Enum):
+    ADDED = "added"
+    UPDATED = "updated"  # the same DAGs, other events
+    REMOVED = "removed"
+    DECLARED = "declared"  # in the config: left as it is
+    NOT_FOUND = "not found"
+
+
+class SubscriptionBook:
+    def __init__(self, config: Config, store: Store) -> None:
+        self._config = config
+        self._store = store
+
+    def of_channel(self, channel_id: str) -> list[Watching]:
+        return [w for w in self._all() if w.channel_id == channel_id]
+
+    def of_deployment(self, deployment: str) -> list[Watching]:
+        return [w for w in self._all() if w.deployment == deployment]
+
+    def deployments(self) -> set[str]:
+        """The deployments some channel watches."""
+        return {w.deployment for w in self._all()}
+
+    def subscribe(
+        self,
+        *,
+        channel_id: str,
+        deployment: str,
+        dag_glob: str,
+        events: frozenset[str],
+        user_id: str,
+    ) -> Change:
+        if self._declared(channel_id, deployment, dag_glob):
+            return Change.DECLARED
+        state = self._store.watch_state(deployment)
+        added = self._store.subscribe(
+            channel_id=channel_id,
+            deployment=deployment,
+            dag_glob=dag_glob,
+            events=events,
+            user_id=user_id,
+            starts_after=state.watermark if state else None,
+        )
+        return Change.ADDED if added else Change.UPDATED
+
+    def unsubscribe(self, *, channel_id: str, deployment: str, dag_glob: str) -> Change:
+        if self._declared(channel_id, deployment, dag_glob):
+            return Change.DECLARED
+        removed = self._store.unsubscribe(
+            channel_id=channel_id, deployment=deployment, dag_glob=dag_glob
+        )
+        return Change.REMOVED if removed else Change.NOT_FOUND
+
+    def _declared(self, channel_id: str, deployment: str, dag_glob: str) -> bool:
+        return any(
+            (s.channel_id, s.deployment, s.dag_glob) == (channel_id, deployment, dag_glob)
+            for s in self._config.subscriptions
+        )
+
+    def _all(self) -> list[Watching]:
+        declared = [
+            Watching(s.channel_id, s.deployment, s.dag_glob, s.events, declared=True)
+            for s in self._config.subscriptions
+            if s.deployment in self._config.deployments
+        ]
+        made = [
+            Watching(
+                s.channel_id,
+                s.deployment,
+                s.dag_glob,
+                s.events,
+                declared=False,
+                starts_after=s.starts_after,
+                created_by=s.created_by,
+            )
+            for s in self._store.subscriptions()
+            if s.deployment in self._config.deployments  # a deployment since removed: ignored
+        ]
+        return declared + made
+
+
+def glob_within(glob: str, allowed: Sequence[str] | None) -> bool:
+    """Whether every DAG id ``glob`` matches is one of ``allowed``'s (None: every DAG).
+
+    Decided safely rather than fully: ``glob`` is within a pattern it equals, one that matches
+    it as plain text when it has no wildcards, or one of the form ``prefix*`` when everything
+    before its own first wildcard starts with that prefix (``etl_daily_*`` within ``etl_*``).
+    Anything else is refused; the asker can subscribe to narrower patterns.
+    """
+    if allowed is None:
+        return True
+    head = _WILDCARD.split(glob, maxsplit=1)[0]
+    plain = head == glob
+    for pattern in allowed:
+        if glob == pattern or (plain and fnmatchcase(glob, pattern)):
+            return True
+        prefix = pattern[:-1]
+        if pattern.endswith("*") and not _WILDCARD.search(prefix) and head.startswith(prefix):
+            return True
+    return False

@@ -1,0 +1,296 @@
+"""Watching Airflow for the channels that subscribe: runs that ended, whoever started them.
+
+One watch per deployment, whatever the number of subscriptions and DAGs: the process holding
+the deployment's lease in the store (any process may take it once it lapses, within two
+intervals of its holder dying) asks, every interval, for the runs of all DAGs that ended since
+its watermark: one call, two when many ended at once, never one per DAG. The watermark is
+Airflow's own ``end_date`` of the last run read, with the runs read that ended at that very
+instant, so that runs ending in the same second are neither missed nor told twice.
+
+For each run a subscription wants, the details are read once (the failed tasks, the end of the
+first failed task's log) and the post rendered; the posts and the new watermark are recorded
+in one transaction, then posted. A post that Slack refuses or never answers stays owed and is
+tried again with backoff for ``retry_minutes``, then recorded as undeliverable and logged; one
+to a channel the bot cannot write in is not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.airflow import AirflowError, DagRun
+from bot.airflow.models import RunPage, TaskInstance
+from bot.core.alerts import (
+    AlertButtons,
+    Failure,
+    failure_alert,
+    from_message,
+    success_line,
+    to_message,
+)
+from bot.core.buttons import seal
+from bot.core.messenger import Messenger, Undelivered
+from bot.core.subscriptions import SubscriptionBook, Watching
+from bot.store import NewEvent, OwedEvent, Store, WatchState
+
+log = logging.getLogger(__name__)
+
+PAGE = 100
+PAGES_PER_ROUND = 2  # the calls one round may make to learn what ended
+EVENT_OF_STATE = {"failed": "failed", "success": "success"}
+FAILED_STATES = ("failed", "upstream_failed")
+# Before the first round there is no watermark: start from the newest run that has ended, so a
+# new watch posts what ends from now on, not the deployment's history.
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class WatchedAirflow(Protocol):
+    """What the watch asks of a deployment's client (bot/airflow/client.py)."""
+
+    def ended_runs(
+        self,
+        *,
+        since: datetime | None,
+        states: Sequence[str] = ...,
+        limit: int = ...,
+        offset: int = ...,
+    ) -> RunPage: ...
+
+    def task_instances(
+        self, dag_id: str, run_id: str, *, states: Sequence[str] | None = None
+    ) -> list[TaskInstance]: ...
+
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, *, try_number: int, map_index: int = -1
+    ) -> list[str]: ...
+
+    def dag_url(self, dag_id: str) -> str: ...
+
+    def run_url(self, dag_id: str, run_id: str) -> str: ...
+
+
+class Watcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clients: Mapping[str, WatchedAirflow],
+        book: SubscriptionBook,
+        messenger: Messenger,
+        buttons: AlertButtons,
+        interval_seconds: float,
+        retry_minutes: float = 60.0,
+    ) -> None:
+        self._store = store
+        self._clients = clients
+        self._book = book
+        self._messenger = messenger
+        self._buttons = buttons
+        self.interval = interval_seconds
+        self._retry_seconds = retry_minutes * 60.0
+        self.owner = _owner()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._held: set[str] = set()  # the deployments this process watched last round
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start watching in the background (in each serving process, after any fork)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        if f":{os.getpid()}:" not in self.owner:
+            self.owner = _owner()  # a forked worker must not share its parent's lease identity
+        self._stopped.clear()
+        self._thread = threading.Thread(target=self._loop, name="watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop, and hand the deployments watched here to another process at once (a deploy
+        or a restart), rather than after their leases lapse."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for deployment in sorted(self._held):
+            try:
+                self._store.release_watch(deployment, self.owner)
+            except SQLAlchemyError as exc:
+                log.warning("could not hand over %s: %s", deployment, type(exc).__name__)
+        self._held.clear()
+
+    def _loop(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self.tick()
+            except SQLAlchemyError as exc:
+                log.warning("watching Airflow: the state store failed: %s", type(exc).__name__)
+            except Exception:  # a bug must not stop the watch for good
+                log.exception("watching Airflow failed; carrying on")
+            self._stopped.wait(self.interval)
+
+    def tick(self) -> None:
+        """One round: every watched deployment this process holds is read, and what is owed
+        to channels is posted."""
+        for deployment in sorted(self._book.deployments() | self._store.owed_deployments()):
+            self._round(deployment)
+
+    # -- one deployment ----------------------------------------------------------------------
+
+    def _round(self, deployment: str) -> None:
+        state = self._store.take_watch(deployment, self.owner, lease_seconds=2 * self.interval)
+        if state is None:
+            self._held.discard(deployment)
+            return  # another process watches it
+        self._held.add(deployment)
+        watching = self._book.of_deployment(deployment)
+        client = self._clients.get(deployment)
+        if watching and client is not None:
+            try:
+                self._read(deployment, client, state, watching)
+            except AirflowError as exc:
+                # Nothing is lost: the watermark stays, and the next round asks again.
+                log.info("watching %s: %s", deployment, exc.message)
+        # Posted only while the lease is ours, so that two processes never post the same.
+        self._deliver(deployment)
+        if not watching:
+            # Nobody subscribes any more: the next watch starts from then, not from here.
+            self._store.release_watch(deployment, self.owner, forget=True)
+            self._held.discard(deployment)
+
+    def _read(
+        self,
+        deployment: str,
+        client: WatchedAirflow,
+        state: WatchState,
+        watching: list[Watching],
+    ) -> None:
+        if state.watermark is None:
+            newest, at_newest = _newest(client)
+            self._store.advance_watch(
+                deployment, self.owner, watermark=newest, at_watermark=at_newest
+            )
+            return
+        ended = _ended_since(client, state)
+        if not ended:
+            return
+        events: list[NewEvent] = []
+        for run in ended:
+            events += self._events(deployment, client, run, watching)
+        mark = max(r.end_date for r in ended if r.end_date is not None)
+        at_mark: set[str] = {_key(r) for r in ended if r.end_date == mark}
+        if mark == state.watermark:
+            at_mark |= state.at_watermark
+        self._store.advance_watch(
+            deployment, self.owner, watermark=mark, at_watermark=frozenset(at_mark), events=events
+        )
+
+    def _events(
+        self, deployment: str, client: WatchedAirflow, run: DagRun, watching: list[Watching]
+    ) -> list[NewEvent]:
+        event = EVENT_OF_STATE.get(run.state)
+        if event is None or run.end_date is None:
+            return []
+        channels = sorted(
+            {w.channel_id for w in watching if w.wants(run.dag_id, event, run.end_date)}
+        )
+        if not channels:
+            return []
+        dag_url, run_url = client.dag_url(run.dag_id), client.run_url(run.dag_id, run.run_id)
+        if event == "failed":
+            reply = failure_alert(deployment, run, _failure(client, run), dag_url=dag_url,
+                                  run_url=run_url, buttons=self._buttons)  # fmt: skip
+        else:
+            reply = success_line(deployment, run, dag_url=dag_url, run_url=run_url)
+        message = to_message(reply)
+        return [NewEvent(c, run.dag_id, run.run_id, event, message) for c in channels]
+
+    # -- posting -----------------------------------------------------------------------------
+
+    def _deliver(self, deployment: str) -> None:
+        for owed in self._store.owed_events(deployment):
+            self._post(owed)
+
+    def _post(self, owed: OwedEvent) -> None:
+        reply = seal(from_message(owed.message), self._store, user_id="",
+                     channel_id=owed.channel_id, thread_ts=None)  # fmt: skip
+        try:
+            ts = self._messenger.send(owed.channel_id, reply)
+        except Undelivered as exc:
+            age = (datetime.now(UTC) - owed.created_at).total_seconds()
+            if exc.needs_invite or age >= self._retry_seconds:
+                log.warning("the %s alert of %s to %s is undeliverable: %s",
+                            owed.event, owed.run_id, owed.channel_id, exc.error)  # fmt: skip
+                self._store.event_undeliverable(owed.id, exc.error)
+            else:
+                delay = min(600.0, self.interval * 2.0**owed.attempts)
+                self._store.event_retry(owed.id, delay_seconds=delay, error=exc.error)
+            return
+        self._store.event_posted(owed.id, ts)
+
+
+def _newest(client: WatchedAirflow) -> tuple[datetime, frozenset[str]]:
+    """The end date of the newest run that has ended, and the runs that ended then."""
+    count = client.ended_runs(since=None, limit=1)
+    if count.total == 0:
+        return BEGINNING, frozenset()
+    tail = client.ended_runs(since=None, limit=PAGE, offset=max(0, count.total - PAGE)).runs
+    ends = [r.end_date for r in tail if r.end_date is not None]
+    if not ends:
+        return BEGINNING, frozenset()
+    newest = max(ends)
+    return newest, frozenset(_key(r) for r in tail if r.end_date == newest)
+
+
+def _ended_since(client: WatchedAirflow, state: WatchState) -> list[DagRun]:
+    """The runs that ended since the watermark, not yet read, oldest first: at most
+    PAGES_PER_ROUND calls; the rest are read next round, from the new watermark."""
+    assert state.watermark is not None
+    found: list[DagRun] = []
+    offset = 0
+    for _ in range(PAGES_PER_ROUND):
+        page = client.ended_runs(since=state.watermark, limit=PAGE, offset=offset)
+        for run in page.runs:
+            if run.end_date is None or run.end_date < state.watermark:
+                continue
+            if run.end_date == state.watermark and _key(run) in state.at_watermark:
+                continue
+            found.append(run)
+        offset += len(page.runs)
+        if not page.runs or offset >= page.total:
+            break
+    return sorted(found, key=lambda r: r.end_date or BEGINNING)
+
+
+def _failure(client: WatchedAirflow, run: DagRun) -> Failure:
+    """The failed tasks and the end of the first one's log; what cannot be read is said."""
+    try:
+        failed = client.task_instances(run.dag_id, run.run_id, states=FAILED_STATES)
+    except AirflowError as exc:
+        return Failure(missing=f"The failed tasks could not be read: {exc.message}")
+    names = [t.task_id for t in failed]
+    first = next((t for t in failed if t.state == "failed" and t.try_number > 0), None)
+    if first is None:
+        return Failure(failed_tasks=names)
+    try:
+        lines = client.task_log(run.dag_id, run.run_id, first.task_id,
+                                try_number=first.try_number, map_index=first.map_index)  # fmt: skip
+    except AirflowError as exc:
+        return Failure(failed_tasks=names, missing=f"The log could not be read: {exc.message}")
+    return Failure(names, first.task_id, first.try_number, lines)
+
+
+def _key(run: DagRun) -> str:
+    return f"{run.dag_id}/{run.run_id}"
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,218 @@
+"""Watching deployments: who watches each one (a lease), how far it has read (the watermark),
+and the events owed to channels, each recorded once before it is posted.
+
+A lease is taken by one conditional UPDATE (or the INSERT of the row), so each deployment is
+watched by one process at a time; another takes it over once the lease lapses. The watermark
+moves in the same transaction that records the events it passed, so a crash between the two
+can neither lose an event nor tell it twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.store import clock
+from bot.store.engine import Database
+from bot.store.schema import watch, watch_event
+
+PENDING, POSTED, UNDELIVERABLE = "pending", "posted", "undeliverable"
+
+
+@dataclass(frozen=True)
+class WatchState:
+    deployment: str
+    watermark: datetime | None  # the end date of the last run read; None: not read yet
+    at_watermark: frozenset[str]  # "dag_id/run_id" of the runs read that ended at it
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    channel_id: str
+    dag_id: str
+    run_id: str
+    event: str
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OwedEvent:
+    id: int
+    channel_id: str
+    deployment: str
+    dag_id: str
+    run_id: str
+    event: str
+    message: dict[str, Any]
+    created_at: datetime
+    attempts: int
+
+
+class Watches:
+    """``Store``'s watch methods (``Store`` sets ``_db``)."""
+
+    _db: Database
+
+    def take_watch(self, deployment: str, owner: str, *, lease_seconds: float) -> WatchState | None:
+        """Take or renew the lease on watching ``deployment``; None while another holds it."""
+        now = clock.now()
+        until = now + timedelta(seconds=lease_seconds)
+        free = (
+            watch.c.lease_owner.is_(None)
+            | (watch.c.lease_until < now)
+            | (watch.c.lease_owner == owner)
+        )
+        with self._db.begin() as conn:
+            won = conn.execute(
+                update(watch)
+                .where(watch.c.deployment == deployment, free)
+                .values(lease_owner=owner, lease_until=until)
+            ).rowcount
+        if not won:
+            try:
+                with self._db.begin() as conn:
+                    conn.execute(
+                        insert(watch).values(
+                            deployment=deployment, lease_owner=owner, lease_until=until
+                        )
+                    )
+            except IntegrityError:
+                return None  # the row is there, and someone else holds it
+        return self.watch_state(deployment)
+
+    def watch_state(self, deployment: str) -> WatchState | None:
+        with self._db.connect() as conn:
+            row = conn.execute(select(watch).where(watch.c.deployment == deployment)).mappings()
+            found = row.one_or_none()
+        if found is None:
+            return None
+        mark = found["watermark"]
+        return WatchState(
+            deployment=deployment,
+            watermark=clock.utc(mark) if mark is not None else None,
+            at_watermark=frozenset(found["at_watermark"] or ()),
+        )
+
+    def release_watch(self, deployment: str, owner: str, *, forget: bool = False) -> None:
+        """Let another process watch; ``forget``: no subscription is left, so the next watch
+        starts from then, not from where this one stopped."""
+        values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+        if forget:
+            values.update(watermark=None, at_watermark=None)
+        with self._db.begin() as conn:
+            conn.execute(
+                update(watch)
+                .where(watch.c.deployment == deployment, watch.c.lease_owner == owner)
+                .values(values)
+            )
+
+    def advance_watch(
+        self,
+        deployment: str,
+        owner: str,
+        *,
+        watermark: datetime,
+        at_watermark: frozenset[str],
+        events: Sequence[NewEvent] = (),
+    ) -> bool:
+        """Record ``events`` (each once: one already there is left as it is) and move the
+        watermark, together; False, with nothing done, if the lease is no longer ours."""
+        now = clock.now()
+        with self._db.begin() as conn:
+            moved = conn.execute(
+                update(watch)
+                .where(watch.c.deployment == deployment, watch.c.lease_owner == owner)
+                .values(watermark=watermark, at_watermark=sorted(at_watermark))
+            ).rowcount
+            if not moved:
+                return False
+            for event in events:
+                key = (
+                    watch_event.c.channel_id == event.channel_id,
+                    watch_event.c.deployment == deployment,
+                    watch_event.c.dag_id == event.dag_id,
+                    watch_event.c.run_id == event.run_id,
+                    watch_event.c.event == event.event,
+                )
+                if conn.execute(select(watch_event.c.id).where(*key)).first() is None:
+                    conn.execute(
+                        insert(watch_event).values(
+                            channel_id=event.channel_id,
+                            deployment=deployment,
+                            dag_id=event.dag_id,
+                            run_id=event.run_id,
+                            event=event.event,
+                            message=event.message,
+                            state=PENDING,
+                            created_at=now,
+                            next_try_at=now,
+                            attempts=0,
+                        )
+                    )
+        return True
+
+    def owed_events(self, deployment: str, *, limit: int = 50) -> list[OwedEvent]:
+        """Events recorded and not yet posted whose next try is due, oldest first."""
+        with self._db.connect() as conn:
+            rows = conn.execute(
+                select(watch_event)
+                .where(
+                    watch_event.c.deployment == deployment,
+                    watch_event.c.state == PENDING,
+                    watch_event.c.next_try_at <= clock.now(),
+                )
+                .order_by(watch_event.c.id)
+                .limit(limit)
+            ).mappings().all()  # fmt: skip
+        return [_owed(row) for row in rows]
+
+    def owed_deployments(self) -> set[str]:
+        """Deployments with events still owed to a channel."""
+        with self._db.connect() as conn:
+            rows = conn.execute(
+                select(watch_event.c.deployment).where(watch_event.c.state == PENDING).distinct()
+            ).scalars()
+            return set(rows)
+
+    def event_posted(self, event_id: int, message_ts: str) -> None:
+        self._set_event(event_id, state=POSTED, posted_at=clock.now(), message_ts=message_ts)
+
+    def event_undeliverable(self, event_id: int, error: str) -> None:
+        self._set_event(event_id, state=UNDELIVERABLE, error=error[:64])
+
+    def event_retry(self, event_id: int, *, delay_seconds: float, error: str) -> None:
+        self._set_event(
+            event_id,
+            next_try_at=clock.now() + timedelta(seconds=delay_seconds),
+            attempts=watch_event.c.attempts + 1,
+            error=error[:64],
+        )
+
+    def watch_events(self) -> list[dict[str, Any]]:
+        """Every event row, oldest first: for tests and the operator's curiosity."""
+        with self._db.connect() as conn:
+            rows = conn.execute(select(watch_event).order_by(watch_event.c.id)).mappings().all()
+        return [dict(row) for row in rows]
+
+    def _set_event(self, event_id: int, **values: Any) -> None:
+        with self._db.begin() as conn:
+            conn.execute(update(watch_event).where(watch_event.c.id == event_id).values(values))
+
+
+def _owed(row: Any) -> OwedEvent:
+    return OwedEvent(
+        id=row["id"],
+        channel_id=row["channel_id"],
+        deployment=row["deployment"],
+        dag_id=row["dag_id"],
+        run_id=row["run_id"],
+        event=row["event"],
+        message=dict(row["message"]),
+        created_at=clock.utc(row["created_at"]),
+        attempts=row["attempts"],
+    )

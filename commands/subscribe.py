@@ -1,0 +1,80 @@
+"""``/airflow subscribe [<deployment>] <dag-glob> [failed] [success] [hitl]``: this channel hears
+about the runs of those DAGs that end (failed ones by default), whoever started them.
+
+The pattern must lie within the asker's own DAG patterns: someone limited to ``etl_*`` cannot
+subscribe a channel to ``*``. What a subscription posts is seen by everyone in the channel.
+"""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.reply import Reply, code, text_reply
+from bot.core.subscriptions import Change, glob_within
+from bot.core.verbs import Arg, Verb
+
+HITL = "hitl"
+
+
+def run(ctx: Context) -> Reply:
+    cmd = ctx.command
+    glob, dep = cmd.glob or "", ctx.deployment
+    if HITL in cmd.events:
+        return text_reply(
+            f":construction: {code(HITL)} (tasks waiting for a person, Airflow 3.1+) is not "
+            f"in this version of the bot yet: subscribe to {code('failed')} or "
+            f"{code('success')} for now.",
+            ok=False,
+        )
+    refusal = outside_grants(ctx, glob)
+    if refusal:
+        return refusal
+    change = ctx.book.subscribe(
+        channel_id=ctx.channel_id, deployment=dep, dag_glob=glob, events=cmd.events,
+        user_id=ctx.user_id,
+    )  # fmt: skip
+    where = f"{code(glob)} on {code(dep)}"
+    if change is Change.DECLARED:
+        return text_reply(
+            f"This channel's subscription to {where} is kept in the bot's config file "
+            "(`subscriptions:`): change it there.",
+            ok=False,
+        )
+    events = " and ".join(code(e) for e in sorted(cmd.events))
+    lead = "now hears" if change is Change.ADDED else "now hears instead"
+    text = (
+        f":bell: This channel {lead} about runs of DAGs matching {where} that end "
+        f"{events}, from now on. Everyone in the channel sees these posts; "
+        f"{code(f'/airflow unsubscribe {dep} {glob}')} stops them."
+    )
+    return Reply(text=text, blocks=text_reply(text).blocks, outcome=f"subscribed to {where}")
+
+
+def outside_grants(ctx: Context, glob: str) -> Reply | None:
+    """A refusal when ``glob`` may match DAGs beyond the asker's own patterns for this verb."""
+    allowed = ctx.access.dag_globs(
+        channel_id=ctx.channel_id, verb=ctx.command.verb, deployment=ctx.deployment
+    )
+    if glob_within(glob, allowed):
+        return None
+    mine = ", ".join(code(g) for g in allowed or ())
+    return text_reply(
+        f":no_entry: You may {code(ctx.command.verb)} only DAGs matching {mine}, and "
+        f"{code(glob)} may match others: name a pattern within yours, like "
+        f"{code((allowed or ('etl_*',))[0])}.",
+        ok=False,
+    )
+
+
+VERB = Verb(
+    name="subscribe",
+    about="Hear in this channel about runs of DAGs matching <dag-glob> that fail (or succeed).",
+    run=run,
+    args=(Arg.GLOB, Arg.EVENTS),
+    role="operator",
+    examples=(
+        "/airflow subscribe prod etl_*",
+        "/airflow subscribe prod etl_daily failed success",
+    ),
+    notes="Events: `failed` (the default) posts an alert with the failed tasks, the end of the "
+    "log and buttons to act; `success` posts one line per run. Everyone in the channel sees them.",
+)
