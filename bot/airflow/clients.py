@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.airflow import AirflowClient
+from bot.airflow.budget import budget_for
 from bot.config import Config, Deployment
 
 
@@ -26,8 +27,10 @@ def client_for(
         "api_version": dep.api_version,
         "read_timeout": dep.timeout if read_timeout is None else read_timeout,
         "pool_size": pool_size,
-        # max_in_flight is the deployment's budget for the whole dyno, shared by its processes.
-        "max_in_flight": max(1, dep.max_in_flight // max(1, processes)),
+        "max_in_flight": dep.max_in_flight,
+        # max_in_flight is the deployment's budget for the whole dyno: one budget that the
+        # processes gunicorn forks from this one share (bot/airflow/budget.py).
+        "budget": budget_for(dep.name, dep.max_in_flight, processes=processes),
         **options,
     }
     timeout = (common.get("connect_timeout", 3.05), common["read_timeout"])

@@ -20,6 +20,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from bot.airflow.auth import Auth, BasicAuth, BearerAuth, JwtPasswordAuth
+from bot.airflow.budget import Budget, LocalBudget
 from bot.airflow.errors import (
     AirflowBadRequest,
     AirflowConflict,
@@ -56,6 +57,7 @@ class Transport:
         pool_size: int = 16,
         max_in_flight: int = 16,
         session: requests.Session | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if api_version not in ("auto", "v1", "v2"):
             raise ValueError(f"api_version must be auto, v1 or v2, not {api_version!r}")
@@ -85,7 +87,8 @@ class Transport:
         # pool holds (5 + 10 by default; apache/airflow#73422): however many commands arrive,
         # at most this many calls go to one deployment at once; the rest wait their turn.
         # (wait_run's streams are outside it, bounded by the follower's own few threads.)
-        self._in_flight = threading.BoundedSemaphore(max(1, max_in_flight))
+        # One process's semaphore, or (budget) the dyno's, shared by gunicorn's processes.
+        self._in_flight = budget or LocalBudget(max_in_flight)
 
     # -- where, version and auth -------------------------------------------------------------
 
