@@ -74,6 +74,7 @@ class ScriptedAirflow:
     def __init__(self, version: str = "3.0.6") -> None:
         self.version = version
         self.dags: dict[str, ScriptedDag] = {}
+        self.delay = 0.0  # seconds before each answer, as a slow Airflow takes
         self.http = FakeHTTPServer()
         self.http.fallback = self._answer
         self._lock = threading.Lock()
@@ -155,6 +156,7 @@ class ScriptedAirflow:
         if req.headers.get("Authorization") != f"Bearer {TOKEN}":
             return Response(401, {"detail": "Not authenticated"})
         parts = [unquote(p) for p in req.path[len(API) :].strip("/").split("/")]
+        time.sleep(self.delay)
         with self._lock:
             return self._route(req, parts)
 
