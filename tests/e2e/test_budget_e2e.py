@@ -64,32 +64,11 @@ def status_of(bot: BotProcess, dag_ids: list[str]) -> None:
 
 
 def workers_of(bot: BotProcess, count: int = 2) -> set[int]:
-    """gunicorn's worker processes (the children of its master), once ``count`` are up."""
-    assert bot._popen is not None
+    """gunicorn's worker processes, once ``count`` are up."""
     deadline = time.monotonic() + 20
-    while True:
-        parents = _parents()
-        tree, frontier = set(), {bot._popen.pid}
-        while frontier:
-            frontier = {pid for pid, parent in parents.items() if parent in frontier}
-            tree |= frontier
-        masters = {bot._popen.pid} | {parents[pid] for pid in tree if parents.get(pid) in tree}
-        workers = {pid for pid in tree if parents.get(pid) in masters} - masters
-        if len(workers) >= count or time.monotonic() > deadline:
-            return workers
+    while len(workers := bot.worker_pids()) < count and time.monotonic() < deadline:
         time.sleep(0.1)
-
-
-def _parents() -> dict[int, int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return parents
+    return workers
 
 
 def permit_holders(pids: set[int]) -> set[int]:
