@@ -57,7 +57,7 @@ from typing import IO, Any, Protocol
 
 import requests
 
-from bench.ack_latency import start_bench_airflow
+from bench.ack_subjects import start_bench_airflow
 from bench.official_v2_worker import (
     GET_DAG_ID,
     LIST_LIMIT,

@@ -59,7 +59,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bench.ack_latency import Subject, start_bench_airflow, widen_backlog
+from bench.ack_subjects import Subject, start_bench_airflow, widen_backlog
 from bench.report import log, markdown_table, pyplot
 from bot.serve import gunicorn_conf
 from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer

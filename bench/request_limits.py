@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.ack_latency import host_info
+from bench.ack_report import host_info
 from bench.report import log, markdown_table
 
 MB = 1000 * 1000
