@@ -21,20 +21,16 @@ A thread that must wait steps aside (``bot.airflow.waits``), so the pool can sta
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
-import itertools
 import os
 import random
-import shutil
-import tempfile
 import threading
 import weakref
 from pathlib import Path
 from typing import Protocol
 
-from bot.airflow import waits
+from bot.airflow import dyno, waits
 
 POLL_SECONDS = 0.002
 """How often a process waiting for a permit looks for one another process gave back: a few
@@ -164,36 +160,9 @@ def _after_fork_in_child() -> None:
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
-_directory: Path | None = None
-_directory_lock = threading.Lock()
-
-
-def budgets_directory() -> Path:
-    """Where this process's shared budgets keep their lock files: made once, removed when the
-    process that made it exits (its forked children inherit it and leave it be)."""
-    global _directory
-    with _directory_lock:
-        if _directory is None:
-            made = Path(tempfile.mkdtemp(prefix="chatops-budget-"))
-            owner = os.getpid()
-
-            def remove() -> None:
-                if os.getpid() == owner:
-                    shutil.rmtree(made, ignore_errors=True)
-
-            atexit.register(remove)
-            _directory = made
-        return _directory
-
 
 def budget_for(name: str, size: int, *, processes: int) -> LocalBudget | SharedBudget:
     """``processes`` > 1: the budget gunicorn's processes share (make it before they fork)."""
     if processes <= 1:
         return LocalBudget(size)
-    # Deployment names come from the config: a safe file name, numbered so two names that
-    # read the same here still get files of their own.
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-    return SharedBudget(size, directory=budgets_directory(), name=f"{next(_serial)}-{safe}")
-
-
-_serial = itertools.count()
+    return SharedBudget(size, directory=dyno.directory(), name=dyno.file_name(name))

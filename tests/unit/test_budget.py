@@ -137,4 +137,4 @@ def test_a_deployment_name_is_never_a_path(tmp_path: Path) -> None:
     assert isinstance(budget, SharedBudget)
     with budget:
         pass
-    assert all(p.parent.name.startswith("chatops-budget-") for p in budget._paths)
+    assert all(p.parent.name.startswith("chatops-dyno-") for p in budget._paths)
