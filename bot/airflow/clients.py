@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.airflow import AirflowClient
+from bot.airflow import AirflowClient, dyno
 from bot.airflow.budget import budget_for
+from bot.airflow.dyno_reads import DynoReads
+from bot.airflow.sharing import SharedReads
 from bot.config import Config, Deployment
 
 
@@ -29,8 +31,10 @@ def client_for(
         "pool_size": pool_size,
         "max_in_flight": dep.max_in_flight,
         # max_in_flight is the deployment's budget for the whole dyno: one budget that the
-        # processes gunicorn forks from this one share (bot/airflow/budget.py).
+        # processes gunicorn forks from this one share (bot/airflow/budget.py), as they share
+        # the reads they have in flight (bot/airflow/dyno_reads.py).
         "budget": budget_for(dep.name, dep.max_in_flight, processes=processes),
+        "reads": SharedReads(_across(dep.name) if processes > 1 else None),
         **options,
     }
     timeout = (common.get("connect_timeout", 3.05), common["read_timeout"])
@@ -63,6 +67,10 @@ def client_for(
     return AirflowClient(
         base_url=dep.url, token=dep.token, username=dep.username, password=dep.password, **common
     )
+
+
+def _across(name: str) -> DynoReads:
+    return DynoReads(dyno.directory() / f"{dyno.file_name(name)}.reads")
 
 
 def clients_for(

@@ -17,6 +17,8 @@ its answer.
   copy (``Transport.call``), so a command that filters or changes what it got cannot touch
   another's. A failure is shared too: each waiting caller raises its own copy of the same error,
   so each command says the same thing (``bot.core.failures``).
+- With more than one process (gunicorn's), the thread leading a read in its process joins
+  the same read led by another process, if there is one (``bot.airflow.dyno_reads``).
 - No cache: the entry goes when the call ends, so a call that starts after another's answer
   came sends its own. An answer is at most one call's duration older than the moment a caller
   joined it, as if its own call had been sent a moment earlier.
@@ -30,13 +32,15 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
+
+import requests
 
 from bot.airflow import waits
+from bot.airflow.dyno_reads import DynoReads
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Key = tuple[str, str, str, str, object]
 
 
@@ -70,19 +74,21 @@ class _Identity:
 @dataclass
 class _Flight:
     done: threading.Event = field(default_factory=threading.Event)
-    answer: Any = None
+    answer: requests.Response | None = None
     error: BaseException | None = None
     joined: int = 0
 
 
 class SharedReads:
-    """One deployment's reads in flight, by key (``read_key``)."""
+    """One deployment's reads in flight, by key (``read_key``); with ``across``, also those
+    of the other processes forked from the one that made it (``bot.airflow.dyno_reads``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, across: DynoReads | None = None) -> None:
         self._lock = threading.Lock()
         self._flights: dict[Key, _Flight] = {}
+        self._across = across
 
-    def share(self, key: Key, fetch: Callable[[], T]) -> T:
+    def share(self, key: Key, fetch: Callable[[], requests.Response]) -> requests.Response:
         """``fetch()``'s answer: sent now, or the one already in flight under ``key``."""
         with self._lock:
             flight = self._flights.get(key)
@@ -92,15 +98,21 @@ class SharedReads:
             else:
                 flight.joined += 1
         if leading:
+            across = self._across
+            if across is not None:
+                # Not the credential's object: the other processes have copies of it, and
+                # the table is this deployment's client's alone.
+                return self._lead(key, flight, lambda: across.share(key[:4], fetch))
             return self._lead(key, flight, fetch)
         with waits.aside():
             flight.done.wait()
-        if flight.error is not None:
-            raise _fresh(flight.error) from None
-        answer: T = flight.answer
-        return answer
+        if flight.error is not None or flight.answer is None:
+            raise _fresh(flight.error or RuntimeError("no answer")) from None
+        return flight.answer
 
-    def _lead(self, key: Key, flight: _Flight, fetch: Callable[[], T]) -> T:
+    def _lead(
+        self, key: Key, flight: _Flight, fetch: Callable[[], requests.Response]
+    ) -> requests.Response:
         try:
             answer = fetch()
         except BaseException as exc:

@@ -60,6 +60,7 @@ class Transport:
         max_in_flight: int = 16,
         session: requests.Session | None = None,
         budget: Budget | None = None,
+        reads: SharedReads | None = None,
     ) -> None:
         if api_version not in ("auto", "v1", "v2"):
             raise ValueError(f"api_version must be auto, v1 or v2, not {api_version!r}")
@@ -91,7 +92,7 @@ class Transport:
         # (wait_run's streams are outside it, bounded by the follower's own few threads.)
         # One process's semaphore, or (budget) the dyno's, shared by gunicorn's processes.
         self._in_flight = budget or LocalBudget(max_in_flight)
-        self.reads = SharedReads()
+        self.reads = reads or SharedReads()
 
     # -- where, version and auth -------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""One budget of Airflow calls per deployment for all of gunicorn's processes, end to end: the
-bot as the Procfile runs it with ``WEB_CONCURRENCY=2``, calls counted at a proxy in front of a
-scripted Airflow (no real Airflow needed)."""
+"""Two gunicorn processes, end to end: one budget of Airflow calls per deployment for both, and
+the reads they have in flight shared between them. The bot as the Procfile runs it with
+``WEB_CONCURRENCY=2``, calls counted at a proxy in front of a scripted Airflow (no real Airflow
+needed)."""
 
 from __future__ import annotations
 
@@ -56,11 +57,12 @@ grants:
 def status_of(bot: BotProcess, dag_ids: list[str]) -> None:
     """``/airflow status <dag>`` for each, all at once, each in a channel of its own."""
 
-    def ask(dag_id: str) -> None:
-        assert bot.slash(f"status prod {dag_id}", user_id=USER, channel_id=f"C0{dag_id}")[0] == 200
+    def ask(i: int, dag_id: str) -> None:
+        text, channel = f"status prod {dag_id}", f"C0{i:03d}"
+        assert bot.slash(text, user_id=USER, channel_id=channel)[0] == 200
 
     with ThreadPoolExecutor(len(dag_ids)) as pool:
-        list(pool.map(ask, dag_ids))
+        list(pool.map(ask, range(len(dag_ids)), dag_ids))
 
 
 def workers_of(bot: BotProcess, count: int = 2) -> set[int]:
@@ -72,15 +74,20 @@ def workers_of(bot: BotProcess, count: int = 2) -> set[int]:
 
 
 def permit_holders(pids: set[int]) -> set[int]:
-    """Which of ``pids`` hold a flock now (the budget's permits: bot/airflow/budget.py)."""
-    holders = set()
+    """Which of ``pids`` hold an exclusive flock now: the budget's permits
+    (bot/airflow/budget.py), or a read they lead for the others (bot/airflow/dyno_reads.py)."""
+    return {pid for pid, kind in flocks() if pid in pids and kind == "WRITE"}
+
+
+def flocks() -> list[tuple[int, str]]:
+    """Every flock on the machine, held or waited for: (pid, WRITE or READ)."""
+    found = []
     for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if "FLOCK" in fields and "WRITE" in fields:
-            pid = int(fields[fields.index("WRITE") + 1])
-            if pid in pids:
-                holders.add(pid)
-    return holders
+        fields = line.replace("->", "").split()
+        if "FLOCK" in fields:
+            kind = fields[fields.index("FLOCK") + 2]
+            found.append((int(fields[fields.index("FLOCK") + 3]), kind))
+    return found
 
 
 def test_two_processes_never_have_more_calls_at_airflow_than_max_in_flight_together(
@@ -133,3 +140,33 @@ def test_a_worker_killed_holding_permits_gives_them_back(
 
     assert proxy.requests == 4, "the dead worker's permits were never given back"
     assert given_back_in < 5.0  # a new worker forked and the calls sent: the permits at once
+
+
+def test_two_processes_asking_the_same_send_it_to_airflow_once(
+    tmp_path: Path, slack_fresh: SlackStandin, proxy: DelayProxy
+) -> None:
+    proxy.delay = 2.0  # long enough for every command of the burst to ask while it is out
+    with two_processes(tmp_path, slack_fresh, proxy, budget=16) as bot:
+        workers = workers_of(bot)
+        seen: set[tuple[int, str]] = set()
+        burst_done = threading.Event()
+
+        def watch() -> None:
+            while not burst_done.is_set():
+                seen.update((pid, kind) for pid, kind in flocks() if pid in workers)
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        status_of(bot, ["dag_07"] * 30)
+        slack_fresh.wait_for("chat.update", count=30, timeout=60)
+        burst_done.set()
+        watcher.join(5)
+
+    # The DAG has no runs: its runs, then the DAG itself, each read once for all 30.
+    assert proxy.seen == [
+        ("GET", "/api/v2/dags/dag_07/dagRuns?limit=5&order_by=-run_after"),
+        ("GET", "/api/v2/dags/dag_07"),
+    ]
+    # One process led each read (an exclusive lock), the other waited for it (a shared one).
+    assert {pid for pid, kind in seen if kind == "READ"} and len({p for p, _ in seen}) == 2
