@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,13 +44,22 @@ class Workers:
         self._lock = threading.Lock()
         self._job_ready = threading.Condition(self._lock)  # idle threads wait here
         self._place_free = threading.Condition(self._lock)  # commands back from a wait
-        self._jobs: deque[Callable[[], None]] = deque()
+        self._jobs: deque[tuple[Callable[[], None], float]] = deque()  # and when submitted
         self._in_flight = 0  # accepted, not finished
         self._working = 0  # running and not stepped aside
         self._returning = 0  # back from a wait, waiting for a place
         self._idle = 0
+        self._at_lull = 0  # jobs waiting for a lull between acks (bot.core.ack_priority)
         self._threads: set[threading.Thread] = set()  # alive
         self._closed = False
+
+    def start(self) -> None:
+        """Start ``threads`` threads now, so that no request thread has to start one: in each
+        serving process, after gunicorn forks it (threads do not survive a fork). Without
+        it, threads start with the first jobs."""
+        with self._lock:
+            while len(self._threads) < self.threads:
+                self._start_thread()
 
     def try_submit(self, fn: Callable[[], None]) -> bool:
         """Run ``fn`` on the pool; False, at once, when running and waiting work is at the cap."""
@@ -57,7 +67,7 @@ class Workers:
             if self._closed or self._in_flight >= self.capacity:
                 return False
             self._in_flight += 1
-            self._jobs.append(fn)
+            self._jobs.append((fn, time.monotonic()))
             self._offer_job()
         return True
 
@@ -87,20 +97,27 @@ class Workers:
         by the pool's own threads."""
         if not self._jobs or self._working >= self.threads or self._returning:
             return
+        if self._at_lull:
+            return  # a job waits for a lull between acks: it offers the next once there
         if self._idle:
             self._job_ready.notify()
         elif len(self._threads) < self.capacity:
-            thread = threading.Thread(target=self._serve, name="chatops-work", daemon=True)
-            self._threads.add(thread)
-            self._idle += 1  # idle from its start: it looks for a job before it ever waits
-            thread.start()
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        """Lock held."""
+        thread = threading.Thread(target=self._serve, name="chatops-work", daemon=True)
+        self._threads.add(thread)
+        self._idle += 1  # idle from its start: it looks for a job before it ever waits
+        thread.start()
 
     def _serve(self) -> None:
         waits.install(self._step_aside)
         while (job := self._next_job()) is not None:
+            fn, submitted = job
             try:
-                self.priority.wait_for_lull()
-                job()
+                self._wait_for_lull(submitted)
+                fn()
             except Exception:
                 # Work functions render their own failures; reaching here is a bug worth a trace.
                 log.exception("unhandled error in background work")
@@ -113,7 +130,20 @@ class Workers:
                     if self._returning:
                         self._place_free.notify()
 
-    def _next_job(self) -> Callable[[], None] | None:
+    def _wait_for_lull(self, submitted: float) -> None:
+        """While requests are being acknowledged, one job waits for them to stop, and the
+        others wait for it, queued and not on threads woken for nothing: waking 32 threads
+        in the middle of a burst takes the interpreter from the request threads."""
+        with self._lock:
+            self._at_lull += 1
+        try:
+            self.priority.wait_for_lull(since=submitted)
+        finally:
+            with self._lock:
+                self._at_lull -= 1
+                self._offer_job()
+
+    def _next_job(self) -> tuple[Callable[[], None], float] | None:
         """The next job, counted as working; None when this thread should end. The thread is
         counted idle when it comes here."""
         me = threading.current_thread()

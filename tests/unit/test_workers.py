@@ -98,6 +98,25 @@ def test_requests_that_never_stop_delay_work_only_by_the_maximum_wait() -> None:
         pool.shutdown(wait=False)
 
 
+def test_jobs_queued_behind_one_another_are_held_back_no_longer_than_one() -> None:
+    # Requests never stop: each job waits the maximum, counted from its submission, not from
+    # when the job before it started (ten jobs in ~0.3 s, not ten times 0.3 s).
+    priority = AckPriority(quiet_seconds=0.05, max_wait_seconds=0.3)
+    pool = Workers(threads=4, max_pending=10, priority=priority)
+    never = threading.Event()
+    ack_in_progress(priority, never)
+    done = [threading.Event() for _ in range(10)]
+    try:
+        started = time.monotonic()
+        for event in done:
+            assert pool.try_submit(event.set)
+        assert all(event.wait(5) for event in done)
+        assert time.monotonic() - started < 1.5
+    finally:
+        never.set()
+        pool.shutdown(wait=False)
+
+
 def test_a_full_pool_refuses_at_once_instead_of_queueing() -> None:
     pool = Workers(threads=1, max_pending=1)
     release = threading.Event()
