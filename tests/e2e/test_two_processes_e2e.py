@@ -106,13 +106,18 @@ def test_two_processes_never_have_more_calls_at_airflow_than_max_in_flight_toget
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        status_of(bot, DAGS)
-        slack_fresh.wait_for("chat.update", count=len(DAGS), timeout=60)
+        # Which process takes a connection is the kernel's choice: on a busy machine one may
+        # take a whole burst. Again, then, until both have taken part.
+        bursts = 0
+        while bursts < 3 and holders != workers:
+            bursts += 1
+            status_of(bot, DAGS)
+            slack_fresh.wait_for("chat.update", count=bursts * len(DAGS), timeout=60)
         burst_done.set()
         watcher.join(5)
 
-    # Each DAG has no runs: two reads each (its runs, then the DAG), 60 in all, 0.3 s each.
-    assert proxy.requests == 2 * len(DAGS)
+    # Each DAG has no runs: two reads each (its runs, then the DAG), 60 a burst, 0.3 s each.
+    assert proxy.requests == bursts * 2 * len(DAGS)
     assert proxy.peak == 3  # never more together; and all of it used, not split 1 + 1
     assert holders == workers, "both processes took part"
 
@@ -145,7 +150,7 @@ def test_a_worker_killed_holding_permits_gives_them_back(
 def test_two_processes_asking_the_same_send_it_to_airflow_once(
     tmp_path: Path, slack_fresh: SlackStandin, proxy: DelayProxy
 ) -> None:
-    proxy.delay = 2.0  # long enough for every command of the burst to ask while it is out
+    proxy.delay = 1.0  # for the second read: all 30 ask for it as the first one's answer comes
     with two_processes(tmp_path, slack_fresh, proxy, budget=16) as bot:
         workers = workers_of(bot)
         seen: set[tuple[int, str]] = set()
@@ -158,7 +163,10 @@ def test_two_processes_asking_the_same_send_it_to_airflow_once(
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        proxy.gate.clear()  # the first read is held at Airflow until every command has asked
         status_of(bot, ["dag_07"] * 30)
+        time.sleep(3)
+        proxy.gate.set()
         slack_fresh.wait_for("chat.update", count=30, timeout=60)
         burst_done.set()
         watcher.join(5)
