@@ -53,9 +53,10 @@ from bench.ack_subjects import (
     widen_backlog,
 )
 from bench.ack_traffic import WIDE_DAGS
+from bench.dag_files import dags_folder
 from bench.list_dags import DirectApi
 from bench.report import log
-from tests.support.airflow_harness import DAGS_FOLDER, AirflowServer
+from tests.support.airflow_harness import AirflowServer
 from tests.support.bot_process import ROOT
 from tests.support.delay_proxy import DelayProxy
 from tests.support.slack_standin import SlackStandin
@@ -64,36 +65,15 @@ DEFAULT_DELAYS = (0.1, 5.0)
 DEFAULT_BURSTS = (1, 50, 500)
 SETS = ("classic", "sharing")
 
-WIDE_DAG_FILE = '''\
-"""The 50 DAGs bench.ack_latency's spread scenario asks about."""
-
-import pendulum
-
-try:
-    from airflow.sdk import DAG
-except ImportError:
-    from airflow import DAG
-try:
-    from airflow.providers.standard.operators.empty import EmptyOperator
-except ImportError:
-    from airflow.operators.empty import EmptyOperator
-
-for n in range({count}):
-    with DAG(
-        dag_id=f"wide_{{n:02d}}",
-        schedule=None,
-        start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-        catchup=False,
-    ):
-        EmptyOperator(task_id="noop")
-'''
-
 
 def start_airflow_with_wide_dags(run_dir: Path) -> AirflowServer:
     """The test DAGs and the 50 wide ones, each of these with one successful run."""
-    dags = run_dir / "dags"
-    shutil.copytree(DAGS_FOLDER, dags, ignore=shutil.ignore_patterns("__pycache__"))
-    (dags / "wide.py").write_text(WIDE_DAG_FILE.format(count=len(WIDE_DAGS)))
+    dags = dags_folder(
+        run_dir / "dags",
+        prefix="wide_",
+        count=len(WIDE_DAGS),
+        doc="The 50 DAGs bench.ack_latency's spread scenario asks about.",
+    )
     airflow = start_bench_airflow(3, run_dir / "airflow", dags_folder=dags)
     api = DirectApi(airflow)
     for dag_id in WIDE_DAGS:
