@@ -30,7 +30,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +48,7 @@ from bench.ack_subjects import (
     ALL_SUBJECTS,
     TODAY,
     code_of,
+    parse_list,
     start_bench_airflow,
     subject_list,
     widen_backlog,
@@ -81,13 +82,6 @@ def start_airflow_with_wide_dags(run_dir: Path) -> AirflowServer:
         api.call("POST", f"/dags/{dag_id}/dagRuns", json=seed)
         api.call("PATCH", f"/dags/{dag_id}/dagRuns/seed", json={"state": "success"})
     return airflow
-
-
-def parse_list(kind: Callable[[str], float | int]) -> Callable[[str], list[float | int]]:
-    def parse(value: str) -> list[float | int]:
-        return [kind(part) for part in value.split(",") if part.strip()]
-
-    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:

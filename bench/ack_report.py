@@ -3,10 +3,8 @@ about the machine every table states."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 import os
-import platform
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 from bench.ack_scenarios import ANSWER_WINDOW, LONG_ANSWER_WINDOW, Result
 from bench.ack_subjects import BASELINE, OURS, SUBJECT_LABELS
 from bench.ack_traffic import PROBE_INTERVAL, PROBES, SLACK_ACK_LIMIT
-from bench.report import markdown_table, pyplot
+from bench.report import host_info, markdown_table, pyplot
 from bot.serve import gunicorn_conf
 from tests.support.airflow_harness import AirflowServer
 
@@ -114,24 +112,6 @@ def ratio_line(results: Sequence[Result]) -> str:
             f"{busy[BASELINE] / busy[OURS]:,.0f}x.**"
         )
     return line
-
-
-def dist_version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
-
-
-def host_info() -> list[str]:
-    """The machine and the Python stack the subjects run on, as Markdown list items."""
-    return [
-        f"- Machine: {platform.platform()}, {os.cpu_count()} cores, "
-        f"load average at the start {os.getloadavg()[0]:.2f}",
-        f"- Python {platform.python_version()} ({platform.python_implementation()}); "
-        f"slack_bolt {dist_version('slack_bolt')}, slack_sdk {dist_version('slack_sdk')}, "
-        f"gunicorn {dist_version('gunicorn')}",
-    ]
 
 
 def machine_info(airflow: AirflowServer) -> list[str]:

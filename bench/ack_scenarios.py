@@ -28,6 +28,7 @@ from bench.ack_traffic import (
     wait_for_answers,
     warm_up,
 )
+from bench.memory import read_memory
 from tests.support.delay_proxy import DelayProxy
 from tests.support.slack_standin import SlackStandin
 
@@ -98,6 +99,8 @@ class Result:
     """Requests that reached Airflow (the proxy) from the burst's start to the end."""
     load: float = 0.0
     """The machine's 1-minute load average when the scenario started."""
+    peak_rss_mib: float = 0.0
+    """The largest peak RSS (VmHWM) of the subject's worker processes."""
 
     @property
     def probe_ms(self) -> list[float]:
@@ -176,6 +179,7 @@ def run_scenario(
         began = min(c.sent_at for c in commands)
         if answers:
             wait_for_answers(slack, commands, began + scenario.window)
+        peaks = [m.hwm for pid in subject.worker_pids() if (m := read_memory(pid))]
         return Result(
             scenario,
             commands,
@@ -183,6 +187,7 @@ def run_scenario(
             probes,
             airflow_calls=proxy.requests - calls_before,
             load=load,
+            peak_rss_mib=max(peaks, default=0) / 1024,
         )
     finally:
         subject.kill()

@@ -27,6 +27,7 @@ HEADERS = [
     "answered within the goal",
     "last answer s",
     "Airflow calls",
+    "peak RSS of a worker, MiB",
     "load at start",
 ]
 
@@ -67,6 +68,7 @@ def row(r: Result) -> list[str]:
         answered,
         last_text,
         f"{r.airflow_calls:,}" if r.answers else "-",
+        f"{r.peak_rss_mib:.0f}",
         f"{r.load:.2f}",
     ]
 
@@ -142,7 +144,9 @@ def sharing_section(results: Sequence[Result], today_commit: str) -> list[str]:
         "identical lists, 60 s for the spread); *last answer s*: when the last of the 500 "
         "came, or how many came within the 400 s window. *Airflow calls*: requests that "
         "reached the proxy in front of Airflow, 5 s each, at most 16 at once per deployment "
-        "(`max_in_flight`) for ours and today's code.",
+        "(`max_in_flight`) for ours and today's code. *peak RSS of a worker*: the largest "
+        "`VmHWM` among the subject's gunicorn workers at the end (a burst's commands waiting "
+        "for Airflow each hold a thread: up to 500).",
         f"- *today's code*: commit `{today_commit[:12]}`, the Procfile's `web` line on it: "
         "every command makes its own calls, and with two processes each has half the "
         "budget (8). *ours*: identical reads in flight shared within a process "

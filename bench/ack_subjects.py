@@ -21,6 +21,7 @@ import socketserver
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +222,12 @@ def subject_list(value: str) -> list[str]:
             f"unknown subjects {sorted(unknown)}; choose from {', '.join(ALL_SUBJECTS)}"
         )
     return subjects
+
+
+def parse_list(kind: Callable[[str], float | int]) -> Callable[[str], list[float | int]]:
+    """``--bursts 1,50,500``: argparse's type for a list of numbers."""
+
+    def parse(value: str) -> list[float | int]:
+        return [kind(part) for part in value.split(",") if part.strip()]
+
+    return parse

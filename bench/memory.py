@@ -41,19 +41,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.ack_latency import parse_list
-from bench.ack_report import host_info
 from bench.ack_subjects import (
     SUBJECT_LABELS,
     SUBJECTS,
     Subject,
     make_subject,
+    parse_list,
     start_bench_airflow,
     subject_list,
     widen_backlog,
 )
 from bench.ack_traffic import answered_ok, fire, match_answers, new_commands, warm_up
-from bench.report import log, markdown_table, pyplot
+from bench.report import host_info, log, markdown_table, pyplot
 from tests.support.airflow_harness import AirflowServer
 from tests.support.bot_process import ROOT
 from tests.support.delay_proxy import DelayProxy
