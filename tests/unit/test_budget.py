@@ -8,11 +8,13 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from multiprocessing.queues import Queue
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 import pytest
 
+from bot.airflow import dyno
 from bot.airflow.budget import LocalBudget, SharedBudget, budget_for
 
 fork = multiprocessing.get_context("fork")
@@ -137,4 +139,26 @@ def test_a_deployment_name_is_never_a_path(tmp_path: Path) -> None:
     assert isinstance(budget, SharedBudget)
     with budget:
         pass
-    assert all(p.parent.name.startswith("chatops-dyno-") for p in budget._paths)
+    assert all(p.parent == dyno.directory() for p in budget._paths)
+
+
+def _make_directory_and_die(made: Queue[str]) -> None:
+    made.put(str(dyno.directory()))
+    made.close()
+    made.join_thread()
+    os._exit(0)  # as if killed outright: no atexit, so the directory stays
+
+
+def test_the_directory_of_bots_killed_outright_is_removed_by_the_next_one() -> None:
+    spawn = multiprocessing.get_context("spawn")  # a fresh process: no directory made yet
+    made: Queue[str] = spawn.Queue()
+    child = spawn.Process(target=_make_directory_and_die, args=(made,))
+    child.start()
+    abandoned = Path(made.get(timeout=30))
+    child.join(10)
+    assert abandoned.is_dir()
+    dyno._remove_abandoned()
+    assert not abandoned.exists()
+    assert dyno.directory().is_dir()  # this process's own, in use, is kept
+    dyno._remove_abandoned()
+    assert dyno.directory().is_dir()
