@@ -57,7 +57,8 @@ from typing import IO, Any, Protocol
 
 import requests
 
-from bench.ack_latency import start_bench_airflow
+from bench.ack_subjects import start_bench_airflow
+from bench.dag_files import dags_folder
 from bench.official_v2_worker import (
     GET_DAG_ID,
     LIST_LIMIT,
@@ -74,7 +75,6 @@ from bot.config import Deployment
 from tests.support.airflow_harness import (
     ADMIN_PASSWORD,
     ADMIN_USER,
-    DAGS_FOLDER,
     AirflowServer,
     cache_dir,
 )
@@ -118,31 +118,6 @@ WORKER = ROOT / "bench" / "official_v2_worker.py"
 
 FILLER_DAGS = 16
 """With the 9 test DAGs, 25: more than a page, so every ``list`` call returns a full page of 20."""
-FILLER_DAG_FILE = '''\
-"""Filler DAGs written by bench.client_vs_official, so that a page of 20 DAGs is full."""
-
-import pendulum
-
-try:
-    from airflow.sdk import DAG
-except ImportError:
-    from airflow import DAG
-try:
-    from airflow.providers.standard.operators.empty import EmptyOperator
-except ImportError:
-    from airflow.operators.empty import EmptyOperator
-
-for i in range({count}):
-    with DAG(
-        dag_id=f"bench_filler_{{i:02d}}",
-        description=f"Filler DAG {{i}} for the client benchmark",
-        schedule="@daily",
-        start_date=pendulum.datetime(2022, 1, 1, tz="UTC"),
-        catchup=False,
-        tags=["bench", "filler"],
-    ):
-        EmptyOperator(task_id="noop")
-'''
 
 
 # -- the subjects -------------------------------------------------------------------------------
@@ -462,11 +437,15 @@ class MajorRun:
 
 
 def write_dags_folder(path: Path) -> Path:
-    path.mkdir()
-    for dag_file in DAGS_FOLDER.glob("*.py"):
-        shutil.copy(dag_file, path / dag_file.name)
-    (path / "bench_filler.py").write_text(FILLER_DAG_FILE.format(count=FILLER_DAGS))
-    return path
+    return dags_folder(
+        path,
+        prefix="bench_filler_",
+        count=FILLER_DAGS,
+        doc="Filler DAGs written by bench.client_vs_official, so that a page of 20 DAGs is full.",
+        description="Filler DAG {i} for the client benchmark",
+        schedule="@daily",
+        tags=("bench", "filler"),
+    )
 
 
 def check_page(airflow: AirflowServer) -> None:

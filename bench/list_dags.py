@@ -59,7 +59,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bench.ack_latency import Subject, start_bench_airflow, widen_backlog
+from bench.ack_subjects import Subject, start_bench_airflow, widen_backlog
 from bench.report import log, markdown_table, pyplot
 from bot.serve import gunicorn_conf
 from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
@@ -102,7 +102,7 @@ ANSWER_TIMEOUT = 600.0
 QUIET_SECONDS = 0.5
 """A subject is idle once the proxy has seen no call for this long after its answer."""
 WORKERS = gunicorn_conf.workers
-"""gunicorn processes per subject: ``bot/serve/gunicorn_conf.py``'s (``WEB_CONCURRENCY``, default 1)."""
+"""gunicorn processes per subject: ``bot/serve/gunicorn_conf.py``'s (``WEB_CONCURRENCY``, default 2)."""
 
 AIRFLOW_CFG = """\
 [core]

@@ -41,23 +41,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.ack_latency import (
+from bench.ack_subjects import (
     SUBJECT_LABELS,
     SUBJECTS,
     Subject,
-    answered_ok,
-    fire,
-    host_info,
     make_subject,
-    match_answers,
-    new_commands,
     parse_list,
     start_bench_airflow,
     subject_list,
-    warm_up,
     widen_backlog,
 )
-from bench.report import log, markdown_table, pyplot
+from bench.ack_traffic import answered_ok, fire, match_answers, new_commands, warm_up
+from bench.report import host_info, log, markdown_table, pyplot
 from tests.support.airflow_harness import AirflowServer
 from tests.support.bot_process import ROOT
 from tests.support.delay_proxy import DelayProxy

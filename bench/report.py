@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import platform
 import sys
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -30,3 +33,21 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def dist_version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def host_info() -> list[str]:
+    """The machine and the Python stack the subjects run on, as Markdown list items."""
+    return [
+        f"- Machine: {platform.platform()}, {os.cpu_count()} cores, "
+        f"load average at the start {os.getloadavg()[0]:.2f}",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}); "
+        f"slack_bolt {dist_version('slack_bolt')}, slack_sdk {dist_version('slack_sdk')}, "
+        f"gunicorn {dist_version('gunicorn')}",
+    ]

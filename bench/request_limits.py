@@ -32,8 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.ack_latency import host_info
-from bench.report import log, markdown_table
+from bench.report import host_info, log, markdown_table
 
 MB = 1000 * 1000
 RESULTS = Path(__file__).parent / "results" / "request_limits.md"

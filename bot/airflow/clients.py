@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.airflow import AirflowClient
+from bot.airflow import AirflowClient, dyno
+from bot.airflow.budget import budget_for
+from bot.airflow.dyno_reads import DynoReads
+from bot.airflow.sharing import SharedReads
 from bot.config import Config, Deployment
 
 
@@ -26,8 +29,12 @@ def client_for(
         "api_version": dep.api_version,
         "read_timeout": dep.timeout if read_timeout is None else read_timeout,
         "pool_size": pool_size,
-        # max_in_flight is the deployment's budget for the whole dyno, shared by its processes.
-        "max_in_flight": max(1, dep.max_in_flight // max(1, processes)),
+        "max_in_flight": dep.max_in_flight,
+        # max_in_flight is the deployment's budget for the whole dyno: one budget that the
+        # processes gunicorn forks from this one share (bot/airflow/budget.py), as they share
+        # the reads they have in flight (bot/airflow/dyno_reads.py).
+        "budget": budget_for(dep.name, dep.max_in_flight, processes=processes),
+        "reads": SharedReads(_across(dep.name) if processes > 1 else None),
         **options,
     }
     timeout = (common.get("connect_timeout", 3.05), common["read_timeout"])
@@ -60,6 +67,10 @@ def client_for(
     return AirflowClient(
         base_url=dep.url, token=dep.token, username=dep.username, password=dep.password, **common
     )
+
+
+def _across(name: str) -> DynoReads:
+    return DynoReads(dyno.directory() / f"{dyno.file_name(name)}.reads")
 
 
 def clients_for(

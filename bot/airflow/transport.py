@@ -1,6 +1,7 @@
 """How the Airflow client reaches Airflow: one pooled ``requests.Session`` per deployment, the
-API version (detected once, or forced), the credentials, bounded retries for reads, at most
-``max_in_flight`` calls at once, and every failure as a typed ``AirflowError``.
+API version (detected once, or forced), the credentials, bounded retries for reads, identical
+reads in flight sent once (``bot.airflow.sharing``), at most ``max_in_flight`` calls at once
+(``bot.airflow.budget``), and every failure as a typed ``AirflowError``.
 
 Reads are retried a bounded number of times with backoff; writes never are, so a trigger is
 never sent twice (a 401 that only renews a JWT is the exception: Airflow acted on nothing).
@@ -13,13 +14,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from bot.airflow.auth import Auth, BasicAuth, BearerAuth, JwtPasswordAuth
+from bot.airflow.budget import Budget, LocalBudget
 from bot.airflow.errors import (
     AirflowBadRequest,
     AirflowConflict,
@@ -30,6 +32,7 @@ from bot.airflow.errors import (
     AirflowUnavailable,
 )
 from bot.airflow.parse import error_message, retry_after_seconds
+from bot.airflow.sharing import SharedReads, read_key
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,8 @@ class Transport:
         pool_size: int = 16,
         max_in_flight: int = 16,
         session: requests.Session | None = None,
+        budget: Budget | None = None,
+        reads: SharedReads | None = None,
     ) -> None:
         if api_version not in ("auto", "v1", "v2"):
             raise ValueError(f"api_version must be auto, v1 or v2, not {api_version!r}")
@@ -85,7 +90,9 @@ class Transport:
         # pool holds (5 + 10 by default; apache/airflow#73422): however many commands arrive,
         # at most this many calls go to one deployment at once; the rest wait their turn.
         # (wait_run's streams are outside it, bounded by the follower's own few threads.)
-        self._in_flight = threading.BoundedSemaphore(max(1, max_in_flight))
+        # One process's semaphore, or (budget) the dyno's, shared by gunicorn's processes.
+        self._in_flight = budget or LocalBudget(max_in_flight)
+        self.reads = reads or SharedReads()
 
     # -- where, version and auth -------------------------------------------------------------
 
@@ -151,8 +158,31 @@ class Transport:
         retry: bool | None = None,
     ) -> dict[str, Any]:
         url = f"{self.base_url}/api/{self.api_version}{path}"
-        retries = self._read_retries if (method == "GET" if retry is None else retry) else 0
+        read = method == "GET" if retry is None else retry
+        retries = self._read_retries if read else 0
         auth = self.auth()
+
+        def answer() -> requests.Response:
+            return self._answer(method, url, params, json, auth, retries)
+
+        # Identical reads in flight are sent once (bot/airflow/sharing.py); each caller decodes
+        # its own copy of the answer.
+        if read:
+            resp = self.reads.share(read_key(method, url, params, json, auth), answer)
+        else:
+            resp = answer()
+        return self._decoded(resp, method, path)
+
+    def _answer(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        auth: Auth,
+        retries: int,
+    ) -> requests.Response:
+        """Airflow's successful answer, after up to ``retries`` retries, or its error raised."""
         renewed = False
         attempt = 0
         while True:
@@ -173,17 +203,20 @@ class Transport:
                     continue
             if resp.status_code >= 400:
                 raise self.error(resp)
-            if not resp.content:
-                return {}
-            try:
-                body = resp.json()
-            except ValueError:
-                raise AirflowUnavailable(
-                    f"Airflow answered {method} {path} with something that is not JSON",
-                    status=resp.status_code,
-                    deployment=self.name,
-                ) from None
-            return body if isinstance(body, dict) else {"items": body}
+            return cast("requests.Response", resp)
+
+    def _decoded(self, resp: requests.Response, method: str, path: str) -> dict[str, Any]:
+        if not resp.content:
+            return {}
+        try:
+            body = resp.json()
+        except ValueError:
+            raise AirflowUnavailable(
+                f"Airflow answered {method} {path} with something that is not JSON",
+                status=resp.status_code,
+                deployment=self.name,
+            ) from None
+        return body if isinstance(body, dict) else {"items": body}
 
     def _retry_wait(self, resp: requests.Response, attempt: int) -> float | None:
         if resp.status_code == 429:

@@ -64,11 +64,12 @@ class AckPriority:
         with self.acking():
             return next()
 
-    def wait_for_lull(self) -> None:
+    def wait_for_lull(self, since: float | None = None) -> None:
         """Block until no request has been handled for ``quiet_seconds``, or
-        ``max_wait_seconds`` have passed."""
-        deadline = time.monotonic() + self._max_wait
-        if not self._watch.acquire(timeout=self._max_wait):
+        ``max_wait_seconds`` have passed since ``since`` (default: now; a job's submission,
+        so that jobs queued behind one another are held back no longer than one is)."""
+        deadline = (time.monotonic() if since is None else since) + self._max_wait
+        if not self._watch.acquire(timeout=max(0.0, deadline - time.monotonic())):
             return
         try:
             while True:

@@ -6,14 +6,16 @@ import gc
 import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
-# Threads, not processes: a request's work is an ack of microseconds, and one process keeps
-# one worker pool and one set of Airflow connections. WEB_CONCURRENCY adds processes if wanted.
+# Threads within each process: a request's work is an ack of about a millisecond.
 worker_class = "gthread"
-# One process by default, not one per core: one acks a burst of 50 with p99 45-64 ms (bench/,
-# work held back while acks are in progress: bot/core/ack_priority.py), while a second costs its own
-# memory, splits each deployment's max_in_flight budget in two halves that fill unevenly
-# (answers came later), and a dyno's os.cpu_count() is the host's, not the dyno's share.
-workers = int(os.environ.get("WEB_CONCURRENCY") or "1")
+# Two processes by default, the cores of a 2-core dyno: a burst's acks are spread over both
+# (500 at once: p99 ack about half of one process's, bench/results/ack_latency.md), and
+# nothing is answered later, since the processes share each deployment's max_in_flight
+# budget (bot/airflow/budget.py) and the reads they have in flight (bot/airflow/dyno_reads.py)
+# instead of each sending its own with half the budget. Not os.cpu_count(): a dyno's is the
+# host's, not its share. Heroku's Python buildpack sets WEB_CONCURRENCY itself when the app
+# does not (2 on Basic and Standard-1X dynos, 4 on Standard-2X).
+workers = int(os.environ.get("WEB_CONCURRENCY") or "2")
 threads = int(os.environ.get("WEB_THREADS", "8"))
 # Build the bot (config check, Slack auth.test) once in the master, so a bad config stops the
 # process with its problems listed instead of workers failing to boot in a loop.

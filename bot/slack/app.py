@@ -55,8 +55,9 @@ class Bot:
     routes: Routes | None = None  # what the app listens to (bot/tools/manifest_check.py)
 
     def start_background(self) -> None:
-        """Start following runs, watching Airflow and pruning the store; in each serving
-        process, after gunicorn forks it."""
+        """Start the worker threads, following runs, watching Airflow and pruning the store;
+        in each serving process, after gunicorn forks it."""
+        self.workers.start()
         self.follower.start()
         self.watcher.start()
         self.housekeeper.start()

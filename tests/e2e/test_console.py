@@ -421,7 +421,8 @@ def test_in_a_terminal_it_styles_replies_and_ctrl_c_only_drops_the_line(
     os.close(terminal)
     screen = _Screen(controller)
     try:
-        prompt = "U0CONSOLE in #console> "
+        # Without its trailing space: readline may redraw the prompt in pieces.
+        prompt = "U0CONSOLE in #console>"
         screen.wait_for(prompt)
         screen.type("/airflow list af3 etl\r")
         shown = screen.wait_for("listed 2 DAGs")

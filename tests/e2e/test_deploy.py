@@ -16,6 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # Set by the platform itself, or not for the `web` process (Socket Mode runs `python -m bot`).
 NOT_FOR_THE_WEB_PROCESS = frozenset({"PORT", "SLACK_APP_TOKEN"})
+# Read the way requests itself reads them (bot/airflow/transport.py), not settings of the bot's.
+REQUESTS_CONVENTIONS = frozenset({"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"})
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def test_app_json_describes_every_variable_the_bot_reads(app_json: dict[str, Any
     read = variables_the_bot_reads()
     assert {"SLACK_BOT_TOKEN", "DATABASE_URL", "LOG_LEVEL", "WEB_CONCURRENCY"} <= read
     described = set(app_json["env"])
-    assert read - NOT_FOR_THE_WEB_PROCESS - described == set()
+    assert read - NOT_FOR_THE_WEB_PROCESS - REQUESTS_CONVENTIONS - described == set()
     for name, spec in app_json["env"].items():
         assert spec["description"].strip(), name
 

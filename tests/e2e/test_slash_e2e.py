@@ -85,7 +85,9 @@ def test_bad_or_stale_signature_gets_401_and_changes_nothing(
     assert stale[0] == 401
     time.sleep(1)  # give a wrongly accepted request the time to act
     assert probe.is_paused("pause_target_b") is False
-    assert slack_fresh.calls_to("chat.postMessage") == []
+    # Nothing was said about it (the session's follower may still report on earlier tests).
+    said = [c for c in slack_fresh.calls_to("chat.postMessage") if "pause_target_b" in str(c)]
+    assert said == []
 
 
 @pytest.mark.parametrize("secret", ["", "not-the-secret"])

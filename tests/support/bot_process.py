@@ -132,6 +132,19 @@ class BotProcess:
             os.killpg(self._popen.pid, signal.SIGKILL)
             self._popen.wait(10)
 
+    def worker_pids(self) -> set[int]:
+        """gunicorn's worker processes now: the children of its master (which the process
+        started is, or whose parent it is: a shell running the Procfile line)."""
+        if self._popen is None:
+            return set()
+        parents = _parents()
+        tree, frontier = set(), {self._popen.pid}
+        while frontier:
+            frontier = {pid for pid, parent in parents.items() if parent in frontier}
+            tree |= frontier
+        masters = {self._popen.pid} | {parents[pid] for pid in tree if parents.get(pid) in tree}
+        return {pid for pid in tree if parents.get(pid) in masters} - masters
+
     def logs(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-6000:]
@@ -158,3 +171,16 @@ class BotProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _parents() -> dict[int, int]:
+    """Every process's parent, from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents

@@ -18,6 +18,11 @@ class DelayProxy:
         self.delay = delay
         self.requests = 0
         self.seen: list[tuple[str, str]] = []  # (method, path) of every request, in order
+        self.in_flight = 0  # requests received and not yet answered
+        self.peak = 0  # the most at once: what the bot had in flight to Airflow
+        # While cleared, requests are held before they are forwarded (set: none are).
+        self.gate = threading.Event()
+        self.gate.set()
         # Answers given instead of forwarding: (method, path prefix, status, headers), once each.
         self._faults: list[tuple[str, str, int, dict[str, str]]] = []
         self._lock = threading.Lock()
@@ -33,10 +38,20 @@ class DelayProxy:
                     proxy.requests += 1
                     proxy.seen.append((self.command, self.path))
                     fault = proxy._take_fault(self.command, self.path)
+                    proxy.in_flight += 1
+                    proxy.peak = max(proxy.peak, proxy.in_flight)
+                try:
+                    self._answer(fault)
+                finally:
+                    with proxy._lock:
+                        proxy.in_flight -= 1
+
+            def _answer(self, fault: tuple[int, dict[str, str]] | None) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if fault is not None:
                     self._fail(*fault)
                     return
+                proxy.gate.wait()
                 time.sleep(proxy.delay)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
                 resp = session.request(

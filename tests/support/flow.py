@@ -78,6 +78,7 @@ class ScriptedAirflow:
         self.dags: dict[str, ScriptedDag] = {}
         # Human-in-the-loop requests (3.1+), by "dag_id/run_id/task_id/map_index".
         self.hitl: dict[str, dict[str, Any]] = {}
+        self.delay = 0.0  # seconds before each answer, as a slow Airflow takes
         self.http = FakeHTTPServer()
         self.http.fallback = self._answer
         self._lock = threading.Lock()
@@ -188,6 +189,7 @@ class ScriptedAirflow:
         if req.headers.get("Authorization") != f"Bearer {TOKEN}":
             return Response(401, {"detail": "Not authenticated"})
         parts = [unquote(p) for p in req.path[len(API) :].strip("/").split("/")]
+        time.sleep(self.delay)
         with self._lock:
             return self._route(req, parts)
 

@@ -447,7 +447,7 @@ def test_max_in_flight_1_sends_one_call_at_a_time(server: FakeHTTPServer, cap: i
     server.route("GET", "/api/v2/dags", calls)
     capped = client(server, max_in_flight=cap)  # 0 is taken as 1, never as "no calls at all"
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda _: capped.list_dags(), range(4)))
+        list(pool.map(lambda i: capped.list_dags(offset=i), range(4)))  # distinct: not shared
     assert calls.peak == 1
     assert len(server.requests) == 4
 
@@ -458,7 +458,7 @@ def test_by_default_16_calls_at_most_reach_one_deployment(server: FakeHTTPServer
     server.route("GET", "/api/v2/dags", held)
     default = AirflowClient(base_url=server.url, token=SECRET, api_version="v2")
     with ThreadPoolExecutor(20) as pool:
-        calls = [pool.submit(default.list_dags) for _ in range(20)]
+        calls = [pool.submit(default.list_dags, offset=i) for i in range(20)]  # distinct reads
         # Hold every call Airflow receives until 16 are in, and a moment more for any 17th.
         deadline = time.monotonic() + 10
         while held.peak < 16 and time.monotonic() < deadline:
