@@ -20,6 +20,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.config import Deployment
 from bot.core import format as fmt
@@ -117,29 +118,13 @@ class Approvals:
             # Refused before anything is kept: nobody could see what they would approve.
             return unshowable()
         state = AWAITING_APPROVAL if dep.needs_approval else AWAITING_CONFIRM
-        [action_id] = self._store.add_actions(
-            [
-                NewAction(
-                    verb=cmd.verb,
-                    state=state,
-                    user_id=user_id,
-                    channel_id=channel_id,
-                    thread_ts=thread.ts if thread else None,
-                    deployment=cmd.deployment,
-                    dag_id=cmd.dag_id,
-                    logical_date=cmd.logical_date,
-                    conf=cmd.conf or None,
-                    args={
-                        "header": thread.header if thread else "",
-                        "typed": cmd.typed,
-                        **({"run_id": cmd.run_id} if cmd.run_id else {}),
-                    },
-                    ttl_seconds=dep.confirm_timeout,
-                )
-            ]
-        )
-        action = self._store.action(action_id)
-        assert action is not None
+        args = {
+            "header": thread.header if thread else "",
+            "typed": cmd.typed,
+            **({"run_id": cmd.run_id} if cmd.run_id else {}),
+        }
+        action = self._keep(cmd, state=state, user_id=user_id, channel_id=channel_id,
+                            thread=thread, args=args, ttl_seconds=dep.confirm_timeout)  # fmt: skip
         return prompt(action, dep, self._describe(action))
 
     # -- deciding --------------------------------------------------------------------------
@@ -179,11 +164,27 @@ class Approvals:
     ) -> Reply:
         """Carry out ``cmd`` at once under a stored action of its own, already claimed: the
         action's id names the run (``Verb.names_run``)."""
+        action = self._keep(cmd, state=RUNNING, user_id=user_id, channel_id=channel_id,
+                            thread=thread, args={"typed": cmd.typed}, ttl_seconds=60)  # fmt: skip
+        return self.run_now(action, actor=user_id, origin=origin)
+
+    def _keep(
+        self,
+        cmd: Command,
+        *,
+        state: str,
+        user_id: str,
+        channel_id: str,
+        thread: Thread | None,
+        args: dict[str, Any],
+        ttl_seconds: float,
+    ) -> PendingAction:
+        """``cmd`` kept in the store as an action in ``state``; its id is what buttons carry."""
         [action_id] = self._store.add_actions(
             [
                 NewAction(
                     verb=cmd.verb,
-                    state=RUNNING,
+                    state=state,
                     user_id=user_id,
                     channel_id=channel_id,
                     thread_ts=thread.ts if thread else None,
@@ -191,14 +192,14 @@ class Approvals:
                     dag_id=cmd.dag_id,
                     logical_date=cmd.logical_date,
                     conf=cmd.conf or None,
-                    args={"typed": cmd.typed},
-                    ttl_seconds=60,
+                    args=args,
+                    ttl_seconds=ttl_seconds,
                 )
             ]
         )
         action = self._store.action(action_id)
         assert action is not None
-        return self.run_now(action, actor=user_id, origin=origin)
+        return action
 
     def run_now(self, action: PendingAction, *, actor: str, origin: str = SLACK) -> Reply:
         """Carry out an action that needs no click (claimed by the caller); audited."""
