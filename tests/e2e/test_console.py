@@ -430,9 +430,10 @@ def test_in_a_terminal_it_styles_replies_and_ctrl_c_only_drops_the_line(
         assert "\x1b]8;;" + airflow3.url in shown  # links can be opened from the terminal
         screen.wait_for(prompt, count=2)
         # The prompt can be drawn again (after the parent's edit) a moment before readline
-        # reads the terminal; keys typed in that moment would go to the line discipline.
-        time.sleep(3)  # generous: under load readline may take a while to read again
-        screen.type("half a line\x03")  # Ctrl-C: the line is dropped, a new prompt comes
+        # reads the terminal: type until readline echoes what is typed, then go on.
+        screen.type("half")
+        screen.wait_for("half")
+        screen.type(" a line\x03")  # Ctrl-C: the line is dropped, a new prompt comes
         screen.wait_for(prompt, count=3)
         screen.type("\x04")  # Ctrl-D at the empty prompt: the console ends
         assert process.wait(timeout=30) == 0
