@@ -13,6 +13,7 @@ import io
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import termios
@@ -416,7 +417,7 @@ def test_in_a_terminal_it_styles_replies_and_ctrl_c_only_drops_the_line(
         cwd=tmp_path,
         start_new_session=True,
         # The pseudo-terminal becomes the console's controlling terminal, so Ctrl-C is SIGINT.
-        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        preexec_fn=_own_terminal,
     )
     os.close(terminal)
     screen = _Screen(controller)
@@ -442,6 +443,15 @@ def test_in_a_terminal_it_styles_replies_and_ctrl_c_only_drops_the_line(
             process.kill()
             process.wait()
         os.close(controller)
+
+
+def _own_terminal() -> None:
+    """In the console's process, before it starts: the pseudo-terminal as its controlling
+    terminal, and SIGINT handled as in a shell's foreground job. A test run started in the
+    background (CI) ignores SIGINT, the child would inherit that, and Python then never turns
+    Ctrl-C into KeyboardInterrupt."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class _Screen:
