@@ -54,6 +54,8 @@ class Scenario:
     kind: str = SAME
     processes: int | None = None
     """gunicorn's WEB_CONCURRENCY; None: the settings' default (the classic set)."""
+    round: int = 0
+    """Which repetition (the sharing set measures ours and the floor several times)."""
 
     @property
     def window(self) -> float:
@@ -76,15 +78,20 @@ def classic_scenarios(
     ]
 
 
-def sharing_scenarios(subjects: list[str], burst: int = 500) -> list[Scenario]:
+def sharing_scenarios(subjects: list[str], burst: int = 500, rounds: int = 1) -> list[Scenario]:
     """Ours and today's code with one and two processes, the Bolt default with one, and for
-    the acks the floor with one and two. (``burst``: fewer, to try the benchmark out.)"""
+    the acks the floor with one and two. Ours and the floor, whose one and two processes
+    differ by less than this shared machine's noise, ``rounds`` times, one round after another;
+    the others, minutes apart from them, once. (``burst``: fewer, to try the benchmark out.)"""
     runs = [(OURS, 1), (OURS, 2), (TODAY, 1), (TODAY, 2), (BASELINE, 1), (FLOOR, 1), (FLOOR, 2)]
     return [
-        Scenario(subject, 5.0, burst, kind, processes)
+        Scenario(subject, 5.0, burst, kind, processes, n)
+        for n in range(rounds)
         for kind in (SAME, SPREAD)
         for subject, processes in runs
-        if subject in subjects and not (subject == FLOOR and kind == SPREAD)
+        if subject in subjects
+        and not (subject == FLOOR and kind == SPREAD)
+        and (n == 0 or subject in (OURS, FLOOR))
     ]
 
 
