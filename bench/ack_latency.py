@@ -43,7 +43,8 @@ from bench.ack_scenarios import (
     run_scenario,
     sharing_scenarios,
 )
-from bench.ack_sharing_report import row, sharing_section, write_sharing_chart
+from bench.ack_sharing_chart import write_sharing_chart
+from bench.ack_sharing_report import row, runs_of, sharing_section
 from bench.ack_subjects import (
     ALL_SUBJECTS,
     TODAY,
@@ -98,11 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sharing-burst", type=int, default=500, help="the sharing set's burst (to try it out)"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="how often the sharing set measures ours and the floor",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
     classic = classic_scenarios(args.delays, args.bursts, args.subjects)
-    sharing = sharing_scenarios(args.subjects, args.sharing_burst)
+    sharing = sharing_scenarios(args.subjects, args.sharing_burst, args.rounds)
     scenarios = (classic if "classic" in args.sets else []) + (
         sharing if "sharing" in args.sets else []
     )
@@ -153,11 +160,12 @@ def run_one(
     today_tree: Path,
 ) -> Result:
     s = scenario
-    workdir = run_dir / f"{n:02d}-{s.subject}-{s.kind}-{s.delay:g}s-{s.burst}-{s.processes}p"
+    workdir = run_dir / f"{n:03d}-{s.subject}-{s.kind}-{s.delay:g}s-{s.burst}-{s.processes}p"
     workdir.mkdir()
     what = "identical lists" if s.kind == SAME else "spread over 50 DAGs"
     processes = "" if s.processes is None else f", {s.processes} process(es)"
-    log(f"{s.subject}: {s.burst} at once ({what}), Airflow delay {s.delay:g} s{processes}")
+    again = f", round {s.round + 1}" if s.round else ""
+    log(f"{s.subject}: {s.burst} at once ({what}), Airflow delay {s.delay:g} s{processes}{again}")
     result = run_scenario(
         s,
         slack=slack,
@@ -165,7 +173,7 @@ def run_one(
         workdir=workdir,
         today_tree=today_tree if s.subject == TODAY else None,
     )
-    shown = result_row(result) if s.processes is None else row(result)
+    shown = result_row(result) if s.processes is None else row(runs_of([result])[0])
     log(f"  {' | '.join(shown)} ({result.seconds:.0f} s, load {os.getloadavg()[0]:.2f})")
     return result
 

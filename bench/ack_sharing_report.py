@@ -4,13 +4,14 @@ and today's code with one and two processes, the Bolt default, and the floor for
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from pathlib import Path
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from bench.ack_report import fmt_ms, percentile
 from bench.ack_scenarios import SAME, SPREAD, Result
-from bench.ack_subjects import BASELINE, FLOOR, OURS, SUBJECT_LABELS, TODAY
-from bench.report import markdown_table, pyplot
+from bench.ack_subjects import OURS, SUBJECT_LABELS
+from bench.report import markdown_table
 
 KIND_LABELS = {
     SAME: "500 identical `list`",
@@ -22,6 +23,7 @@ HEADERS = [
     "scenario",
     "subject",
     "processes",
+    "runs",
     "p50 / p99 ack ms",
     "acks over 3 s",
     "answered within the goal",
@@ -32,8 +34,44 @@ HEADERS = [
 ]
 
 
-def label(r: Result) -> str:
-    return f"{SUBJECT_LABELS[r.scenario.subject]}, {r.scenario.processes} proc."
+@dataclass
+class Runs:
+    """A subject's runs of one scenario (several rounds for ours and the floor)."""
+
+    kind: str
+    subject: str
+    processes: int
+    results: list[Result]
+
+    @property
+    def goal(self) -> float:
+        return self.results[0].scenario.goal or math.inf
+
+    def p99s(self) -> list[float]:
+        return sorted(percentile(r.ack_ms, 99) for r in self.results)
+
+    def p50s(self) -> list[float]:
+        return sorted(percentile(r.ack_ms, 50) for r in self.results)
+
+    def lasts(self) -> list[float] | None:
+        """Each run's last answer, sorted; None unless every run answered every command."""
+        found = [last_answer(r) for r in self.results]
+        return None if any(v is None for v in found) else sorted(v for v in found if v)
+
+
+def runs_of(results: Sequence[Result]) -> list[Runs]:
+    grouped: dict[tuple[str, str, int], list[Result]] = {}
+    for r in results:
+        s = r.scenario
+        grouped.setdefault((s.kind, s.subject, s.processes or 1), []).append(r)
+    return [Runs(k, s, p, rs) for (k, s, p), rs in grouped.items()]
+
+
+def find(groups: Sequence[Runs], kind: str, subject: str, processes: int) -> Runs | None:
+    for g in groups:
+        if (g.kind, g.subject, g.processes) == (kind, subject, processes):
+            return g
+    return None
 
 
 def last_answer(r: Result) -> float | None:
@@ -44,81 +82,83 @@ def last_answer(r: Result) -> float | None:
     return answers[-1]
 
 
-def row(r: Result) -> list[str]:
-    s = r.scenario
-    acks = r.ack_ms
-    n = len(r.commands)
-    errors = r.failed()
-    goal = s.goal or math.inf
-    if r.answers:
-        within = r.answered_within(goal)
-        answered = f"{within / n:.0%} ({within}/{n}) in {goal:.0f} s"
-        last = last_answer(r)
-        last_text = (
-            f"{last:.1f}" if last is not None else f"- ({r.answered()}/{n} in {s.window:.0f} s)"
-        )
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def spread(values: Sequence[float], show: Callable[[float], str]) -> str:
+    """The median, and with several runs their range: ``538 (325-761)``."""
+    if len(values) < 2 or show(min(values)) == show(max(values)):
+        return show(median(values))
+    return f"{show(median(values))} ({show(min(values))}-{show(max(values))})"
+
+
+def row(g: Runs) -> list[str]:
+    rs = g.results
+    n = sum(len(r.commands) for r in rs)
+    over = sum(r.over_limit() for r in rs)
+    errors = ", ".join(e for r in rs if (e := r.failed()))
+    if rs[0].answers:
+        within = sum(r.answered_within(g.goal) for r in rs)
+        answered = f"{within / n:.0%} ({within:,}/{n:,}) in {g.goal:.0f} s"
+        lasts = g.lasts()
+        if lasts is not None:
+            last_text = spread(lasts, lambda v: f"{v:.1f}")
+        else:
+            r = rs[0]
+            last_text = f"- ({r.answered()}/{len(r.commands)} in {r.scenario.window:.0f} s)"
+        calls = spread([float(r.airflow_calls) for r in rs], lambda v: f"{v:,.0f}")
     else:
         answered = last_text = "- (answers nothing)"
+        calls = "-"
+    loads = [r.load for r in rs]
     return [
-        KIND_LABELS[s.kind],
-        SUBJECT_LABELS[s.subject],
-        str(s.processes),
-        f"{fmt_ms(percentile(acks, 50))} / {fmt_ms(percentile(acks, 99))}",
-        f"{r.over_limit()}/{n}" + (f" ({errors})" if errors else ""),
+        KIND_LABELS[g.kind],
+        SUBJECT_LABELS[g.subject],
+        str(g.processes),
+        str(len(rs)),
+        f"{fmt_ms(median(g.p50s()))} / {spread(g.p99s(), fmt_ms)}",
+        f"{over}/{n:,}" + (f" ({errors})" if errors else ""),
         answered,
         last_text,
-        f"{r.airflow_calls:,}" if r.answers else "-",
-        f"{r.peak_rss_mib:.0f}",
-        f"{r.load:.2f}",
+        calls,
+        f"{max(r.peak_rss_mib for r in rs):.0f}",
+        f"{min(loads):.2f}-{max(loads):.2f}" if len(loads) > 1 else f"{loads[0]:.2f}",
     ]
 
 
-def find(results: Sequence[Result], kind: str, subject: str, processes: int) -> Result | None:
-    for r in results:
-        s = r.scenario
-        if (s.kind, s.subject, s.processes) == (kind, subject, processes):
-            return r
-    return None
-
-
-def verdicts(results: Sequence[Result]) -> list[str]:
-    """The goals, each said met or not, from this run's figures."""
+def verdicts(groups: Sequence[Runs]) -> list[str]:
+    """The goals, each said met or not, from this run's medians."""
     lines = []
     for kind in (SAME, SPREAD):
         for processes in (1, 2):
-            r = find(results, kind, OURS, processes)
-            if r is None or r.scenario.goal is None:
+            g = find(groups, kind, OURS, processes)
+            if g is None:
                 continue
-            last = last_answer(r)
-            met = last is not None and last <= r.scenario.goal
-            said = (
-                f"{last:.1f} s"
-                if last is not None
-                else f"{r.answered()}/{len(r.commands)} answered"
-            )
+            lasts = g.lasts()
+            said = f"{median(lasts):.1f} s" if lasts else "not all answered"
+            met = bool(lasts) and median(lasts or []) <= g.goal
             lines.append(
                 f"- {KIND_LABELS[kind]}, ours with {processes} process"
-                f"{'es' if processes > 1 else ''}: last answer {said} "
-                f"(goal {r.scenario.goal:.0f} s): {'met' if met else 'not met'}."
+                f"{'es' if processes > 1 else ''}: last answer {said} (median of "
+                f"{len(g.results)}; goal {g.goal:.0f} s): {'met' if met else 'not met'}."
             )
-    two, one = find(results, SAME, OURS, 2), find(results, SAME, OURS, 1)
+    two, one = find(groups, SAME, OURS, 2), find(groups, SAME, OURS, 1)
     if two is not None:
-        p99 = percentile(two.ack_ms, 99)
+        p99 = median(two.p99s())
         lines.append(
-            f"- Ours with 2 processes, burst of 500: p99 ack {fmt_ms(p99)} ms (goal under "
-            f"{ACK_GOAL_MS:.0f} ms): {'met' if p99 < ACK_GOAL_MS else 'not met'}"
-            + (f"; with 1 process {fmt_ms(percentile(one.ack_ms, 99))} ms." if one else ".")
+            f"- Ours with 2 processes, burst of 500: p99 ack {fmt_ms(p99)} ms (median; goal "
+            f"under {ACK_GOAL_MS:.0f} ms): {'met' if p99 < ACK_GOAL_MS else 'not met'}"
+            + (f"; with 1 process {fmt_ms(median(one.p99s()))} ms." if one else ".")
         )
     for kind in (SAME, SPREAD):
-        a, b = find(results, kind, OURS, 1), find(results, kind, OURS, 2)
-        if a is None or b is None:
-            continue
-        la, lb = last_answer(a), last_answer(b)
-        if la is not None and lb is not None:
-            later = "later" if lb > la else "no later"
+        a, b = find(groups, kind, OURS, 1), find(groups, kind, OURS, 2)
+        la, lb = (a.lasts() if a else None), (b.lasts() if b else None)
+        if la and lb:
+            later = "later" if round(median(lb), 1) > round(median(la), 1) else "no later"
             lines.append(
                 f"- {KIND_LABELS[kind]}: with 2 processes the last answer came {later} than "
-                f"with 1 ({lb:.1f} s against {la:.1f} s)."
+                f"with 1 (medians {median(lb):.1f} s against {median(la):.1f} s)."
             )
     return lines
 
@@ -126,12 +166,13 @@ def verdicts(results: Sequence[Result]) -> list[str]:
 def sharing_section(results: Sequence[Result], today_commit: str) -> list[str]:
     if not results:
         return []
+    groups = runs_of(results)
     return [
         "## 500 at once with Airflow at 5 s: shared reads, one budget, one or two processes",
         "",
-        markdown_table(HEADERS, [row(r) for r in results], numeric=range(2, len(HEADERS))),
+        markdown_table(HEADERS, [row(g) for g in groups], numeric=range(2, len(HEADERS))),
         "",
-        *verdicts(results),
+        *verdicts(groups),
         "",
         "- *500 identical `list`*: every command is `/airflow list` (two Airflow calls each: "
         "the page, and its DAGs' last runs). *500 `status`/`list` over 50 DAGs*: in each "
@@ -150,76 +191,20 @@ def sharing_section(results: Sequence[Result], today_commit: str) -> list[str]:
         f"- *today's code*: commit `{today_commit[:12]}`, the Procfile's `web` line on it: "
         "every command makes its own calls, and with two processes each has half the "
         "budget (8). *ours*: identical reads in flight shared within a process "
-        "(`bot/airflow/sharing.py`), one budget of 16 for both processes "
+        "(`bot/airflow/sharing.py`) and between processes (`bot/airflow/dyno_reads.py`), "
+        "one budget of 16 for both processes "
         "(`bot/airflow/budget.py`), and commands waiting for Airflow step aside in the "
         "worker pool (`bot/core/workers.py`). *Bolt default*: `bench/baseline_bolt_app.py`, "
         "one call per command (`GET /dags` with the filter, or the DAG's runs), 5 listener "
         "threads. *floor*: `bench/floor_app.py` answers 200 and nothing else, under the same "
         "gunicorn settings: the acks' cost on this machine before any bot code runs.",
+        "- *runs*: ours and the floor are measured in several rounds, one after another (their "
+        "one and two processes differ by less than this machine's noise): the table gives "
+        "the median of the runs, and their range in brackets, and counts the acks and "
+        "answers of all of them. The others, minutes apart from ours, are measured once.",
         "- *load at start*: the machine's 1-minute load average when the subject started; "
         "the machine (2 cores) is shared, and the load generator, the Slack stand-in, the "
         "proxy and Airflow run on it too.",
         "",
         "![time to the last answer, and p99 ack, per subject](ack_sharing.png)",
     ]
-
-
-def write_sharing_chart(results: Sequence[Result], path: Path) -> None:
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12.5, 5.2))
-    runs = [(OURS, 1), (OURS, 2), (TODAY, 1), (TODAY, 2), (BASELINE, 1)]
-    colours = ["#2a7ab9", "#7fb3dd", "#8a8a8a", "#c4c4c4", "#d9822b"]
-    width = 0.16
-    for i, ((subject, processes), colour) in enumerate(zip(runs, colours, strict=True)):
-        values, texts = [], []
-        for kind in (SAME, SPREAD):
-            r = find(results, kind, subject, processes)
-            last = last_answer(r) if r else None
-            if r is None:
-                values.append(math.nan)
-                texts.append("")
-            elif last is None:
-                values.append(r.scenario.window)
-                texts.append(f">{r.scenario.window:.0f}\n{r.answered() / len(r.commands):.0%}")
-            else:
-                values.append(last)
-                texts.append(f"{last:.0f}")
-        xs = [k + (i - 2) * width for k in range(2)]
-        bars = left.bar(
-            xs, values, width, color=colour, label=f"{SUBJECT_LABELS[subject]}, {processes}p"
-        )
-        left.bar_label(bars, labels=texts, fontsize=6)
-    for k, kind in enumerate((SAME, SPREAD)):
-        goal = 15.0 if kind == SAME else 60.0
-        left.hlines(goal, k - 0.45, k + 0.45, colors="#c0392b", linestyles="--", linewidth=1)
-        left.text(k + 0.45, goal, f" goal {goal:.0f} s", color="#c0392b", fontsize=7, va="bottom")
-    left.set_yscale("log")
-    left.set_ylabel("seconds from the burst to its last answer (log)")
-    left.set_xticks(range(2), [KIND_LABELS[SAME], KIND_LABELS[SPREAD]], fontsize=8)
-    left.set_title("Time to answer 500 commands, Airflow at 5 s", fontsize=10)
-    left.legend(fontsize=6, loc="upper left")
-    ack_runs = [*runs, (FLOOR, 1), (FLOOR, 2)]
-    names, p99s = [], []
-    for subject, processes in ack_runs:
-        r = find(results, SAME, subject, processes)
-        if r is not None:
-            names.append(f"{subject}\n{processes}p")
-            p99s.append(percentile(r.ack_ms, 99))
-    bars = right.bar(range(len(p99s)), p99s, 0.6, color="#2a7ab9")
-    right.bar_label(bars, labels=[fmt_ms(v) for v in p99s], fontsize=7)
-    right.axhline(ACK_GOAL_MS, color="#c0392b", linestyle="--", linewidth=1)
-    right.text(
-        -0.4,
-        ACK_GOAL_MS,
-        " goal with 2 processes: 250 ms",
-        color="#c0392b",
-        fontsize=7,
-        va="bottom",
-    )
-    right.set_yscale("log")
-    right.set_ylabel("p99 ack, ms (log)")
-    right.set_xticks(range(len(names)), names, fontsize=7)
-    right.set_title("p99 ack of the burst of 500 identical lists", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

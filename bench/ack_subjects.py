@@ -104,12 +104,6 @@ class Subject(BotProcess):
         """The process the subject was started as: gunicorn's master, or a shell running it."""
         return None if self._popen is None else self._popen.pid
 
-    def talks_to(self, port: int) -> bool:
-        """Whether every worker process holds a connection to ``port`` (Airflow's proxy): it
-        has made its first calls (API version, JWT), as after a command answered there."""
-        workers = self.worker_pids()
-        return bool(workers) and all(port in _remote_ports(pid) for pid in workers)
-
     def kill(self) -> None:
         # Queued work (hundreds of listeners behind Bolt's 5 threads) would make a graceful stop
         # take gunicorn's whole graceful_timeout; nothing of it is measured any more.
@@ -119,22 +113,6 @@ class Subject(BotProcess):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(popen.pid, signal.SIGKILL)
         popen.wait(10)
-
-
-def _remote_ports(pid: int) -> set[int]:
-    """The remote ports of a process's established TCP connections, from /proc (Linux)."""
-    try:
-        sockets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-        table = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return set()
-    ports = set()
-    for line in table:
-        fields = line.split()
-        established = fields[3] == "01"
-        if established and f"socket:[{fields[9]}]" in sockets:
-            ports.add(int(fields[2].rsplit(":", 1)[1], 16))
-    return ports
 
 
 def make_subject(

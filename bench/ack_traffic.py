@@ -8,7 +8,7 @@ import math
 import multiprocessing
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -189,15 +189,25 @@ def answered_ok(command: Command) -> bool:
 
 
 def warm_up(
-    subject: Subject, slack: SlackStandin, *, answers: bool = True, airflow_port: int | None = None
+    subject: Subject,
+    slack: SlackStandin,
+    *,
+    answers: bool = True,
+    warmed: Callable[[], bool] | None = None,
 ) -> None:
     """A command, answered, before the burst: JWT fetched, API version known, pools open.
 
-    ``airflow_port`` (the proxy's): rounds of 4 commands at once until every worker process
-    holds a connection to it, having made its first calls (which process gets a connection is
-    the kernel's choice). ``answers``: False for a subject that only acks (the floor)."""
+    ``warmed``: with several worker processes, whether every one of them has made its first
+    calls (its own JWT fetched); until then, rounds of 4 commands at once, each asking about
+    another DAG, so that a process cannot merely join a read another one leads (which process
+    gets a connection is the kernel's choice). ``answers``: False for a subject that only acks
+    (the floor)."""
     for attempt in range(WARM_UP_ROUNDS):
-        commands = new_commands(slack, 1 if airflow_port is None else 4, f"WARM{attempt}")
+        if warmed is None:
+            commands = new_commands(slack, 1, f"WARM{attempt}")
+        else:
+            dags = [WIDE_DAGS[(attempt * 4 + i) % len(WIDE_DAGS)] for i in range(4)]
+            commands = new_commands(slack, 4, f"WARM{attempt}", [(f"status {d}", d) for d in dags])
         fire(subject.url, commands, timeout=WARM_UP_TIMEOUT)
         if answers:
             wait_for_answers(slack, commands, time.monotonic() + WARM_UP_TIMEOUT)
@@ -207,6 +217,6 @@ def warm_up(
                     f"a warm-up command was not answered (ack {command.status} "
                     f"{command.ack_body!r}, answer {command.answer}):\n{subject.logs()}"
                 )
-        if airflow_port is None or subject.talks_to(airflow_port):
+        if warmed is None or warmed():
             return
     raise RuntimeError(f"a worker process made no Airflow call in {WARM_UP_ROUNDS} rounds")

@@ -559,7 +559,7 @@ def goal_line(runs: Sequence[SubjectRun]) -> str:
 
 
 def more_workers_notes(runs: Sequence[SubjectRun], workers: int = 4) -> list[str]:
-    """A dyno with WEB_CONCURRENCY=4 (the default is 1): estimated, not run."""
+    """A dyno with WEB_CONCURRENCY=4 (the default is 2): estimated, not run."""
     notes = []
     for run in runs:
         masters = [r.sample.master.rss for r in run.readings if r.sample.master]
@@ -661,7 +661,7 @@ def write_markdown(
             "master. MiB: 1,048,576 bytes, as `/proc` and `ps` count.",
             "- gunicorn's master imports the app before forking (`preload_app`), so the worker "
             "starts sharing the master's pages: its RSS counts them. The Procfile's `web` dyno "
-            "holds the master and `WEB_CONCURRENCY` workers (1 by default); *dyno total* counts each of their pages once: the master's RSS plus each "
+            "holds the master and `WEB_CONCURRENCY` workers (2 by default); *dyno total* counts each of their pages once: the master's RSS plus each "
             "worker's USS (the sum of their RSS would count the shared pages twice; the sum of "
             "their PSS would give a share of the Python and library pages to this benchmark's "
             "own process, which maps the same files).",
