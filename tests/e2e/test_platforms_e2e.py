@@ -81,6 +81,9 @@ def platforms(
         env = {**legacy.env, **google.env, **aws.env}
         env |= {k.replace("ASTRO_KEY", "SHORT_KEY"): v for k, v in short.env.items()}
         env["WRONG_SECRET"] = WRONG_SECRET
+        # One process: each web process keeps its own token, so "one exchange however many
+        # calls wait for it" is a promise per process (two processes, the default, make two).
+        env["WEB_CONCURRENCY"] = "1"
         bot = stack.enter_context(
             BotProcess(workdir=workdir, config=config, slack_api_url=slack.api_url, env=env)
         )
