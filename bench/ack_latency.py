@@ -2,7 +2,7 @@
 app in its default configuration.
 
     .venv/bin/python -m bench.ack_latency [--sets classic,sharing] [--bursts 1,50,500]
-        [--delays 0.1,5] [--subjects ours,today,bolt-default,floor] [--today main]
+        [--delays 0.1,5] [--subjects ours,today,bolt-default,floor] [--today REVISION]
 
 Sets up, all on 127.0.0.1: a real Airflow 3 (``tests.support.airflow_harness``) with the test
 DAGs and 50 more (``wide_00``..``wide_49``, one run each), the Slack stand-in
@@ -66,6 +66,8 @@ from tests.support.slack_standin import SlackStandin
 DEFAULT_DELAYS = (0.1, 5.0)
 DEFAULT_BURSTS = (1, 50, 500)
 SETS = ("classic", "sharing")
+BEFORE_ISSUE_19 = "f20a0d6"
+"""main just before issue 19 was merged (the merge's first parent): the ``today`` subject."""
 
 
 def start_airflow_with_wide_dags(run_dir: Path) -> AirflowServer:
@@ -95,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bursts", type=parse_list(int), default=list(DEFAULT_BURSTS))
     parser.add_argument("--delays", type=parse_list(float), default=list(DEFAULT_DELAYS))
     parser.add_argument("--subjects", type=subject_list, default=list(ALL_SUBJECTS))
-    parser.add_argument("--today", default="main", help="git revision of today's code")
+    parser.add_argument(
+        "--today", default=BEFORE_ISSUE_19, help="git revision of the code to compare with"
+    )
     parser.add_argument(
         "--sharing-burst", type=int, default=500, help="the sharing set's burst (to try it out)"
     )

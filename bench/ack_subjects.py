@@ -2,9 +2,9 @@
 
 * ``ours``: the bot as the Procfile's ``web`` line runs it (``tests.support.bot_process``), with
   its default settings (``WORKER_THREADS`` 32, ``MAX_PENDING`` 1000).
-* ``today``: the same, on the code of another git revision (``--today``, default ``main``),
-  taken with ``git archive`` and put first on ``PYTHONPATH``: the code before a change, side
-  by side with it in one run.
+* ``today``: the same, on the code of another git revision (``--today``, default main just
+  before issue 19 was merged), taken with ``git archive`` and put first on ``PYTHONPATH``: the
+  code before a change, side by side with it in one run.
 * ``bolt-default``: ``bench/baseline_bolt_app.py``, a typical Bolt app with Bolt's defaults,
   under the same gunicorn settings (``bot/serve/gunicorn_conf.py``).
 * ``floor``: ``bench/floor_app.py``, a WSGI app that answers 200 and does nothing else, under
