@@ -14,6 +14,7 @@ import binascii
 import json
 import threading
 import time
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 import requests
@@ -68,7 +69,7 @@ class BasicAuth:
         return f"BasicAuth({self.username!r}, ***)"
 
 
-class CachedToken:
+class CachedToken(ABC):
     """A credential the bot obtains by an exchange, cached across threads.
 
     Renewed before it expires, or after Airflow answered 401 to it. One exchange however many
@@ -115,9 +116,9 @@ class CachedToken:
                 self._renew_at = time.monotonic() + max(0.0, lifetime - margin)
             return self._token
 
+    @abstractmethod
     def _fetch(self) -> tuple[str, float]:
         """A new token, and how many seconds it lives."""
-        raise NotImplementedError
 
     def _put(self, headers: dict[str, str], token: str) -> None:
         headers["Authorization"] = f"Bearer {token}"

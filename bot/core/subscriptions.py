@@ -55,12 +55,12 @@ class SubscriptionBook:
     def of_channel(self, channel_id: str) -> list[Watching]:
         return [w for w in self._all() if w.channel_id == channel_id]
 
-    def of_deployment(self, deployment: str) -> list[Watching]:
-        return [w for w in self._all() if w.deployment == deployment]
-
-    def deployments(self) -> set[str]:
-        """The deployments some channel watches."""
-        return {w.deployment for w in self._all()}
+    def by_deployment(self) -> dict[str, list[Watching]]:
+        """Every subscription, by the deployment it watches: one read of the store."""
+        found: dict[str, list[Watching]] = {}
+        for watching in self._all():
+            found.setdefault(watching.deployment, []).append(watching)
+        return found
 
     def subscribe(
         self,

@@ -147,18 +147,18 @@ class Watcher:
     def tick(self) -> None:
         """One round: every watched deployment this process holds is read, and what is owed
         to channels is posted."""
-        for deployment in sorted(self._book.deployments() | self._store.owed_deployments()):
-            self._round(deployment)
+        watched = self._book.by_deployment()
+        for deployment in sorted(watched.keys() | self._store.owed_deployments()):
+            self._round(deployment, watched.get(deployment, []))
 
     # -- one deployment ----------------------------------------------------------------------
 
-    def _round(self, deployment: str) -> None:
+    def _round(self, deployment: str, watching: list[Watching]) -> None:
         state = self._store.take_watch(deployment, self.owner, lease_seconds=2 * self.interval)
         if state is None:
             self._held.discard(deployment)
             return  # another process watches it
         self._held.add(deployment)
-        watching = self._book.of_deployment(deployment)
         client = self._clients.get(deployment)
         if watching and client is not None:
             try:

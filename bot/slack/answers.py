@@ -10,6 +10,7 @@ in place of the clicked message, in its thread, or to the clicker alone.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 
 from bot.core.context import Context
 from bot.core.messenger import Messenger, Thread, Undelivered
@@ -19,21 +20,22 @@ from bot.slack.posting import respond
 log = logging.getLogger(__name__)
 
 
-class Answer:
+class Answer(ABC):
     """How the pipeline (bot/slack/pipeline.py) answers one request."""
 
+    @abstractmethod
     def tell(self, reply: Reply) -> None:
         """Only to the asker: denials, usage, busy, private verbs."""
-        raise NotImplementedError
 
+    @abstractmethod
     def thread(self, ctx: Context) -> Thread | None:
         """The thread the conversation goes on in, opened if need be; None: there is none."""
-        raise NotImplementedError
 
+    @abstractmethod
     def show(self, reply: Reply, thread: Thread | None, *, in_place: bool = False) -> None:
         """The answer, where everyone following the request sees it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def close(self, thread: Thread | None, reply: Reply) -> None:
         """The request is done: its parent message may say how it went."""
 
@@ -139,6 +141,9 @@ class ClickAnswer(Answer):
                 respond(self._url, reply, replace=True)
         except Undelivered as exc:
             log.warning("could not update the clicked message: %s", exc.error)
+
+    def close(self, thread: Thread | None, reply: Reply) -> None:
+        """A click has no parent message of its own to update."""
 
     def fail(self, reply: Reply, thread: Thread | None) -> None:
         self.tell(reply)
