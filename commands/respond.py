@@ -10,6 +10,7 @@ trail records the Slack user.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,11 @@ CLAIM_TTL_S = 30 * 24 * 3600.0
 # A claim left "answering" this long was left by a process that died mid-way: another click may
 # take it over (and will find the task answered, if that process's answer got through).
 STALE_CLAIM_S = 120.0
+# Airflow (3.3 at least) fails a task answered within moments of its parking: the executor's
+# report that the parked try exited can land after the answer has queued the task again, and the
+# scheduler takes it for a task changed behind its back (apache/airflow#72716). A person rarely
+# answers that fast, but a click that does is held until the task has waited this long.
+PARKED_FOR_S = 5.0
 
 
 def run(ctx: Context) -> Reply:
@@ -70,6 +76,7 @@ def run(ctx: Context) -> Reply:
         said = code(other.outcome or "") if other else ""
         state = "is answering it" if other and other.state == ANSWERING else "answered it"
         return _told(f"{who} {state} from Slack ({said}) first: nothing was sent.")
+    _let_it_park(req)
     try:
         client.hitl_respond(req.dag_id, req.run_id, req.task_id, req.map_index, chosen,
                             params_input)  # fmt: skip
@@ -90,6 +97,13 @@ def run(ctx: Context) -> Reply:
     store.update_action(claim, state=ANSWERED, finished_at=at)
     subject = str(req.subject)
     return answered_post(subject, where, ctx.user_id, ", ".join(chosen), at)
+
+
+def _let_it_park(req: HitlRequest) -> None:
+    if req.created_at is None:
+        return
+    waited = (clock.now() - req.created_at).total_seconds()
+    time.sleep(min(PARKED_FOR_S, max(0.0, PARKED_FOR_S - waited)))  # bounded: clocks may differ
 
 
 def _answer(conf: dict[str, Any]) -> tuple[str, int, list[str]]:

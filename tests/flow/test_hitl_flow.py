@@ -16,6 +16,7 @@ from bot.airflow import AirflowClient
 from bot.airflow.hitl import HitlAnswered, hitl_from_json
 from bot.core.hitl import claim_id
 from bot.store import NewAction
+from commands import respond
 from tests.flow.test_watch_flow import quiet
 from tests.support.conversation import visible_text
 from tests.support.flow import TOKEN, FlowBot, ScriptedAirflow, StartFlow, deployment
@@ -117,6 +118,20 @@ def test_a_click_answers_once_for_a_double_click_and_two_people(
     round_(flow)
     [other] = posts(flow, OTHER)
     assert "chose `Approve`" in visible_text(other) and buttons(other) == []
+
+
+def test_a_click_the_moment_a_task_parks_is_held_until_it_has_waited_a_little(
+    flow: FlowBot, airflow: ScriptedAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Airflow fails a task answered within moments of its parking (respond.PARKED_FOR_S says why).
+    monkeypatch.setattr(respond, "PARKED_FOR_S", 1.5)
+    parked = datetime.now(UTC)
+    airflow.add_hitl("etl_daily", created_at=parked.isoformat())
+    round_(flow)
+    flow.click(posts(flow)[0], "respond", user=ALICE, channel=HITL)
+    [patch] = airflow.hitl_patches()
+    assert patch.at - parked >= timedelta(seconds=1.5)
+    assert f"<@{ALICE}> chose `Approve`" in visible_text(posts(flow)[0])
 
 
 def test_a_viewer_and_an_unassigned_user_are_refused_and_nothing_is_sent(

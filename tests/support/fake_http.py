@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +28,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     target: str = ""  # the request line's target as sent: path and query, still encoded
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")

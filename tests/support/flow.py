@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlencode
@@ -160,7 +160,7 @@ class ScriptedAirflow:
                 "defaults": None, "multiple": False, "params": {}, "assigned_users": [],
                 "response_received": False, "chosen_options": None, "params_input": {},
                 "responded_by_user": None, "responded_at": None,
-                "created_at": datetime.now(UTC).isoformat(), **fields,
+                "created_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(), **fields,
             }  # fmt: skip
             self.hitl[f"{dag_id}/{run['dag_run_id']}/{task_id}/-1"] = detail
             return detail
