@@ -35,6 +35,7 @@ DEFAULT_WORKER_THREADS = 32
 DEFAULT_MAX_PENDING = 1000
 DEFAULT_FOLLOW_LIMIT_MINUTES = 24 * 60  # a run still going after a day is reported as such
 DEFAULT_WATCH_INTERVAL_SECONDS = 15  # how often a watched deployment is asked for ended runs
+DEFAULT_OUTBOX_RETRY_MINUTES = 60  # how long a message Slack does not take is tried again
 # Slack's largest legitimate bodies (a view submission, a click on a 50-block message) are tens
 # of KiB; anything bigger is refused before it is read (bot/serve/request_limits.py).
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
@@ -62,6 +63,7 @@ class Settings:
     audit_retention_days: int | None = None  # None: the audit trail is kept for ever
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # larger requests and frames are refused
     watch_interval_seconds: int = DEFAULT_WATCH_INTERVAL_SECONDS
+    outbox_retry_minutes: int = DEFAULT_OUTBOX_RETRY_MINUTES
 
     @property
     def socket_mode(self) -> bool:
@@ -85,7 +87,8 @@ class Settings:
             f"follow_limit_minutes={self.follow_limit_minutes!r}, "
             f"audit_retention_days={self.audit_retention_days!r}, "
             f"max_request_bytes={self.max_request_bytes!r}, "
-            f"watch_interval_seconds={self.watch_interval_seconds!r})"
+            f"watch_interval_seconds={self.watch_interval_seconds!r}, "
+            f"outbox_retry_minutes={self.outbox_retry_minutes!r})"
         )
 
 
@@ -166,6 +169,14 @@ def load_settings(
         3600,
         problems,
     )
+    outbox_retry = _whole_number(
+        "OUTBOX_RETRY_MINUTES",
+        values.get("OUTBOX_RETRY_MINUTES"),
+        DEFAULT_OUTBOX_RETRY_MINUTES,
+        1,
+        24 * 60,
+        problems,
+    )
     database_url = _database_url(values.get("DATABASE_URL", DEFAULT_DATABASE_URL), problems)
     audit_days = values.get("AUDIT_RETENTION_DAYS")
     audit_retention = (
@@ -191,6 +202,7 @@ def load_settings(
         audit_retention_days=audit_retention,
         max_request_bytes=max_request_bytes,
         watch_interval_seconds=watch_interval,
+        outbox_retry_minutes=outbox_retry,
     )
 
 

@@ -216,7 +216,8 @@ class Follower:
         if self._store.report_follow(follow.id, self.owner, before="queued", after="running"):
             url = client.run_url(follow.dag_id, follow.run_id)
             self._say(
-                follow, _text_reply(f":arrow_forward: Run {link(url, follow.run_id)} is running.")
+                follow,
+                _text_reply(f":arrow_forward: Run {link(url, follow.run_id)} is running."),
             )
         return dataclasses.replace(follow, reported="running")
 

@@ -1,5 +1,5 @@
 """How the core tells people things, without knowing Slack: a small protocol that
-bot/slack/posting.py implements with the Web API (and a test can implement with a list).
+bot/slack/outbox.py implements with the Web API and an outbox (a test can with a list).
 
 One parent message per request, everything else in its thread; a message the bot posted can be
 replaced; the parent carries a one-line summary of the outcome.
@@ -44,14 +44,18 @@ class Undelivered(Exception):
 
 
 class Messenger(Protocol):
-    """Every method raises Undelivered when the message did not get through."""
+    """Every method raises Undelivered when the message cannot get through (the bot may not
+    post there); what Slack may take later is kept and sent later, and the id returned for a
+    message not sent yet stands for it until it is."""
 
     def open_thread(self, channel: str, header: str) -> Thread:
         """Post a parent message."""
         ...
 
-    def reply(self, thread: Thread, reply: Reply) -> str:
-        """Post in the thread; returns the message's id (its ts)."""
+    def reply(self, thread: Thread, reply: Reply, key: str | None = None) -> str:
+        """Post in the thread; returns the message's id (its ts). ``key``: the caller's name
+        for the message, so that saying it again (after a crash, from another process) does
+        not post it twice."""
         ...
 
     def replace(self, channel: str, ts: str, reply: Reply) -> None: ...
@@ -62,7 +66,7 @@ class Messenger(Protocol):
 
     def post(self, channel: str, text: str) -> None: ...
 
-    def send(self, channel: str, reply: Reply) -> str:
+    def send(self, channel: str, reply: Reply, key: str | None = None) -> str:
         """A message of its own in the channel (an alert); returns its id (its ts)."""
         ...
 

@@ -243,7 +243,7 @@ class Watcher:
         reply = seal(from_message(owed.message), self._store, user_id="",
                      channel_id=owed.channel_id, thread_ts=None)  # fmt: skip
         try:
-            ts = self._messenger.send(owed.channel_id, reply)
+            ts = self._messenger.send(owed.channel_id, reply, key=f"watch:{owed.id}")
         except Undelivered as exc:
             age = (datetime.now(UTC) - owed.created_at).total_seconds()
             if exc.needs_invite or age >= self._retry_seconds:

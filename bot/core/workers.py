@@ -23,6 +23,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from bot.airflow import waits
 from bot.core.ack_priority import AckPriority
@@ -32,6 +34,13 @@ log = logging.getLogger(__name__)
 SPARE_THREAD_SECONDS = 10.0
 """How long a thread beyond ``threads`` waits for more work before it ends (a burst comes in
 waves: one that just ended is likely to be followed by another)."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    fn: Callable[[], None]
+    submitted: float
+    handover: Any = None  # what another process needs to do it instead (bot/slack/handover.py)
 
 
 class Workers:
@@ -44,7 +53,7 @@ class Workers:
         self._lock = threading.Lock()
         self._job_ready = threading.Condition(self._lock)  # idle threads wait here
         self._place_free = threading.Condition(self._lock)  # commands back from a wait
-        self._jobs: deque[tuple[Callable[[], None], float]] = deque()  # and when submitted
+        self._jobs: deque[_Job] = deque()
         self._in_flight = 0  # accepted, not finished
         self._working = 0  # running and not stepped aside
         self._returning = 0  # back from a wait, waiting for a place
@@ -61,15 +70,38 @@ class Workers:
             while len(self._threads) < self.threads:
                 self._start_thread()
 
-    def try_submit(self, fn: Callable[[], None]) -> bool:
-        """Run ``fn`` on the pool; False, at once, when running and waiting work is at the cap."""
+    def try_submit(self, fn: Callable[[], None], handover: Any = None) -> bool:
+        """Run ``fn`` on the pool; False, at once, when running and waiting work is at the cap.
+        ``handover``: what ``take_unstarted`` gives back if ``fn`` has not started by then."""
         with self._lock:
             if self._closed or self._in_flight >= self.capacity:
                 return False
             self._in_flight += 1
-            self._jobs.append((fn, time.monotonic()))
+            self._jobs.append(_Job(fn, time.monotonic(), handover))
             self._offer_job()
         return True
+
+    def take_unstarted(self) -> list[Any]:
+        """Stop: accept nothing more, and take back the jobs not started that can be handed
+        over (their ``handover``); the others, and those running, still run."""
+        with self._lock:
+            self._closed = True
+            kept = deque(job for job in self._jobs if job.handover is None)
+            taken = [job.handover for job in self._jobs if job.handover is not None]
+            self._in_flight -= len(self._jobs) - len(kept)
+            self._jobs = kept
+            self._job_ready.notify_all()
+        return taken
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for every accepted job to finish; True if they did."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._in_flight == 0:
+                    return True
+            time.sleep(0.05)
+        return self.in_flight == 0
 
     @property
     def in_flight(self) -> int:
@@ -114,10 +146,9 @@ class Workers:
     def _serve(self) -> None:
         waits.install(self._step_aside)
         while (job := self._next_job()) is not None:
-            fn, submitted = job
             try:
-                self._wait_for_lull(submitted)
-                fn()
+                self._wait_for_lull(job.submitted)
+                job.fn()
             except Exception:
                 # Work functions render their own failures; reaching here is a bug worth a trace.
                 log.exception("unhandled error in background work")
@@ -143,7 +174,7 @@ class Workers:
                 self._at_lull -= 1
                 self._offer_job()
 
-    def _next_job(self) -> tuple[Callable[[], None], float] | None:
+    def _next_job(self) -> _Job | None:
         """The next job, counted as working; None when this thread should end. The thread is
         counted idle when it comes here."""
         me = threading.current_thread()

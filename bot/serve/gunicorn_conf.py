@@ -50,3 +50,11 @@ def post_worker_init(worker: object) -> None:
     from bot.slack.app import start_background_work
 
     start_background_work()
+
+
+def worker_exit(server: object, worker: object) -> None:
+    # SIGTERM (a deploy, a restart): the requests acknowledged and not started are handed over
+    # to the next process, those running get most of graceful_timeout to finish.
+    from bot.slack.app import drain_all
+
+    drain_all()

@@ -13,9 +13,9 @@ import logging
 from abc import ABC, abstractmethod
 
 from bot.core.context import Context
-from bot.core.messenger import Messenger, Thread, Undelivered
+from bot.core.messenger import Thread, Undelivered
 from bot.core.reply import Reply, code
-from bot.slack.posting import respond
+from bot.slack.outbox import SlackMessenger
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,14 @@ class Answer(ABC):
 class CommandAnswer(Answer):
     """For ``/airflow``: a parent message and its thread, else ``response_url``."""
 
-    def __init__(self, messenger: Messenger, *, channel_id: str, response_url: str) -> None:
+    def __init__(self, messenger: SlackMessenger, *, channel_id: str, response_url: str) -> None:
         self._messenger = messenger
         self._channel = channel_id
         self._url = response_url
         self._invite = False  # the thread could not be opened because the bot is not invited
 
     def tell(self, reply: Reply) -> None:
-        respond(self._url, reply)
+        self._messenger.respond(self._url, reply)
 
     def thread(self, ctx: Context) -> Thread | None:
         try:
@@ -67,13 +67,13 @@ class CommandAnswer(Answer):
 
     def show(self, reply: Reply, thread: Thread | None, *, in_place: bool = False) -> None:
         if thread is None:
-            respond(self._url, reply, invite_hint=self._invite)
+            self._messenger.respond(self._url, reply, invite_hint=self._invite)
             return
         try:
             self._messenger.reply(thread, reply)
         except Undelivered as exc:
             log.warning("threaded reply failed (%s): using response_url", exc.error)
-            respond(self._url, reply)
+            self._messenger.respond(self._url, reply)
 
     def close(self, thread: Thread | None, reply: Reply) -> None:
         if thread is not None:
@@ -89,7 +89,7 @@ class ClickAnswer(Answer):
 
     def __init__(
         self,
-        messenger: Messenger,
+        messenger: SlackMessenger,
         *,
         user_id: str,
         channel_id: str,
@@ -106,7 +106,7 @@ class ClickAnswer(Answer):
 
     def tell(self, reply: Reply) -> None:
         if self._url:
-            respond(self._url, reply)
+            self._messenger.respond(self._url, reply)
             return
         try:
             self._messenger.ephemeral(self._channel, self._user, reply)
@@ -124,13 +124,13 @@ class ClickAnswer(Answer):
             elif thread is not None:
                 self._messenger.reply(thread, reply)
             elif self._url:
-                respond(self._url, reply, replace=in_place)
+                self._messenger.respond(self._url, reply, replace=in_place)
             else:
                 self._messenger.ephemeral(self._channel, self._user, reply)
         except Undelivered as exc:
             log.warning("could not answer a click: %s", exc.error)
             if self._url:
-                respond(self._url, reply)
+                self._messenger.respond(self._url, reply)
 
     def replace(self, reply: Reply) -> None:
         """In place of the clicked message (a prompt whose buttons are done)."""
@@ -138,7 +138,7 @@ class ClickAnswer(Answer):
             if self._message:
                 self._messenger.replace(self._channel, self._message, reply)
             elif self._url:
-                respond(self._url, reply, replace=True)
+                self._messenger.respond(self._url, reply, replace=True)
         except Undelivered as exc:
             log.warning("could not update the clicked message: %s", exc.error)
 

@@ -25,8 +25,9 @@ from bot.core.subscriptions import SubscriptionBook
 from bot.core.watcher import Watcher
 from bot.core.workers import Workers
 from bot.slack import listeners
+from bot.slack.handover import HandOver, remember_request
 from bot.slack.origin import console_origin
-from bot.slack.posting import Poster
+from bot.slack.outbox import SlackMessenger
 from bot.slack.replay import RecentSignatures, replay_guard
 from bot.slack.routes import Routes
 from bot.slack.services import Services
@@ -37,6 +38,9 @@ from bot.store import Retention, Store
 from commands import ALERT_BUTTONS, REGISTRY, clear, respond
 
 log = logging.getLogger(__name__)
+# Within gunicorn's graceful_timeout (30 s, as Heroku's SIGTERM-to-SIGKILL), with time left
+# to close.
+DRAIN_SECONDS = 20.0
 
 
 @dataclass
@@ -53,19 +57,37 @@ class Bot:
     clients: Mapping[str, AirflowClient] = field(default_factory=dict)
     groups: UserGroups | None = None  # the user-group cache behind every permission check
     routes: Routes | None = None  # what the app listens to (bot/tools/manifest_check.py)
+    messenger: SlackMessenger | None = None  # the outbox
+    handover: HandOver | None = None
 
     def start_background(self) -> None:
-        """Start the worker threads, following runs, watching Airflow and pruning the store;
-        in each serving process, after gunicorn forks it."""
+        """Start the worker threads, following runs, watching Airflow, the outbox and pruning
+        the store; in each serving process, after gunicorn forks it."""
         self.workers.start()
         self.follower.start()
         self.watcher.start()
         self.housekeeper.start()
+        if self.messenger is not None:
+            self.messenger.start()
+
+    def drain(self, grace_seconds: float = DRAIN_SECONDS) -> None:
+        """The process is told to stop (SIGTERM): take no more work, hand the acknowledged
+        requests not started over to the next process, give those running ``grace_seconds``
+        to finish, then close. What is owed to Slack waits in the outbox."""
+        unstarted = self.workers.take_unstarted()
+        if self.handover is not None:
+            self.handover.record(unstarted)
+        if not self.workers.wait_idle(grace_seconds):
+            log.warning("%d requests were still running after %.0f s at shutdown",
+                        self.workers.in_flight, grace_seconds)  # fmt: skip
+        self.close(wait=False)
 
     def close(self, *, wait: bool = True) -> None:
         self.follower.stop()
         self.watcher.stop()
         self.housekeeper.stop()
+        if self.messenger is not None:
+            self.messenger.stop()
         self.workers.shutdown(wait=wait)
         for client in self.clients.values():
             client.close()
@@ -108,7 +130,7 @@ def create_bot(
         logger=logging.getLogger("slack_bolt"),
     )
     store = store or Store(settings.database_url)
-    poster = Poster(web_client)
+    poster = SlackMessenger(store, web_client, retry_minutes=settings.outbox_retry_minutes)
     groups = UserGroups(web_client)
     book = SubscriptionBook(config, store)
     contexts = Contexts(
@@ -159,6 +181,7 @@ def create_bot(
     # Who the bot token belongs to (Bolt asked too, and keeps its answer to itself).
     app.use(workspace_guard(AppIdentity.from_auth_test(web_client.auth_test())))
     app.use(replay_guard(RecentSignatures()))
+    app.use(remember_request)
     if console_key:
         app.use(console_origin(console_key))
     routes = Routes(app)
@@ -172,6 +195,8 @@ def create_bot(
     housekeeper = Housekeeper(
         store, Retention(audit=None if retention is None else timedelta(days=retention))
     )
+    handover = HandOver(store, app, owner=lambda: poster.owner)
+    poster.tick_hooks.append(handover.pick_up)
     bot = Bot(
         app=app,
         settings=settings,
@@ -183,6 +208,8 @@ def create_bot(
         clients=clients,
         groups=groups,
         routes=routes,
+        messenger=poster,
+        handover=handover,
     )
     _LIVE.append(bot)
     return bot
@@ -196,3 +223,9 @@ _LIVE: list[Bot] = []
 def start_background_work() -> None:
     for bot in _LIVE:
         bot.start_background()
+
+
+def drain_all() -> None:
+    """In a serving process told to stop (gunicorn's worker_exit)."""
+    for bot in _LIVE:
+        bot.drain()

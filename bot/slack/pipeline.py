@@ -25,6 +25,7 @@ from bot.core.messenger import Thread
 from bot.core.parser import Command
 from bot.core.reply import Reply
 from bot.slack.answers import Answer
+from bot.slack.handover import RAW_KEY
 from bot.slack.replay import once
 from bot.slack.services import Services
 
@@ -48,8 +49,10 @@ class Pipeline:
 
     def submit(self, context: BoltContext, work: Callable[[], None]) -> bool:
         """Hand ``work`` to the workers, to be done once however often Slack delivers the
-        request (bot/slack/replay.py); False, at once, when the bot is too busy to take it."""
-        return self._s.workers.try_submit(once(self._s.store, context, work))
+        request (bot/slack/replay.py); False, at once, when the bot is too busy to take it.
+        Not started when the process stops, it is handed over (bot/slack/handover.py)."""
+        work = once(self._s.store, context, work)
+        return self._s.workers.try_submit(work, handover=context.get(RAW_KEY))
 
     def context(self, req: Request) -> Context:
         return self._s.contexts.of(

@@ -10,8 +10,8 @@ from bot.core.approvals import Approvals
 from bot.core.audit import Audit
 from bot.core.context import Contexts
 from bot.core.follower import Follower
-from bot.core.messenger import Messenger
 from bot.core.workers import Workers
+from bot.slack.outbox import SlackMessenger
 from bot.store import Store
 
 
@@ -19,7 +19,7 @@ from bot.store import Store
 class Services:
     contexts: Contexts  # the config, the verbs, who may do what, the Airflow clients
     store: Store
-    messenger: Messenger
+    messenger: SlackMessenger  # the outbox: the core's Messenger, and response URLs
     web: WebClient  # for what only Slack does: opening a form
     workers: Workers
     audit: Audit

@@ -8,7 +8,7 @@ not had yet, in order, and is safe to run from several processes at once.
 ``Store`` is the one thing the rest of the bot holds. It owns the engine (engine.py) and the
 schema (schema.py); its other methods come from one class per table family, each in the
 module that owns that table: audit.py, actions.py, follows.py, replays.py, subscriptions.py,
-watches.py, and retention.py.
+watches.py, outbox.py, and retention.py.
 Apart from retention, which prunes every table, no family touches another's table, so each
 module reads on its own.
 """
@@ -20,6 +20,7 @@ from bot.store.actions import NewAction, PendingAction, StoredActions
 from bot.store.audit import AuditEntry, AuditTrail
 from bot.store.engine import Database, engine_for, normalise_url
 from bot.store.follows import Follow, FollowedRuns
+from bot.store.outbox import HandedOver, Outbox, OutboxRow
 from bot.store.replays import SeenRequests
 from bot.store.retention import Pruning, Retention
 from bot.store.schema import MIGRATIONS, schema_version
@@ -27,7 +28,16 @@ from bot.store.subscriptions import StoredSubscription, Subscriptions
 from bot.store.watches import NewEvent, OwedEvent, Watches, WatchState
 
 
-class Store(AuditTrail, StoredActions, FollowedRuns, SeenRequests, Subscriptions, Watches, Pruning):
+class Store(
+    AuditTrail,
+    StoredActions,
+    FollowedRuns,
+    SeenRequests,
+    Subscriptions,
+    Watches,
+    Outbox,
+    Pruning,
+):
     def __init__(self, database_url: str) -> None:
         self.url = normalise_url(database_url)
         self._engine = engine_for(self.url)
@@ -56,8 +66,10 @@ __all__ = [
     "MIGRATIONS",
     "AuditEntry",
     "Follow",
+    "HandedOver",
     "NewAction",
     "NewEvent",
+    "OutboxRow",
     "OwedEvent",
     "PendingAction",
     "Retention",

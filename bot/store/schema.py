@@ -190,6 +190,48 @@ watch_event = Table(
 )
 
 
+# Every message the bot owes Slack, recorded before it is sent and kept until it is delivered
+# or known undeliverable: an answer, an update of one, a follow-up, an alert, a post to a
+# response_url. ``order_key`` is its thread (or the message it updates): within one key, a
+# message goes only once those before it are done. ``key``: the sender's own name for the
+# message, so that a sender that retries (the watch loop, a follower) records it once.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(160), unique=True),
+    Column("kind", String(16), nullable=False),  # post, update, ephemeral, respond
+    Column("order_key", String(160), nullable=False),
+    Column("payload", JSON, nullable=False),  # the call's arguments (text, blocks, ...)
+    Column("state", String(16), nullable=False),  # sending, pending, sent, failed
+    Column("unknown", Boolean, nullable=False),  # a try may have got through: look first
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("give_up_at", DateTime(timezone=True), nullable=False),
+    Column("next_try_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("ts", String(32)),  # the message's, once sent
+    Column("error", String(64)),
+    Column("done_at", DateTime(timezone=True)),
+    Index("ix_outbox_due", "state", "next_try_at"),
+    Index("ix_outbox_order", "order_key", "id"),
+)
+
+# Requests acknowledged but not yet started when their process was told to stop (a deploy, a
+# restart): the raw request as Slack sent it, for the next process to carry out.
+handed_over = Table(
+    "handed_over",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+)
+
+
 def _create_audit_log(conn: Connection) -> None:
     audit_log.create(conn)
 
@@ -224,6 +266,11 @@ def _create_watching(conn: Connection) -> None:
         table.create(conn)
 
 
+def _create_delivery(conn: Connection) -> None:
+    for table in (outbox, handed_over):
+        table.create(conn)
+
+
 # The schema's history: step N brings a database at version N-1 to version N. Append only;
 # a released step is never edited, since databases out there already ran it.
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
@@ -233,6 +280,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _create_seen_request,
     _index_for_pruning,
     _create_watching,
+    _create_delivery,
 )
 
 

@@ -23,10 +23,12 @@ from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlencode
 
 import requests
+from sqlalchemy import update
 
 from bot.serve.startup import load_all, migrate_store
 from bot.slack.app import create_bot
 from bot.store import AuditEntry
+from bot.store.schema import outbox
 from bot.tools.localbot import Answer, LocalBot
 from bot.tools.localslack import SlackStandin
 from bot.tools.signing import (
@@ -548,6 +550,19 @@ class FlowBot:
         checked = self.local.bot.follower.tick()
         self.settle()
         return checked
+
+    def deliver_owed(self) -> int:
+        """One round of the outbox, now: every message waiting for its next try is tried at
+        once (not after its backoff). Returns how many were tried."""
+        store = self.local.bot.store
+        with store._db.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.state == "pending")
+                         .values(next_try_at=outbox.c.created_at))  # fmt: skip
+        messenger = self.local.bot.messenger
+        assert messenger is not None
+        tried = messenger.deliver_due()
+        self.settle()
+        return tried
 
     def forget_user_groups(self) -> None:
         """Drop the bot's cache of user groups, as the 2 minutes it keeps them passing would:

@@ -1,0 +1,304 @@
+"""The core's Messenger on Slack's Web API, through the outbox: nothing the bot owes is lost.
+
+Every message is recorded in the store (bot/store/outbox.py) before it is sent, then tried at
+once when nothing earlier in its thread is left to send. What Slack does not take (its 429,
+5xx, a timeout, the network) is tried again by a background loop, with backoff or Slack's
+``Retry-After``, in order within its thread, for up to ``OUTBOX_RETRY_MINUTES``; then it is
+marked undeliverable and logged once. What cannot heal (``channel_not_found``,
+``not_in_channel``, ``is_archived``) is not retried: the caller hears ``Undelivered`` and falls
+back as before (``response_url``, the invite hint).
+
+A message not sent yet has an id of its own in place of Slack's ts (``outbox:<key>``): a reply
+in its thread, or an update of it, waits behind it and is given the real ts when it goes.
+While the store itself is down, messages are sent straight, as before there was an outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.core.messenger import Thread, Undelivered
+from bot.core.reply import Reply, context
+from bot.slack import delivery
+from bot.slack.delivery import PLACEHOLDER, Outcome, Refused, Retry, Sent
+from bot.store import Store, clock
+from bot.store.outbox import FAILED, SENT, OutboxRow
+
+log = logging.getLogger(__name__)
+# slack_sdk logs each failed call at ERROR; the outbox says what it does about it instead.
+_sdk_log = logging.getLogger(f"{__name__}.sdk")
+_sdk_log.setLevel(logging.CRITICAL)
+
+INVITE_HINT = (
+    "I can't post in this channel, so only you see this. "
+    "`/invite` me to get replies in a thread everyone can follow."
+)
+LEASE_S = 60.0  # a try holds its message this long; a process that died lets it go then
+TICK_S = 1.0  # how often the loop looks for messages due, when nothing wakes it sooner
+MAX_BACKOFF_S = 60.0
+
+
+class SlackMessenger:
+    """Messenger (bot/core/messenger.py) with an outbox, plus ``respond`` for response URLs."""
+
+    def __init__(self, store: Store, client: WebClient, *, retry_minutes: float = 60.0) -> None:
+        # Its own client, without slack_sdk's retry handlers: the outbox decides when to retry,
+        # and a try never holds a worker thread through a Retry-After.
+        self._client = WebClient(
+            token=client.token, base_url=client.base_url, timeout=client.timeout, logger=_sdk_log
+        )
+        self._client.retry_handlers.clear()
+        self._store = store
+        self._retry = timedelta(minutes=retry_minutes)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.tick_hooks: list[Callable[[], object]] = []  # also run by the loop (hand-overs)
+
+    @property
+    def owner(self) -> str:
+        # Read each time: gunicorn forks the process that built this object.
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    # -- Messenger ----------------------------------------------------------------------------
+
+    def open_thread(self, channel: str, header: str) -> Thread:
+        key = uuid.uuid4().hex
+        ts = self._post(channel, {"channel": channel, "text": header}, key=key)
+        return Thread(channel=channel, ts=ts, header=header)
+
+    def reply(self, thread: Thread, reply: Reply, key: str | None = None) -> str:
+        payload = {
+            "channel": thread.channel,
+            "thread_ts": thread.ts,
+            "text": reply.text,
+            "blocks": list(reply.blocks),
+        }
+        return self._post(thread.channel, payload, key=key, order=f"{thread.channel}/{thread.ts}")
+
+    def replace(self, channel: str, ts: str, reply: Reply) -> None:
+        payload = {"channel": channel, "ts": ts, "text": reply.text, "blocks": list(reply.blocks)}
+        self._record("update", self._order_of(channel, ts), payload)
+
+    def close(self, thread: Thread, reply: Reply) -> None:
+        mark = (
+            ":hourglass_flowing_sand:"
+            if reply.waiting
+            else (":white_check_mark:" if reply.ok else ":x:")
+        )
+        outcome = reply.outcome or ("done" if reply.ok else "failed")
+        payload = {
+            "channel": thread.channel,
+            "ts": thread.ts,
+            "text": f"{thread.header} {mark} {outcome}",
+        }
+        try:
+            self._record("update", self._order_of(thread.channel, thread.ts), payload)
+        except Undelivered as exc:
+            # The answer is in the thread already; a stale summary is worth a log line only.
+            log.warning("could not update the parent message: %s", exc.error)
+
+    def post(self, channel: str, text: str) -> None:
+        self._post(channel, {"channel": channel, "text": text})
+
+    def send(self, channel: str, reply: Reply, key: str | None = None) -> str:
+        payload = {"channel": channel, "text": reply.text, "blocks": list(reply.blocks)}
+        return self._post(channel, payload, key=key)
+
+    def ephemeral(self, channel: str, user: str, reply: Reply) -> None:
+        payload = {
+            "channel": channel,
+            "user": user,
+            "text": reply.text,
+            "blocks": list(reply.blocks),
+        }
+        self._record("ephemeral", f"{channel}/to:{user}", payload)
+
+    def respond(
+        self, response_url: str, reply: Reply, *, invite_hint: bool = False, replace: bool = False
+    ) -> None:
+        """Answer through a request's ``response_url`` (5 uses, 30 minutes); ``replace``
+        rewrites the message whose button was clicked instead of adding one."""
+        blocks = list(reply.blocks) + ([context(INVITE_HINT)] if invite_hint else [])
+        payload = {"url": response_url, "text": reply.text, "blocks": blocks, "replace": replace}
+        try:
+            self._record("respond", f"url:{response_url[-40:]}", payload)
+        except Undelivered as exc:
+            log.warning("response_url refused the answer: %s", exc.error)
+
+    # -- recording and trying -----------------------------------------------------------------
+
+    def _post(
+        self,
+        channel: str,
+        payload: Mapping[str, object],
+        *,
+        key: str | None = None,
+        order: str | None = None,
+    ) -> str:
+        key = key or uuid.uuid4().hex
+        # A new top-level message is its own thread: its replies and updates wait behind it.
+        order = order or f"{channel}/{PLACEHOLDER}{key}"
+        row = self._record("post", order, payload, key=key)
+        return row.ts or f"{PLACEHOLDER}{row.key}"
+
+    def _record(
+        self, kind: str, order: str, payload: Mapping[str, object], *, key: str | None = None
+    ) -> OutboxRow:
+        """Record the message and try it now if it is first in its thread. Raises Undelivered
+        only for what cannot heal, tried now."""
+        key = key or uuid.uuid4().hex
+        try:
+            row, now = self._store.add_message(
+                kind,
+                order,
+                payload,
+                owner=self.owner,
+                give_up_at=clock.now() + self._retry,
+                lease_seconds=LEASE_S,
+                key=key,
+            )
+        except SQLAlchemyError as exc:
+            log.warning(
+                "the outbox could not record a message (%s): sent without it", type(exc).__name__
+            )
+            return self._straight(kind, order, payload, key)
+        if not now:
+            self._wake.set()  # behind another of its thread: the loop sends it in turn
+            return row
+        outcome = delivery.send(self._client, row, self._resolve)
+        self._settle(row, outcome)
+        if isinstance(outcome, Refused):
+            raise Undelivered(outcome.error)
+        return OutboxRow(**{**row.__dict__, "ts": outcome.ts}) if isinstance(outcome, Sent) else row
+
+    def _straight(
+        self, kind: str, order: str, payload: Mapping[str, object], key: str
+    ) -> OutboxRow:
+        now = clock.now()
+        row = OutboxRow(
+            id=0,
+            kind=kind,
+            order_key=order,
+            payload=dict(payload),
+            state="sending",
+            unknown=False,
+            attempts=0,
+            created_at=now,
+            give_up_at=now,
+            key=key,
+        )
+        outcome = delivery.send(self._client, row, self._resolve)
+        if isinstance(outcome, Sent):
+            return OutboxRow(**{**row.__dict__, "ts": outcome.ts})
+        raise Undelivered(outcome.error)
+
+    def _settle(self, row: OutboxRow, outcome: Outcome) -> None:
+        """Store what came of a try of ``row`` (leased to this process)."""
+        try:
+            if isinstance(outcome, Sent):
+                self._store.message_sent(row.id, self.owner, outcome.ts)
+            elif isinstance(outcome, Refused):
+                log.warning("Slack refused a message to %s: %s", _where(row), outcome.error)
+                self._store.message_failed(row.id, self.owner, outcome.error)
+            else:
+                at = clock.now() + timedelta(seconds=_delay(row.attempts, outcome))
+                if at > row.give_up_at:
+                    log.warning(
+                        "a message to %s is undeliverable: Slack did not take it in "
+                        "%s minutes (%s)",
+                        _where(row),
+                        _minutes(row),
+                        outcome.error,
+                    )
+                    self._store.message_failed(row.id, self.owner, f"gave_up:{outcome.error}")
+                else:
+                    log.info("Slack did not take a message to %s (%s): tried again at %s",
+                             _where(row), outcome.error, f"{at:%H:%M:%S}")  # fmt: skip
+                    self._store.retry_message(
+                        row.id, self.owner, at=at, error=outcome.error, unknown=outcome.unknown
+                    )
+                    self._wake.set()
+        except SQLAlchemyError as exc:
+            # Its lease lapses and another try looks it up first: not lost, not sent twice.
+            log.warning("the outbox could not record a try (%s)", type(exc).__name__)
+
+    def _order_of(self, channel: str, ts: str) -> str:
+        """An update waits behind the message it updates, and with it, its thread."""
+        if ts.startswith(PLACEHOLDER):
+            try:
+                target = self._store.message_by_key(ts[len(PLACEHOLDER) :])
+            except SQLAlchemyError:
+                target = None
+            if target is not None:
+                return target.order_key
+        return f"{channel}/{ts}"
+
+    def _resolve(self, ts: str) -> str | None:
+        row = self._store.message_by_key(ts[len(PLACEHOLDER) :])
+        if row is None or row.state == FAILED:
+            return None
+        if row.state != SENT:
+            raise delivery.NotYet(ts)
+        return row.ts
+
+    # -- the background loop ------------------------------------------------------------------
+
+    def deliver_due(self) -> int:
+        """Try every message due now, in order within each thread; returns how many."""
+        tried = 0
+        while True:
+            rows = self._store.take_due_messages(self.owner, lease_seconds=LEASE_S)
+            for row in rows:
+                self._settle(row, delivery.send(self._client, row, self._resolve))
+            tried += len(rows)
+            if not rows:
+                return tried
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="chatops-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(TICK_S)
+            self._wake.clear()
+            for step in (self.deliver_due, *self.tick_hooks):
+                try:
+                    step()
+                except SQLAlchemyError as exc:
+                    log.warning("outbox loop: the state store failed: %s", type(exc).__name__)
+                except Exception:
+                    log.exception("outbox loop: unexpected error")
+
+
+def _delay(attempts: int, outcome: Retry) -> float:
+    if outcome.after is not None:
+        return outcome.after
+    # 1, 2, 4 ... 60 s, jittered so that processes retrying after one outage spread out.
+    return min(MAX_BACKOFF_S, 2.0**attempts) * random.uniform(0.8, 1.2)  # noqa: S311
+
+
+def _minutes(row: OutboxRow) -> int:
+    return round((row.give_up_at - row.created_at).total_seconds() / 60)
+
+
+def _where(row: OutboxRow) -> str:
+    return str(row.payload.get("channel") or "a response_url")
