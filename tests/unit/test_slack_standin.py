@@ -7,7 +7,9 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from http.client import RemoteDisconnected
 from typing import Any
+from urllib.error import URLError
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -255,6 +257,174 @@ def test_message_lookup_of_unknown_ts_raises(standin: SlackStandin) -> None:
         standin.message("C1", "1.000000")
 
 
+# ----------------------------------------------------------------------------- reading back
+
+# What the bot's token needs to read channels back, on top of posting.
+READ_SCOPES = ("commands", "chat:write", "channels:history", "groups:history")
+
+
+@pytest.fixture
+def reader() -> Iterator[WebClient]:
+    """A client of a stand-in whose bot token may read history, as a durable sender's must."""
+    with SlackStandin(bot_scopes=READ_SCOPES) as s:
+        yield WebClient(base_url=s.api_url, token=BOT)
+
+
+def outbox(key: str) -> dict[str, Any]:
+    return {"event_type": "outbox", "event_payload": {"key": key}}
+
+
+def texts(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["text"] for m in messages]
+
+
+def test_metadata_is_stored_and_read_back_only_with_include_all_metadata(
+    reader: WebClient,
+) -> None:
+    r = reader.chat_postMessage(channel="C1", text="json body", metadata=outbox("a"))
+    assert r["message"]["metadata"] == outbox("a")
+    # A form body carries it as JSON text, as Slack's docs show it.
+    reader.api_call(
+        "chat.postMessage",
+        params={"channel": "C1", "text": "form body", "metadata": json.dumps(outbox("b"))},
+    )
+    history = reader.conversations_history(channel="C1")["messages"]
+    assert texts(history) == ["form body", "json body"]
+    assert all("metadata" not in m for m in history)
+    history = reader.conversations_history(channel="C1", include_all_metadata=True)["messages"]
+    assert [m["metadata"] for m in history] == [outbox("b"), outbox("a")]
+    replies = reader.conversations_replies(channel="C1", ts=r["ts"], include_all_metadata=True)
+    assert replies["messages"][0]["metadata"] == outbox("a")
+    assert "metadata" not in reader.conversations_replies(channel="C1", ts=r["ts"])["messages"][0]
+
+
+def test_metadata_is_kept_in_messages_and_replaced_by_chat_update(standin: SlackStandin) -> None:
+    client = WebClient(base_url=standin.api_url, token=BOT)
+    ts = client.chat_postMessage(channel="C1", text="queued", metadata=outbox("a"))["ts"]
+    assert standin.messages["C1"][0]["metadata"] == outbox("a")
+    client.chat_update(channel="C1", ts=ts, text="running")  # left out: kept
+    assert standin.message("C1", ts)["metadata"] == outbox("a")
+    client.chat_update(channel="C1", ts=ts, text="done", metadata=outbox("b"))
+    assert standin.message("C1", ts)["metadata"] == outbox("b")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error"),
+    [
+        ("{not json", "invalid_metadata_format"),
+        (json.dumps([outbox("a")]), "invalid_metadata_format"),
+        ({"event_type": "outbox"}, "invalid_metadata_schema"),
+        ({"event_type": "outbox", "event_payload": "key=a"}, "invalid_metadata_schema"),
+        ({"event_type": "", "event_payload": {}}, "invalid_metadata_schema"),
+    ],
+)
+def test_malformed_metadata_is_refused(
+    client: WebClient, standin: SlackStandin, metadata: Any, error: str
+) -> None:
+    e = error_of(lambda: client.chat_postMessage(channel="C1", text="x", metadata=metadata))
+    assert e.response["error"] == error
+    assert standin.messages == {}
+
+
+def test_an_event_type_slack_does_not_accept_is_dropped_with_a_warning(
+    client: WebClient, standin: SlackStandin
+) -> None:
+    metadata = {"event_type": "airflow.outbox", "event_payload": {"key": "a"}}  # a period
+    r = client.chat_postMessage(channel="C1", text="x", metadata=metadata)
+    assert r["ok"] is True and r["warning"] == "invalid_metadata_schema"
+    assert "metadata" not in standin.message("C1", r["ts"])
+
+
+def test_history_is_top_level_newest_first_in_pages(reader: WebClient) -> None:
+    posted = [reader.chat_postMessage(channel="C1", text=f"m{i}")["ts"] for i in range(5)]
+    reader.chat_postMessage(channel="C1", text="a reply", thread_ts=posted[0])
+    reader.chat_postMessage(channel="C2", text="elsewhere")
+    first = reader.conversations_history(channel="C1", limit=2)
+    assert texts(first["messages"]) == ["m4", "m3"]
+    assert first["has_more"] is True
+    seen, cursor = texts(first["messages"]), first["response_metadata"]["next_cursor"]
+    while cursor:
+        page = reader.conversations_history(channel="C1", limit=2, cursor=cursor)
+        seen += texts(page["messages"])
+        cursor = page["response_metadata"]["next_cursor"]
+        assert page["has_more"] is bool(cursor)
+    assert seen == ["m4", "m3", "m2", "m1", "m0"]  # the reply is not history; nothing twice
+    parent = reader.conversations_history(channel="C1")["messages"][-1]
+    assert (parent["thread_ts"], parent["reply_count"]) == (posted[0], 1)
+
+
+def test_history_oldest_latest_and_inclusive(reader: WebClient) -> None:
+    ts = [reader.chat_postMessage(channel="C1", text=f"m{i}")["ts"] for i in range(4)]
+    assert texts(reader.conversations_history(channel="C1", oldest=ts[1])["messages"]) == [
+        "m3",
+        "m2",
+    ]
+    within = reader.conversations_history(channel="C1", oldest=ts[1], latest=ts[3], inclusive=True)
+    assert texts(within["messages"]) == ["m3", "m2", "m1"]
+    assert texts(reader.conversations_history(channel="C1", latest=ts[1])["messages"]) == ["m0"]
+    assert reader.conversations_history(channel="C9")["messages"] == []
+
+
+def test_history_and_replies_refuse_like_slack() -> None:
+    with SlackStandin(member_channels={"C1"}) as s:  # the default scopes cannot read
+        plain = WebClient(base_url=s.api_url, token=BOT)
+        e = error_of(lambda: plain.conversations_history(channel="C1"))
+        assert (e.response["error"], e.response["needed"]) == ("missing_scope", "channels:history")
+        assert e.response["provided"] == "commands,chat:write,usergroups:read"
+        e = error_of(lambda: plain.conversations_replies(channel="D1", ts="1.0"))
+        assert (e.response["error"], e.response["needed"]) == ("missing_scope", "im:history")
+    with SlackStandin(bot_scopes=READ_SCOPES, member_channels={"C1"}) as s:
+        c = WebClient(base_url=s.api_url, token=BOT)
+        ts = c.chat_postMessage(channel="C1", text="x")["ts"]
+        for call, error in [
+            (lambda: c.conversations_history(channel="C0PRIVATE"), "not_in_channel"),
+            (lambda: c.conversations_history(channel=""), "channel_not_found"),
+            (lambda: c.conversations_history(channel="C1", cursor="nope"), "invalid_cursor"),
+            (lambda: c.conversations_history(channel="C1", oldest="soon"), "invalid_ts_oldest"),
+            (lambda: c.conversations_history(channel="C1", latest="later"), "invalid_ts_latest"),
+            (lambda: c.conversations_replies(channel="C1", ts="1.000000"), "thread_not_found"),
+        ]:
+            assert error_of(call).response["error"] == error
+        assert c.conversations_replies(channel="C1", ts=ts)["messages"][0]["text"] == "x"
+
+
+def test_replies_are_the_parent_then_replies_oldest_first_in_pages(reader: WebClient) -> None:
+    parent = reader.chat_postMessage(channel="C1", text="parent")["ts"]
+    for i in range(4):
+        reader.chat_postMessage(channel="C1", text=f"r{i}", thread_ts=parent)
+    other = reader.chat_postMessage(channel="C1", text="other")["ts"]
+    reader.chat_postMessage(channel="C1", text="other's reply", thread_ts=other)
+    whole = reader.conversations_replies(channel="C1", ts=parent)
+    assert texts(whole["messages"]) == ["parent", "r0", "r1", "r2", "r3"]
+    assert whole["has_more"] is False and whole["messages"][0]["thread_ts"] == parent
+    first = reader.conversations_replies(channel="C1", ts=parent, limit=3)
+    assert texts(first["messages"]) == ["parent", "r0", "r1"] and first["has_more"] is True
+    rest = reader.conversations_replies(
+        channel="C1", ts=parent, limit=3, cursor=first["response_metadata"]["next_cursor"]
+    )
+    assert texts(rest["messages"]) == ["r2", "r3"] and rest["has_more"] is False
+    after_r1 = reader.conversations_replies(
+        channel="C1", ts=parent, oldest=whole["messages"][2]["ts"]
+    )
+    assert texts(after_r1["messages"]) == ["parent", "r2", "r3"]
+
+
+def test_posts_with_event_and_event_counts_find_duplicates(
+    client: WebClient, standin: SlackStandin
+) -> None:
+    parent = client.chat_postMessage(channel="C1", text="1", metadata=outbox("a"))["ts"]
+    client.chat_postMessage(channel="C1", text="2", thread_ts=parent, metadata=outbox("b"))
+    client.chat_postMessage(channel="C2", text="3", metadata=outbox("a"))
+    client.chat_postMessage(
+        channel="C2", text="4", metadata={"event_type": "other", "event_payload": {}}
+    )
+    client.chat_postMessage(channel="C2", text="5")
+    posts = standin.posts_with_event("outbox")
+    assert [(m["channel"], m["text"]) for m in posts] == [("C1", "1"), ("C1", "2"), ("C2", "3")]
+    assert standin.event_counts("outbox", "key") == {"a": 2, "b": 1}
+    assert standin.event_counts("other", "key") == {None: 1}
+
+
 # ----------------------------------------------------------------------------- other methods
 
 
@@ -360,6 +530,127 @@ def test_server_error_retry_handler_retries(standin: SlackStandin) -> None:
     standin.server_error_next("auth.test", status=500)
     assert client.auth_test()["ok"] is True
     assert len(standin.calls_to("auth.test")) == 2
+
+
+# ----------------------------------------------------------------------------- faults over time
+
+
+def no_retry_client(standin: SlackStandin, timeout: int = 30) -> WebClient:
+    """A client that reports the first failure instead of retrying it."""
+    return WebClient(base_url=standin.api_url, token=BOT, timeout=timeout, retry_handlers=[])
+
+
+def test_outage_answers_5xx_to_everything_until_it_is_over(
+    client: WebClient, standin: SlackStandin
+) -> None:
+    url = standin.new_response_url()
+    standin.outage(0.5)
+    e = error_of(lambda: client.chat_postMessage(channel="C1", text="x"))
+    assert e.response.status_code == 503 and "<html>" in str(e.response.data)
+    assert error_of(client.auth_test).response.status_code == 503
+    assert WebhookClient(url).send(text="x").status_code == 503
+    assert standin.messages == {}
+    time.sleep(0.6)
+    assert client.chat_postMessage(channel="C1", text="x")["ok"] is True
+    assert WebhookClient(url).send(text="x").status_code == 200
+
+
+def test_outage_of_some_methods_and_ended_early(client: WebClient, standin: SlackStandin) -> None:
+    standin.outage(60, status=502, methods=["chat.postMessage"])
+    assert (
+        error_of(lambda: client.chat_postMessage(channel="C1", text="x")).response.status_code
+        == 502
+    )
+    assert client.auth_test()["ok"] is True
+    assert WebhookClient(standin.new_response_url()).send(text="x").status_code == 200
+    standin.end_outage()
+    assert client.chat_postMessage(channel="C1", text="x")["ok"] is True
+
+
+def test_rate_limit_every_third_call(client: WebClient, standin: SlackStandin) -> None:
+    standin.rate_limit_every(3, seconds=60, retry_after=2)
+    outcomes = []
+    for i in range(7):
+        try:
+            outcomes.append(client.chat_postMessage(channel="C1", text=str(i))["ok"])
+        except SlackApiError as e:
+            assert e.response["error"] == "ratelimited"
+            assert e.response.headers["Retry-After"] == "2"
+            outcomes.append(e.response.status_code)
+    assert outcomes == [True, True, 429, True, True, 429, True]
+    assert texts(standin.messages["C1"]) == ["0", "1", "3", "4", "6"]
+
+
+def test_rate_limit_every_counts_the_given_methods_together(
+    client: WebClient, standin: SlackStandin
+) -> None:
+    standin.rate_limit_every(2, seconds=60, methods=("chat.postMessage", "chat.update"))
+    ts = client.chat_postMessage(channel="C1", text="x")["ts"]  # 1st
+    assert client.auth_test()["ok"] is True  # not counted
+    assert (
+        error_of(lambda: client.chat_update(channel="C1", ts=ts, text="y")).response.status_code
+        == 429
+    )
+    assert client.chat_update(channel="C1", ts=ts, text="z")["ok"] is True  # 3rd
+    standin.reset()  # forgets windows too
+    assert [client.auth_test()["ok"] for _ in range(2)] == [True, True]
+
+
+def test_queued_faults_come_before_windows(client: WebClient, standin: SlackStandin) -> None:
+    standin.outage(60)
+    standin.fail_next("chat.postMessage", "is_archived")
+    assert (
+        error_of(lambda: client.chat_postMessage(channel="C1", text="x")).response["error"]
+        == "is_archived"
+    )
+    assert (
+        error_of(lambda: client.chat_postMessage(channel="C1", text="x")).response.status_code
+        == 503
+    )
+
+
+def test_accept_then_drop_stores_the_message_and_the_client_gets_no_answer(
+    standin: SlackStandin,
+) -> None:
+    standin.accept_then_drop_next("chat.postMessage")
+    client = no_retry_client(standin)
+    with pytest.raises((ConnectionError, RemoteDisconnected, URLError)):
+        client.chat_postMessage(channel="C1", text="sent once", metadata=outbox("a"))
+    (stored,) = standin.messages["C1"]
+    assert stored["text"] == "sent once"
+    (call,) = standin.calls_to("chat.postMessage")
+    assert call.result is not None and call.result["ts"] == stored["ts"]  # what Slack did
+    assert client.chat_postMessage(channel="C1", text="next")["ok"] is True  # once only
+
+
+def test_the_default_client_retries_a_dropped_answer_and_posts_twice(
+    client: WebClient, standin: SlackStandin
+) -> None:
+    standin.accept_then_drop_next("chat.postMessage")
+    assert client.chat_postMessage(channel="C1", text="x", metadata=outbox("a"))["ok"] is True
+    assert standin.event_counts("outbox", "key") == {"a": 2}  # the duplicate to guard against
+
+
+def test_accept_then_hang_times_out_a_short_client_but_the_message_is_stored(
+    standin: SlackStandin,
+) -> None:
+    standin.accept_then_hang_next("chat.postMessage", seconds=2)
+    impatient = WebClient(base_url=standin.api_url, token=BOT, timeout=1)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        impatient.chat_postMessage(channel="C1", text="slow")
+    assert time.monotonic() - started < 1.9
+    assert texts(standin.messages["C1"]) == ["slow"]
+    # Other calls are answered meanwhile: the held answer does not hold the stand-in.
+    assert impatient.chat_postMessage(channel="C1", text="quick")["ok"] is True
+    assert len(standin.calls_to("chat.postMessage")) == 2
+
+
+def test_accept_then_hang_answers_a_patient_client_late(standin: SlackStandin) -> None:
+    standin.accept_then_hang_next("auth.test", seconds=0.3)
+    started = time.monotonic()
+    assert no_retry_client(standin).auth_test()["ok"] is True
+    assert time.monotonic() - started >= 0.3
 
 
 # ----------------------------------------------------------------------------- waiting, reset

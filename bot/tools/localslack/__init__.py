@@ -11,8 +11,15 @@ One ``ThreadingHTTPServer`` on 127.0.0.1 (free port) serves:
   the URL ``apps.connections.open`` hands out to the app token.
 
 Every request is recorded as a :class:`Call` before it is answered. Faults
-(``fail_next``, ``rate_limit_next``, ``server_error_next``, ``disconnect_next``) are queued per
-method and consumed in order. Point ``slack_sdk.WebClient(base_url=standin.api_url)`` at it.
+(``fail_next``, ``rate_limit_next``, ``server_error_next``, ``disconnect_next``, and
+``accept_then_drop_next`` / ``accept_then_hang_next``, which carry the call out and lose or hold
+its answer) are queued per method and consumed in order; ``outage`` and ``rate_limit_every``
+answer the calls of a stretch of time. Point ``slack_sdk.WebClient(base_url=standin.api_url)``
+at it.
+
+Messages keep their metadata; ``conversations.history`` and ``conversations.replies`` read them
+back (the bot token needs a ``*:history`` scope for that, as on Slack: pass ``bot_scopes``), and
+``posts_with_event`` / ``event_counts`` count what was posted, to find duplicates.
 
 Stop Socket Mode clients (``client.close()``) before :meth:`SlackStandin.stop`, or their
 auto-reconnect will keep trying to reach a server that is gone.
@@ -22,9 +29,10 @@ auto-reconnect will keep trying to reach a server that is gone.
 
 * ``server``: the HTTP server and its routing; starting and stopping;
 * ``webapi``: a Web API request from its body to its answer, and the methods that look things
-  up; ``messages`` (``chat.*``) and ``views`` (``views.*``) hold the rest;
+  up; ``messages`` (``chat.*``), ``history`` (``conversations.history``/``.replies``) and
+  ``views`` (``views.*``) hold the rest;
 * ``blockkit``: the Block Kit limits Slack enforces;
-* ``faults``: the faults to inject;
+* ``faults``: the faults to inject, queued or over a stretch of time;
 * ``response_urls``: response URLs;
 * ``socket_mode`` over ``websocket``: Socket Mode, and the WebSocket under it;
 * ``wire``: the shapes of replies and Slack's error answers.

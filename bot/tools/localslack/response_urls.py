@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from bot.tools.localslack.faults import Faults
+from bot.tools.localslack.faults import RESPONSE_URL, Faults
 from bot.tools.localslack.messages import Messages
 from bot.tools.localslack.state import Call
 from bot.tools.localslack.wire import Reply, as_text, text_reply
@@ -67,22 +67,27 @@ class ResponseUrls(Faults, Messages):
         # Recording and applying happen under one hold of the lock: whoever wait_for()s this
         # call sees its effects (messages) too.
         with self._cond:
-            self._record(Call("response_url", copy.deepcopy(params), None, time.monotonic()))
-            fault = self._take_fault("response_url")
-            if fault is not None:
+            self._record(Call(RESPONSE_URL, copy.deepcopy(params), None, time.monotonic()))
+            fault = self._take_fault(RESPONSE_URL)
+            if fault is not None and not fault.carried_out:
                 return self._fault_reply(fault, webhook=True)
-            state = self._response_urls.get(rid)
-            if state is None:
-                return text_reply(404, "no_service")
-            state.uses += 1
-            if state.expired or state.uses > RESPONSE_URL_MAX_USES:
-                return text_reply(404, "expired_url")
-            if not isinstance(body, dict):
-                return text_reply(400, "invalid_payload")
-            has_content = any(body.get(k) for k in ("text", "blocks", "attachments"))
-            if not has_content and not body.get("delete_original"):
-                return text_reply(400, "no_text")
-            self._apply_response(state, body)
+            reply = self._carry_out_post(rid, body)
+        return reply if fault is None else self._after_carrying_out(fault, reply)
+
+    def _carry_out_post(self, rid: str, body: Any) -> Reply:
+        """A post to response URL ``rid``, answered; called under the lock."""
+        state = self._response_urls.get(rid)
+        if state is None:
+            return text_reply(404, "no_service")
+        state.uses += 1
+        if state.expired or state.uses > RESPONSE_URL_MAX_USES:
+            return text_reply(404, "expired_url")
+        if not isinstance(body, dict):
+            return text_reply(400, "invalid_payload")
+        has_content = any(body.get(k) for k in ("text", "blocks", "attachments"))
+        if not has_content and not body.get("delete_original"):
+            return text_reply(400, "no_text")
+        self._apply_response(state, body)
         return text_reply(200, "ok")
 
     def _apply_response(self, state: ResponseUrl, body: dict[str, Any]) -> None:

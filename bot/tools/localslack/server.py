@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -65,12 +66,18 @@ class _Handler(BaseHTTPRequestHandler):
             # As a network failure looks to the client: the connection closes with no answer.
             self.close_connection = True
             return
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
+        if reply.delay > 0:
+            time.sleep(reply.delay)  # the stand-in's lock is not held here: other calls go on
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except OSError:
+            # A client that gave up on a held answer has closed its end: nobody is listening.
+            self.close_connection = True
 
     def _websocket(self, query: str) -> None:
         key = self.headers.get("Sec-WebSocket-Key")

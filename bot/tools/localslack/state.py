@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from bot.tools.localslack.websocket import WsConnection
 
+BOT_SCOPES = ("commands", "chat:write", "usergroups:read")
+"""The bot token's scopes by default: those manifest.yml asks for."""
+
 if TYPE_CHECKING:
-    from bot.tools.localslack.faults import Fault
+    from bot.tools.localslack.faults import Fault, FaultWindow
     from bot.tools.localslack.response_urls import ResponseUrl
 
 
@@ -37,7 +40,8 @@ class Call:
     """``time.monotonic()`` when the request arrived."""
     result: dict[str, Any] | None = None
     """What the stand-in answered a Web API call (``{"ok": ..., ...}``), set before anyone can
-    read the call; None for response URLs and non-JSON answers."""
+    read the call; None for response URLs and non-JSON answers. For a call carried out whose
+    answer was then dropped or held (``accept_then_*``), the answer it was going to give."""
 
 
 class StandinState:
@@ -57,7 +61,7 @@ class StandinState:
         app_id: str = "A0TEST",
         member_channels: set[str] | None = None,
         socket_ping_interval: float | None = 0.2,
-        bot_scopes: tuple[str, ...] = ("commands", "chat:write", "usergroups:read"),
+        bot_scopes: tuple[str, ...] = BOT_SCOPES,
     ) -> None:
         """``socket_ping_interval``: how often the server pings Socket Mode clients (None: never).
 
@@ -83,6 +87,7 @@ class StandinState:
         self._cond = threading.Condition(self._lock)
         self._calls: list[Call] = []
         self._faults: dict[str, deque[Fault]] = {}
+        self._windows: list[FaultWindow] = []
         self._messages: dict[str, list[dict[str, Any]]] = {}
         self._usergroups: dict[str, list[str]] = {}
         self._views: dict[str, dict[str, Any]] = {}
@@ -176,13 +181,15 @@ class StandinState:
         return "\n".join(lines)
 
     def reset(self) -> None:
-        """Forget recorded calls, queued faults, messages, views and Socket Mode acks.
+        """Forget recorded calls, queued faults and fault windows, messages, views and Socket
+        Mode acks.
 
         Configuration (tokens, ``member_channels``, usergroups) and issued response URLs stay.
         """
         with self._lock:
             self._calls.clear()
             self._faults.clear()
+            self._windows.clear()
             self._messages.clear()
             self._views.clear()
             self._socket_acks.clear()

@@ -2,7 +2,8 @@
 
 The request's parameters and token are read, the call is recorded, a queued fault or Slack's
 token checks may answer instead of the method, and the method answers in Slack's shape.
-``chat.*`` is ``messages``'; ``views.*`` is ``views``'.
+``chat.*`` is ``messages``'; ``conversations.history`` and ``.replies`` are ``history``'s;
+``views.*`` is ``views``'.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from bot.tools.localslack.faults import Faults
-from bot.tools.localslack.messages import Messages
+from bot.tools.localslack.history import History
 from bot.tools.localslack.state import Call
 from bot.tools.localslack.views import Views
 from bot.tools.localslack.wire import Reply, SlackError, as_text, decode_json_field, json_reply
@@ -30,7 +31,7 @@ _JSON_FORM_FIELDS = frozenset({"blocks", "attachments", "view", "metadata", "use
 _APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 
-class WebApi(Faults, Messages, Views):
+class WebApi(Faults, History, Views):
     """The Web API: ``/api/<method>``."""
 
     @cached_property
@@ -46,6 +47,8 @@ class WebApi(Faults, Messages, Views):
             "views.update": self._views_update,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "apps.connections.open": self._apps_connections_open,
         }
 
@@ -102,8 +105,14 @@ class WebApi(Faults, Messages, Views):
         self, method: str, params: dict[str, Any], token: str | None, *, bad_json: bool
     ) -> Reply:
         fault = self._take_fault(method)
-        if fault is not None:
+        if fault is not None and not fault.carried_out:
             return self._fault_reply(fault)
+        reply = self._carry_out(method, params, token, bad_json=bad_json)
+        return reply if fault is None else self._after_carrying_out(fault, reply)
+
+    def _carry_out(
+        self, method: str, params: dict[str, Any], token: str | None, *, bad_json: bool
+    ) -> Reply:
         handler = self._handlers.get(method)
         if handler is None:
             return json_reply(200, {"ok": False, "error": "unknown_method"})

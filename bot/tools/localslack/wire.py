@@ -17,6 +17,8 @@ class Reply:
     status: int  # DROP: no answer at all, the connection is closed
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    """Seconds to hold the answer before writing it, outside the stand-in's lock."""
 
 
 DROP = 0
@@ -44,6 +46,13 @@ def text_reply(status: int, text: str) -> Reply:
 def as_text(value: Any) -> str:
     """A parameter as text (form values are text already; JSON ones may be numbers)."""
     return "" if value is None else str(value)
+
+
+def as_bool(value: Any) -> bool:
+    """A boolean parameter: slack_sdk sends ``"1"``/``"0"`` in forms and queries, JSON ``true``."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true")
+    return value is True or value == 1
 
 
 def decode_json_field(value: Any) -> Any:
