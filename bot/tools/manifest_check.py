@@ -30,6 +30,9 @@ NEEDED_SCOPES: dict[str, str] = {
     "commands": "the /airflow command",
     "chat:write": "chat.postMessage, chat.update and chat.postEphemeral: the threads",
     "usergroups:read": "usergroups.users.list: grants to Slack user groups",
+    "channels:history": "conversations.history/replies: whether a post whose answer was lost "
+    "arrived, before posting it again (public channels)",
+    "groups:history": "the same in private channels",
 }
 
 

@@ -88,7 +88,10 @@ def test_a_good_setup_passes_every_check(tmp_path: Path, slack: SlackStandin, bo
     assert (
         "ok    SLACK_BOT_TOKEN: accepted: bot @airflow-bot in workspace Test Team (T0TEST)" in lines
     )
-    assert "ok    Slack scopes: the token has chat:write, commands, usergroups:read" in lines
+    assert (
+        "ok    Slack scopes: the token has channels:history, chat:write, commands, "
+        "groups:history, usergroups:read" in lines
+    )
     assert "ok    clock vs Slack: within 2 s of the server's" in lines
     assert any(line.startswith("ok    deployment af2: Airflow 2.11.2 at ") for line in lines)
     assert any(line.startswith("ok    deployment af3: Airflow 3.3.2 at ") for line in lines)

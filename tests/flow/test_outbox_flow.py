@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from bot.slack.delivery import EVENT_TYPE
 from bot.store.schema import outbox
 from tests.support.conversation import visible_text
 from tests.support.flow import CHANNEL, USER, FlowBot, ScriptedAirflow, StartFlow, flow_config
@@ -95,9 +96,14 @@ def test_a_stopping_process_hands_what_it_has_not_started_to_the_next(
     airflow.delay = 1.0
     gate = threading.Event()
     busy = threading.Event()
+
+    def hold() -> None:
+        busy.set()
+        gate.wait(30)
+
     # Every worker busy, so that the commands below wait, acknowledged and not started.
     for _ in range(bot.workers.threads):
-        bot.workers.try_submit(lambda: (busy.set(), gate.wait(30)) and None)
+        bot.workers.try_submit(hold)
     busy.wait(5)
     for n in range(5):
         flow.deliver(flow.slash_request(f"status prod etl_daily {n}"), settle=False)
@@ -113,3 +119,23 @@ def test_a_stopping_process_hands_what_it_has_not_started_to_the_next(
     answered = [m for m in flow.said() if "thread_ts" not in m and "status prod" in m["text"]]
     assert len(answered) == 5
     assert bot.handover.pick_up() == 0  # taken once
+
+
+@pytest.mark.parametrize("arrived", [True, False], ids=["accepted", "never-arrived"])
+def test_a_post_whose_answer_was_lost_is_looked_up_before_it_is_sent_again(
+    flow: FlowBot, arrived: bool
+) -> None:
+    # The connection drops after the request went out: Slack may or may not have the post.
+    if arrived:
+        flow.slack.accept_then_drop_next("chat.postMessage")
+    else:
+        flow.slack.disconnect_next("chat.postMessage")
+    flow.command("list prod")
+    [owed] = [m for m in flow.local.bot.store.messages() if m.unknown]
+    deliver_until_quiet(flow)
+    [parent] = parents(flow)
+    assert parent["ts"] == flow.local.bot.store.message(owed.id).ts  # type: ignore[union-attr]
+    counts = flow.slack.event_counts(EVENT_TYPE, "id")
+    assert counts and set(counts.values()) == {1}  # every post once
+    [reply] = [m for m in flow.said() if m.get("thread_ts") == parent["ts"]]
+    assert "etl_daily" in visible_text(reply)

@@ -366,7 +366,8 @@ def test_history_oldest_latest_and_inclusive(reader: WebClient) -> None:
 
 
 def test_history_and_replies_refuse_like_slack() -> None:
-    with SlackStandin(member_channels={"C1"}) as s:  # the default scopes cannot read
+    unread = ("commands", "chat:write", "usergroups:read")
+    with SlackStandin(bot_scopes=unread, member_channels={"C1"}) as s:
         plain = WebClient(base_url=s.api_url, token=BOT)
         e = error_of(lambda: plain.conversations_history(channel="C1"))
         assert (e.response["error"], e.response["needed"]) == ("missing_scope", "channels:history")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.tools.localslack.websocket import WsConnection
 
-BOT_SCOPES = ("commands", "chat:write", "usergroups:read")
+BOT_SCOPES = ("commands", "chat:write", "usergroups:read", "channels:history", "groups:history")
 """The bot token's scopes by default: those manifest.yml asks for."""
 
 if TYPE_CHECKING:
