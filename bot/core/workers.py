@@ -104,6 +104,12 @@ class Workers:
         return self.in_flight == 0
 
     @property
+    def accepting(self) -> bool:
+        """Taking new work, with room for more than a few jobs."""
+        with self._lock:
+            return not self._closed and self._in_flight < self.capacity // 2
+
+    @property
     def in_flight(self) -> int:
         with self._lock:
             return self._in_flight

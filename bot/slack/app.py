@@ -195,7 +195,8 @@ def create_bot(
     housekeeper = Housekeeper(
         store, Retention(audit=None if retention is None else timedelta(days=retention))
     )
-    handover = HandOver(store, app, owner=lambda: poster.owner)
+    handover = HandOver(store, app, owner=lambda: poster.owner,
+                        accepting=lambda: workers.accepting)  # fmt: skip
     poster.tick_hooks.append(handover.pick_up)
     bot = Bot(
         app=app,

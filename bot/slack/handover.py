@@ -48,10 +48,13 @@ def remember_request(
 
 
 class HandOver:
-    def __init__(self, store: Store, app: App, owner: Callable[[], str]) -> None:
+    def __init__(
+        self, store: Store, app: App, owner: Callable[[], str], accepting: Callable[[], bool]
+    ) -> None:
         self._store = store
         self._app = app
         self._owner = owner
+        self._accepting = accepting  # False in a process that is stopping, or too busy
 
     def record(self, requests: Sequence[Raw]) -> int:
         """Record requests for another process; how many could not be (the store is down)."""
@@ -68,6 +71,8 @@ class HandOver:
 
     def pick_up(self) -> int:
         """Carry out the requests a stopped process handed over; returns how many."""
+        if not self._accepting():
+            return 0  # left for a process that can take them
         taken = self._store.take_handed_over(self._owner(), lease_seconds=LEASE_S)
         for request in taken:
             self._dispatch(request.body, request.headers)

@@ -81,6 +81,7 @@ class ScriptedAirflow:
         # Human-in-the-loop requests (3.1+), by "dag_id/run_id/task_id/map_index".
         self.hitl: dict[str, dict[str, Any]] = {}
         self.delay = 0.0  # seconds before each answer, as a slow Airflow takes
+        self.down_until = 0.0  # time.monotonic() until which every call answers 503
         self.http = FakeHTTPServer()
         self.http.fallback = self._answer
         self._lock = threading.Lock()
@@ -191,6 +192,8 @@ class ScriptedAirflow:
         if req.headers.get("Authorization") != f"Bearer {TOKEN}":
             return Response(401, {"detail": "Not authenticated"})
         parts = [unquote(p) for p in req.path[len(API) :].strip("/").split("/")]
+        if time.monotonic() < self.down_until:  # as its load balancer says when it is down
+            return Response(503, {"detail": "Service Unavailable"})
         time.sleep(self.delay)
         with self._lock:
             return self._route(req, parts)

@@ -47,6 +47,11 @@ class ResponseUrls(Faults, Messages):
             self._response_urls[rid] = ResponseUrl(url, channel, message_ts)
         return url
 
+    def response_url_uses(self, url: str) -> int:
+        """How many posts to ``url`` were carried out (a fault answered in their place: not)."""
+        with self._lock:
+            return sum(s.uses for s in self._response_urls.values() if s.url == url)
+
     def expire_response_url(self, url: str) -> None:
         """Make ``url`` answer like one older than 30 minutes."""
         with self._lock:

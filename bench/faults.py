@@ -1,0 +1,382 @@
+"""The fault suite: what the bot owes users (answers to commands, alerts of failed runs) through
+Slack's outages and rate limits, lost answers, deploys, crashes, a database restart and an
+Airflow outage. Each case counts commands sent, acknowledged, answered, lost and duplicated,
+and alerts owed, delivered, lost and duplicated.
+
+    .venv/bin/python -m bench.faults [--scale 1] [--cases slack_down,...]   # about 15 minutes
+
+The bot runs as a host runs it (the Procfile's web line, tests/support/bot_process.py) on a
+real PostgreSQL, against the Slack stand-in (bot/tools/localslack, its faults) and a scripted
+Airflow (tests/support/flow.py: 50 DAGs, answering in 0.1 s unless a case says otherwise). A
+command's answer is its threaded reply under its parent, or a message to its response_url; an
+alert is the post of a failed run in the subscribed channel. ``--scale`` shrinks the outages
+and windows (the tests run the cases at 0.1: tests/e2e/test_faults_e2e.py). Writes
+bench/results/faults.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.slack.delivery import EVENT_TYPE
+from bot.store import Store
+from tests.support.bot_process import ROOT, BotProcess
+from tests.support.flow import TOKEN, ScriptedAirflow, deployment
+from tests.support.postgres_server import PostgresServer, _bin_dir
+from tests.support.scripted_tasks import ScriptedTask
+from tests.support.slack_standin import SlackStandin
+
+USER, CHANNEL, ALERTS = "U0ALICE", "C0OPS", "C0ALERTS"
+DAGS = [f"d{n:02d}" for n in range(50)]
+
+
+@dataclass
+class Tally:
+    case: str
+    sent: int = 0
+    acked: int = 0
+    answered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    owed: int = 0
+    delivered: int = 0
+    posts_lost: int = 0
+    posts_duplicated: int = 0
+    twice: int = 0  # any post of the bot's (parent, reply, alert) Slack holds twice
+    handed_over: int = 0  # requests a stopping process handed to the next (its log says)
+    seconds: float = 0.0  # from the fault's start to the last answer or alert
+
+    @property
+    def clean(self) -> bool:
+        return not (
+            self.lost or self.duplicated or self.posts_lost or self.posts_duplicated or self.twice
+        )
+
+
+@dataclass
+class Sent:
+    dag_id: str
+    response_url: str
+    status: int
+
+
+class Rig:
+    """One case's world: Slack, Airflow, a fresh store, and the bot processes started on it."""
+
+    def __init__(self, slack: SlackStandin, pg: PostgresServer, workdir: Path) -> None:
+        self.slack = slack
+        self.pg = pg
+        self.workdir = workdir
+        self.airflow = ScriptedAirflow()
+        self.db_url = pg.new_database()
+        self.bots: list[BotProcess] = []
+        self.alerts: list[str] = []  # run ids of failed runs, each owed one post
+
+    def __enter__(self) -> Rig:
+        self.airflow.__enter__()
+        self.airflow.delay = 0.1
+        for dag in DAGS:
+            self.airflow.add_dag(dag)
+        for n in range(10):
+            self.airflow.add_dag(f"alert_{n}")
+        # A run that ended before the bot started: the watch starts after it.
+        self.airflow.add_past_run("alert_0", "scheduled__before", state="success")
+        self.slack.reset()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for bot in self.bots:
+            bot.kill()
+        self.airflow.__exit__(*exc)
+
+    def start_bot(self, **env: str) -> BotProcess:
+        config = f"""deployments:
+  prod: {deployment(self.airflow)}
+grants:
+  - {{role: operator, users: [{USER}]}}
+subscriptions:
+  - {{channel: {ALERTS}, deployment: prod, dags: ["alert_*"], events: [failed]}}
+"""
+        workdir = Path(tempfile.mkdtemp(prefix="faults-", dir=self.workdir))
+        env = {"DATABASE_URL": self.db_url, "SCRIPTED_TOKEN": TOKEN, "WEB_CONCURRENCY": "1",
+               "WATCH_INTERVAL_SECONDS": "2", "LOG_LEVEL": "INFO", **env}  # fmt: skip
+        bot = BotProcess(workdir=workdir, config=config, slack_api_url=self.slack.api_url, env=env)
+        self.bots.append(bot.start(ready_timeout=60))
+        self._until_watching()
+        return bot
+
+    def _until_watching(self, timeout: float = 30) -> None:
+        """Until the watch has read how far Airflow's runs go (its first round): the runs
+        that end after that are the ones it owes alerts for."""
+        store = Store(self.db_url)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                state = store.watch_state("prod")
+                if state is not None and state.watermark is not None:
+                    return
+                time.sleep(0.2)
+            raise RuntimeError("the bot did not start watching Airflow")
+        finally:
+            store.close()
+
+    def command(self, bot: BotProcess, dag_id: str) -> Sent:
+        url = self.slack.new_response_url(channel=CHANNEL)
+        try:
+            status, _ = bot.slash(f"status prod {dag_id}", user_id=USER, channel_id=CHANNEL,
+                                  response_url=url)  # fmt: skip
+        except OSError:
+            status = 0  # the process is gone: Slack would show the user an error
+        return Sent(dag_id, url, status)
+
+    def burst(self, bot: BotProcess, dags: Sequence[str]) -> list[Sent]:
+        with ThreadPoolExecutor(max_workers=len(dags)) as pool:
+            return list(pool.map(lambda d: self.command(bot, d), dags))
+
+    def spread(
+        self, bot: BotProcess, seconds: float, *, commands: int, fail_every: int
+    ) -> list[Sent]:
+        """``commands`` commands evenly over ``seconds``, and a run failing every
+        ``fail_every``-th of them."""
+        sent = []
+        for i in range(commands):
+            sent.append(self.command(bot, DAGS[i]))
+            if i % fail_every == 0:
+                self.fail_run(i)
+            time.sleep(seconds / commands)
+        return sent
+
+    def fail_run(self, n: int) -> None:
+        run_id = f"scheduled__{uuid.uuid4().hex[:8]}"
+        self.airflow.add_past_run(f"alert_{n % 10}", run_id,
+                                  tasks=[ScriptedTask("extract", "failed", log=["boom"])])  # fmt: skip
+        self.alerts.append(run_id)
+
+    # -- counting -----------------------------------------------------------------------------
+
+    def answers(self, sent: Sent) -> int:
+        """How many answers the user got: threaded replies under the command's parent(s),
+        and messages to its response_url that are not just the busy or error ack."""
+        said = self.slack.messages
+        typed = f"/airflow status prod {sent.dag_id}`"
+        parents = [m for m in said.get(CHANNEL, []) if "thread_ts" not in m and typed in m["text"]]
+        replies = [
+            m for p in parents for m in said.get(CHANNEL, []) if m.get("thread_ts") == p["ts"]
+        ]
+        return len(replies) + self.slack.response_url_uses(sent.response_url)
+
+    def alert_posts(self, run_id: str) -> int:
+        return sum(
+            1 for m in self.slack.messages.get(ALERTS, []) if "thread_ts" not in m
+            and run_id in m["text"] + str(m.get("blocks"))
+        )  # fmt: skip
+
+    def settled(self, sent: Sequence[Sent]) -> bool:
+        return all(self.answers(s) for s in sent if s.status == 200) and all(
+            self.alert_posts(r) for r in self.alerts
+        )
+
+    def tally(self, case: str, sent: Sequence[Sent], started: float, timeout: float) -> Tally:
+        deadline = time.monotonic() + timeout
+        last = time.monotonic()
+        while time.monotonic() < deadline and not self.settled(sent):
+            time.sleep(0.5)
+            last = time.monotonic()
+        time.sleep(3)  # anything sent twice arrives in this time too
+        t = Tally(case, sent=len(sent), acked=sum(s.status == 200 for s in sent))
+        for s in sent:
+            n = self.answers(s)
+            t.answered += n > 0
+            t.lost += n == 0 and s.status == 200
+            t.duplicated += max(0, n - 1)
+        t.owed = len(self.alerts)
+        for run_id in self.alerts:
+            n = self.alert_posts(run_id)
+            t.delivered += n > 0
+            t.posts_lost += n == 0
+            t.posts_duplicated += max(0, n - 1)
+        counts = self.slack.event_counts(EVENT_TYPE, "id")
+        t.twice = sum(c - 1 for c in counts.values() if c > 1)
+        t.seconds = last - started
+        for bot in self.bots:
+            for line in bot.log_path.read_text(errors="replace").splitlines():
+                if "acknowledged requests over to the next process" in line:
+                    t.handed_over += int(line.split("handed ")[1].split()[0])
+        return t
+
+
+# -- the cases ------------------------------------------------------------------------------
+
+
+def slack_down(rig: Rig, scale: float) -> Tally:
+    """Slack's Web API (and response URLs) answer 503 for 2 minutes while commands come and
+    runs fail."""
+    bot = rig.start_bot()
+    outage = 120 * scale
+    started = time.monotonic()
+    rig.slack.outage(outage)
+    sent = rig.spread(bot, outage * 0.8, commands=20, fail_every=2)
+    return rig.tally("Slack's Web API down (503)", sent, started, timeout=outage + 120)
+
+
+def rate_limited(rig: Rig, scale: float) -> Tally:
+    """One Web API call in three answered 429 with Retry-After for a minute."""
+    bot = rig.start_bot()
+    window = 60 * scale
+    started = time.monotonic()
+    rig.slack.rate_limit_every(3, window, retry_after=1)
+    sent = rig.spread(bot, window * 0.8, commands=50, fail_every=5)
+    return rig.tally("429 to one call in three", sent, started, timeout=window + 120)
+
+
+def lost_answers(rig: Rig, scale: float) -> Tally:
+    """Posts Slack accepts whose answer never arrives: the connection drops, or the answer
+    comes after the bot's 10 s timeout."""
+    bot = rig.start_bot()
+    started = time.monotonic()
+    rig.slack.accept_then_drop_next("chat.postMessage", times=5)
+    rig.slack.accept_then_hang_next("chat.postMessage", seconds=12, times=3)
+    sent = [rig.command(bot, d) for d in DAGS[:20]]
+    return rig.tally("posts accepted, answers lost", sent, started, timeout=120)
+
+
+def _stopped_mid_burst(rig: Rig, how: str, name: str, **env: str) -> Tally:
+    bot = rig.start_bot(**env)
+    rig.airflow.delay = 2.0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        burst = pool.submit(rig.burst, bot, DAGS)
+        time.sleep(1.5)
+        if how == "sigterm":
+            bot.stop()  # SIGTERM to the process group, as Heroku does; SIGKILL after 20 s
+        else:
+            bot.kill()
+        sent = burst.result()
+    rig.airflow.delay = 0.1
+    rig.start_bot()
+    return rig.tally(name, sent, started, timeout=120 if how == "sigterm" else 15)
+
+
+def sigterm(rig: Rig, scale: float) -> Tally:
+    """SIGTERM mid-burst of 50 commands against an Airflow answering in 2 s, then a new
+    process."""
+    return _stopped_mid_burst(rig, "sigterm", "SIGTERM mid-burst, new process")
+
+
+def sigterm_small_pool(rig: Rig, scale: float) -> Tally:
+    """The same with 4 worker threads: most of the burst is not started at SIGTERM, and is
+    handed over to the new process."""
+    return _stopped_mid_burst(rig, "sigterm", "SIGTERM mid-burst, 4 worker threads",
+                              WORKER_THREADS="4")  # fmt: skip
+
+
+def kill9(rig: Rig, scale: float) -> Tally:
+    """kill -9 mid-burst, then a new process: what was acknowledged and not done is lost."""
+    return _stopped_mid_burst(rig, "kill", "kill -9 mid-burst, new process")
+
+
+def pg_restart(rig: Rig, scale: float) -> Tally:
+    """PostgreSQL restarted (down 5 s) mid-burst of 50 commands."""
+    bot = rig.start_bot()
+    rig.airflow.delay = 2.0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        burst = pool.submit(rig.burst, bot, DAGS)
+        time.sleep(1.0)
+        rig.pg.restart(down_seconds=5 * max(scale, 0.2))
+        sent = burst.result()
+    rig.airflow.delay = 0.1
+    return rig.tally("PostgreSQL restarted mid-burst", sent, started, timeout=120)
+
+
+def airflow_down(rig: Rig, scale: float) -> Tally:
+    """Airflow answers 503 for 2 minutes while commands come and runs fail, then is back."""
+    bot = rig.start_bot()
+    outage = 120 * scale
+    started = time.monotonic()
+    rig.airflow.down_until = time.monotonic() + outage
+    sent = rig.spread(bot, outage * 0.8, commands=20, fail_every=2)
+    return rig.tally("Airflow down (503)", sent, started, timeout=outage + 120)
+
+
+CASES: dict[str, Callable[[Rig, float], Tally]] = {
+    "slack_down": slack_down,
+    "rate_limited": rate_limited,
+    "lost_answers": lost_answers,
+    "sigterm": sigterm,
+    "sigterm_small_pool": sigterm_small_pool,
+    "kill9": kill9,
+    "pg_restart": pg_restart,
+    "airflow_down": airflow_down,
+}
+
+
+@contextmanager
+def world(workdir: Path) -> Iterator[tuple[SlackStandin, PostgresServer]]:
+    bin_dir = _bin_dir()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL is not installed: ./scripts/test installs it")
+    pg = PostgresServer(bin_dir).start()
+    slack = SlackStandin(member_channels=None)
+    slack.start()
+    try:
+        yield slack, pg
+    finally:
+        slack.stop()
+        pg.stop()
+
+
+def run(case: str, slack: SlackStandin, pg: PostgresServer, workdir: Path, scale: float) -> Tally:
+    with Rig(slack, pg, workdir) as rig:
+        return CASES[case](rig, scale)
+
+
+def table(tallies: Sequence[Tally]) -> str:
+    lines = [
+        "| case | commands sent / acked / answered / lost / duplicated "
+        "| alerts owed / delivered / lost / duplicated | posts held twice | all told after |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for t in tallies:
+        lines.append(
+            f"| {t.case} | {t.sent} / {t.acked} / {t.answered} / {t.lost} / {t.duplicated} "
+            f"| {t.owed} / {t.delivered} / {t.posts_lost} / {t.posts_duplicated} "
+            f"| {t.twice} | {t.seconds:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "faults.md")
+    args = parser.parse_args(argv)
+    tallies = []
+    with tempfile.TemporaryDirectory() as tmp, world(Path(tmp)) as (slack, pg):
+        for case in args.cases.split(","):
+            started = time.monotonic()
+            tallies.append(run(case, slack, pg, Path(tmp), args.scale))
+            print(f"{case}: {tallies[-1]} ({time.monotonic() - started:.0f} s)", flush=True)
+    load = os.getloadavg()
+    text = (
+        f"# Fault suite\n\n`python -m bench.faults --scale {args.scale}` on {os.cpu_count()} "
+        f"cores, load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}.\n\n"
+        + table(tallies) + "\n"
+    )  # fmt: skip
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

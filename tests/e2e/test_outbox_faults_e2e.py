@@ -1,0 +1,47 @@
+"""The fault suite of what the bot owes Slack (bench/faults.py), at a tenth of its durations:
+the bot as a host runs it, on PostgreSQL, through Slack's outage and rate limit, lost answers,
+a deploy, a crash, a database restart and an Airflow outage. Each command acknowledged gets one
+answer and each failed run one alert, except after kill -9, which loses what was acknowledged
+and not done (and still sends nothing twice)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import faults
+from tests.support.postgres_server import PostgresServer
+from tests.support.slack_standin import SlackStandin
+
+SCALE = 0.1
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackStandin]:
+    with SlackStandin(member_channels=None) as standin:
+        yield standin
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["slack_down", "rate_limited", "lost_answers", "sigterm", "sigterm_small_pool", "pg_restart",
+     "airflow_down"],
+)  # fmt: skip
+def test_nothing_is_lost_or_said_twice(
+    case: str, slack: SlackStandin, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    tally = faults.run(case, slack, postgres_server, tmp_path, SCALE)
+    assert tally.acked == tally.sent and tally.clean, tally
+    assert tally.answered == tally.sent
+    if case == "sigterm_small_pool":  # the hand-over, not only the grace period, was at work
+        assert tally.handed_over > 0, tally
+
+
+def test_kill_9_loses_what_was_not_done_and_sends_nothing_twice(
+    slack: SlackStandin, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    tally = faults.run("kill9", slack, postgres_server, tmp_path, SCALE)
+    assert tally.acked == tally.sent and tally.lost > 0, tally  # what the README states
+    assert tally.duplicated == 0 and tally.twice == 0, tally
