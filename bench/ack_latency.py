@@ -3,6 +3,10 @@ app in its default configuration.
 
     .venv/bin/python -m bench.ack_latency [--sets classic,sharing] [--bursts 1,50,500]
         [--delays 0.1,5] [--subjects ours,today,bolt-default,floor] [--today REVISION]
+        [--out DIR]
+
+--subjects: the classic set measures those of ours, today and bolt-default listed (default:
+ours and bolt-default), the sharing set all those listed (default: all four).
 
 Sets up, all on 127.0.0.1: a real Airflow 3 (``tests.support.airflow_harness``) with the test
 DAGs and 50 more (``wide_00``..``wide_49``, one run each), the Slack stand-in
@@ -47,8 +51,10 @@ from bench.ack_sharing_chart import write_sharing_chart
 from bench.ack_sharing_report import row, runs_of, sharing_section
 from bench.ack_subjects import (
     ALL_SUBJECTS,
+    SUBJECTS,
     TODAY,
     code_of,
+    label_today,
     parse_list,
     start_bench_airflow,
     subject_list,
@@ -96,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sets", type=parse_sets, default=list(SETS))
     parser.add_argument("--bursts", type=parse_list(int), default=list(DEFAULT_BURSTS))
     parser.add_argument("--delays", type=parse_list(float), default=list(DEFAULT_DELAYS))
-    parser.add_argument("--subjects", type=subject_list, default=list(ALL_SUBJECTS))
+    parser.add_argument("--subjects", type=subject_list, default=None)
     parser.add_argument(
         "--today", default=BEFORE_ISSUE_19, help="git revision of the code to compare with"
     )
@@ -112,8 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
-    classic = classic_scenarios(args.delays, args.bursts, args.subjects)
-    sharing = sharing_scenarios(args.subjects, args.sharing_burst, args.rounds)
+    classic = classic_scenarios(args.delays, args.bursts, args.subjects or list(SUBJECTS))
+    sharing = sharing_scenarios(
+        args.subjects or list(ALL_SUBJECTS), args.sharing_burst, args.rounds
+    )
+    if args.today != BEFORE_ISSUE_19:
+        label_today(args.today)
     scenarios = (classic if "classic" in args.sets else []) + (
         sharing if "sharing" in args.sets else []
     )

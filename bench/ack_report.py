@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.ack_scenarios import ANSWER_WINDOW, LONG_ANSWER_WINDOW, Result
-from bench.ack_subjects import BASELINE, OURS, SUBJECT_LABELS
+from bench.ack_subjects import BASELINE, OURS, SUBJECT_LABELS, TODAY
 from bench.ack_traffic import PROBE_INTERVAL, PROBES, SLACK_ACK_LIMIT
 from bench.report import host_info, markdown_table, pyplot
 from bot.serve import gunicorn_conf
@@ -213,12 +213,16 @@ def write_chart(results: Sequence[Result], path: Path) -> None:
 
     scenarios = sorted({(r.scenario.delay, r.scenario.burst) for r in results})
     labels = [f"{fmt_delay(d)} delay\n{b} at once" for d, b in scenarios]
-    width = 0.38
+    present = {r.scenario.subject for r in results}
+    shown = [
+        (subject, colour)
+        for subject, colour in ((OURS, "#2a7ab9"), (TODAY, "#7f8c8d"), (BASELINE, "#d9822b"))
+        if subject in present
+    ]
+    width = 0.76 / len(shown)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(scenarios)), 4.8))
-    for offset, subject, colour in (
-        (-width / 2, OURS, "#2a7ab9"),
-        (width / 2, BASELINE, "#d9822b"),
-    ):
+    for i, (subject, colour) in enumerate(shown):
+        offset = (i - (len(shown) - 1) / 2) * width
         values: list[float] = []
         for delay, burst in scenarios:
             found = [

@@ -44,6 +44,13 @@ SUBJECT_LABELS = {
     BASELINE: "Bolt default",
     FLOOR: "floor (a WSGI app that does nothing)",
 }
+
+
+def label_today(revision: str) -> None:
+    """Name today's code by its revision in the tables, when it is not the default one."""
+    SUBJECT_LABELS[TODAY] = f"today's code ({revision})"
+
+
 USER = "U0ALICE"
 BACKLOG = 1024
 
