@@ -9,6 +9,7 @@ on ``$PORT`` with the same gunicorn settings as the Procfile's ``web`` process.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Any
 
@@ -82,9 +83,23 @@ def main(argv: list[str] | None = None) -> int:
 
         bot.start_background()
         limits = Limits(max_bytes=bot.settings.max_request_bytes)
-        LimitedSocketModeHandler(bot.app, app_token, limits=limits).start()  # type: ignore[no-untyped-call]
+        handler = LimitedSocketModeHandler(bot.app, app_token, limits=limits)
+        # SIGTERM (a deploy, a restart) ends the wait below; the requests not started are
+        # then handed over to the next process, as the HTTP workers do (bot/slack/handover.py).
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            handler.start()  # type: ignore[no-untyped-call]
+        except SystemExit:
+            pass
+        finally:
+            handler.close()  # type: ignore[no-untyped-call]
+            bot.drain()
         return 0
     return _serve_http(bot)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _console(user: str | None, channel: str | None) -> int:

@@ -16,10 +16,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from bot.store import clock
 from bot.store.engine import Database
 from bot.store.follows import FOLLOWING
+from bot.store.outbox import FAILED, SENT
 from bot.store.schema import (
     audit_log,
     followed_run,
+    handed_over,
     metadata,
+    outbox,
     pending_action,
     seen_request,
     watch_event,
@@ -45,6 +48,12 @@ class Retention:
     # A watched run's post, once delivered (or given up): its row only kept it from being
     # posted twice, and the watermark is past its run by then.
     delivered_events: timedelta = timedelta(days=7)
+    # A message sent (or given up): kept while a later update may still name it by its outbox
+    # id (a run's follow-up, a human-in-the-loop post answered weeks later).
+    delivered_messages: timedelta = timedelta(days=30)
+    # A request handed over at shutdown that no process took in a day: nobody is waiting for
+    # its answer any more (its response_url lasted 30 minutes).
+    handed_over: timedelta = timedelta(days=1)
     audit: timedelta | None = None  # None: the audit trail is kept for ever
 
 
@@ -71,6 +80,11 @@ class Pruning:
                 watch_event.c.state != PENDING,
                 watch_event.c.created_at < now - rules.delivered_events,
             ),
+            "outbox": and_(
+                outbox.c.state.in_((SENT, FAILED)),
+                outbox.c.done_at < now - rules.delivered_messages,
+            ),
+            "handed_over": handed_over.c.received_at < now - rules.handed_over,
         }
         if rules.audit is not None:
             conditions["audit_log"] = audit_log.c.at < now - rules.audit
@@ -92,33 +106,10 @@ class Pruning:
 
     def row_counts(self) -> dict[str, int]:
         """How many rows each table holds (for the soak benchmark and the doctor)."""
-        tables = (audit_log, pending_action, followed_run, seen_request, watch_event)
+        tables = (audit_log, pending_action, followed_run, seen_request, watch_event, outbox,
+                  handed_over)  # fmt: skip
         with self._db.connect() as conn:
             return {
                 t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
                 for t in tables
             }
-
-
-def _delete_in_batches(db: Database, table_name: str, where: ColumnElement[bool]) -> int:
-    # A transaction of a few thousand rows at a time: one of hundreds of thousands would
-    # hold SQLite's write lock (and every command's audit row behind it) for seconds.
-    table = metadata.tables[table_name]
-    [key] = table.primary_key.columns
-    total = 0
-    while True:
-        batch = select(key).where(where).limit(PRUNE_BATCH).scalar_subquery()
-        with db.begin() as conn:
-            deleted = conn.execute(delete(table).where(key.in_(batch))).rowcount
-        total += deleted
-        if deleted < PRUNE_BATCH:
-            return total
-
-
-def row_counts(db: Database) -> dict[str, int]:
-    tables = (audit_log, pending_action, followed_run, seen_request)
-    with db.connect() as conn:
-        return {
-            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-            for t in tables
-        }

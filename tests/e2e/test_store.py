@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from bot.serve.startup import migrate_store
-from bot.store import MIGRATIONS, NewAction, NewEvent, Retention, Store, normalise_url
+from bot.store import MIGRATIONS, NewAction, NewEvent, OutboxRow, Retention, Store, normalise_url
+from bot.store.schema import outbox
 from tests.support.bot_process import procfile_command
 from tests.support.postgres_server import PASSWORD, PostgresServer
 
@@ -413,7 +416,8 @@ def test_pruning_deletes_what_is_no_longer_acted_on_and_keeps_the_rest(store: St
     # Two days on: the short-lived action is a day past its expiry, the ended follow a day old.
     deleted = store.prune(Retention(), now=datetime.now(UTC) + timedelta(days=2))
 
-    assert deleted == {"seen_request": 1, "pending_action": 1, "followed_run": 1, "watch_event": 0}
+    assert deleted == {"seen_request": 1, "pending_action": 1, "followed_run": 1, "watch_event": 0,
+                       "outbox": 0, "handed_over": 0}  # fmt: skip
     assert store.action(stale_action) is None and store.action(live_action) is not None
     assert [f.run_id for f in store.follows()] == ["manual__running"]  # still under way: kept
     assert [e.id for e in store.audit()] == [entry]  # the audit trail is kept by default
@@ -431,6 +435,8 @@ def test_pruning_the_audit_trail_only_past_its_retention(store: Store) -> None:
         "followed_run": 0,
         "seen_request": 0,
         "watch_event": 0,
+        "outbox": 0,
+        "handed_over": 0,
     }
 
 
@@ -441,6 +447,8 @@ def test_a_follow_that_never_ended_is_pruned_a_day_after_it_gave_up(store: Store
         "pending_action": 0,
         "followed_run": 0,
         "watch_event": 0,
+        "outbox": 0,
+        "handed_over": 0,
     }
     assert store.prune(Retention(), now=datetime.now(UTC) + timedelta(days=2))["followed_run"] == 1
 
@@ -514,3 +522,63 @@ def test_a_subscription_is_kept_per_channel_pattern_and_deployment(store: Store)
     assert store.subscriptions(deployment="dev") == []
     assert store.unsubscribe(channel_id="C0A", deployment="prod", dag_glob="etl_*")
     assert not store.unsubscribe(channel_id="C0A", deployment="prod", dag_glob="etl_*")
+
+
+# -- the outbox ------------------------------------------------------------------------------
+
+
+def _message(store: Store, order: str, owner: str = "a:1", **more: Any) -> tuple[OutboxRow, bool]:
+    give_up = datetime.now(UTC) + timedelta(hours=1)
+    return store.add_message("post", order, {"channel": "C1", "text": "hi"}, owner=owner,
+                             give_up_at=give_up, lease_seconds=60, **more)  # fmt: skip
+
+
+def test_a_message_goes_now_only_when_nothing_earlier_in_its_thread_is_left(store: Store) -> None:
+    first, now = _message(store, "C1/t1")
+    assert now and first.state == "sending"
+    second, now = _message(store, "C1/t1")
+    assert not now and second.state == "pending"
+    _, now = _message(store, "C1/t2")  # another thread does not wait
+    assert now
+    assert store.take_due_messages("b:2", lease_seconds=60) == []  # the second waits its turn
+    store.message_sent(first.id, "a:1", "1.0001")
+    [taken] = store.take_due_messages("b:2", lease_seconds=60)
+    assert taken.id == second.id and store.take_due_messages("c:3", lease_seconds=60) == []
+
+
+def test_a_try_left_by_a_dead_process_is_taken_over_as_unknown(store: Store) -> None:
+    row, _ = _message(store, "C1/t1", owner="dead:1")
+    with store._db.begin() as conn:  # its lease lapsed
+        conn.execute(update(outbox).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+    [taken] = store.take_due_messages("b:2", lease_seconds=60)
+    assert taken.id == row.id and taken.unknown  # it may have reached Slack: look first
+    store.message_sent(row.id, "dead:1", "9.9")  # the dead process's late word counts for nothing
+    assert store.message(row.id).state == "sending"  # type: ignore[union-attr]
+
+
+def test_a_message_recorded_twice_under_one_key_is_one_message(store: Store) -> None:
+    first, now = _message(store, "C1/t1", key="watch:7")
+    again, again_now = _message(store, "C1/t1", key="watch:7")
+    assert now and not again_now and again.id == first.id
+    assert len(store.messages()) == 1
+
+
+def test_processes_taking_due_messages_at_once_each_get_different_ones(store: Store) -> None:
+    rows = [_message(store, f"C1/t{n}", owner="x")[0] for n in range(12)]
+    for row in rows:
+        store.retry_message(row.id, "x", at=datetime.now(UTC), error="http_503", unknown=False)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        taken = list(pool.map(lambda n: store.take_due_messages(f"p:{n}", lease_seconds=60),
+                              range(4)))  # fmt: skip
+    ids = [r.id for batch in taken for r in batch]
+    assert sorted(ids) == sorted(r.id for r in rows)  # each once
+
+
+def test_requests_handed_over_are_taken_by_one_process(store: Store) -> None:
+    assert store.hand_over([("a=1", {"content-type": ["x"]}), ("b=2", {})]) == 2
+    [first, second] = store.take_handed_over("p:1", lease_seconds=60)
+    assert (first.body, first.headers) == ("a=1", {"content-type": ["x"]})
+    assert store.take_handed_over("p:2", lease_seconds=60) == []
+    store.handed_over_done(first.id)
+    store.handed_over_done(second.id)
+    assert store.row_counts()["handed_over"] == 0
