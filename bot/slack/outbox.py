@@ -15,6 +15,7 @@ While the store itself is down, messages are sent straight, as before there was 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -46,6 +47,8 @@ INVITE_HINT = (
 LEASE_S = 60.0  # a try holds its message this long; a process that died lets it go then
 TICK_S = 1.0  # how often the loop looks for messages due, when nothing wakes it sooner
 MAX_BACKOFF_S = 60.0
+MIN_RETRY_S = 0.5  # even when Slack says Retry-After: 0
+BATCHES_PER_TICK = 20  # of up to 50 messages: the loop looks at the store again after
 
 
 class SlackMessenger:
@@ -180,7 +183,7 @@ class SlackMessenger:
         self._settle(row, outcome)
         if isinstance(outcome, Refused):
             raise Undelivered(outcome.error)
-        return OutboxRow(**{**row.__dict__, "ts": outcome.ts}) if isinstance(outcome, Sent) else row
+        return dataclasses.replace(row, ts=outcome.ts) if isinstance(outcome, Sent) else row
 
     def _straight(
         self, kind: str, order: str, payload: Mapping[str, object], key: str
@@ -200,7 +203,7 @@ class SlackMessenger:
         )
         outcome = delivery.send(self._client, row, self._resolve)
         if isinstance(outcome, Sent):
-            return OutboxRow(**{**row.__dict__, "ts": outcome.ts})
+            return dataclasses.replace(row, ts=outcome.ts)
         raise Undelivered(outcome.error)
 
     def _settle(self, row: OutboxRow, outcome: Outcome) -> None:
@@ -245,7 +248,10 @@ class SlackMessenger:
         return f"{channel}/{ts}"
 
     def _resolve(self, ts: str) -> str | None:
-        row = self._store.message_by_key(ts[len(PLACEHOLDER) :])
+        try:
+            row = self._store.message_by_key(ts[len(PLACEHOLDER) :])
+        except SQLAlchemyError:
+            raise delivery.NotYet(ts) from None  # the store will say once it is back
         if row is None or row.state == FAILED:
             return None
         if row.state != SENT:
@@ -255,15 +261,17 @@ class SlackMessenger:
     # -- the background loop ------------------------------------------------------------------
 
     def deliver_due(self) -> int:
-        """Try every message due now, in order within each thread; returns how many."""
+        """Try the messages due now, in order within each thread; returns how many. A thread's
+        next message, due once this one is sent, goes in the next batch."""
         tried = 0
-        while True:
+        for _ in range(BATCHES_PER_TICK):
             rows = self._store.take_due_messages(self.owner, lease_seconds=LEASE_S)
             for row in rows:
                 self._settle(row, delivery.send(self._client, row, self._resolve))
             tried += len(rows)
             if not rows:
-                return tried
+                break
+        return tried
 
     def start(self) -> None:
         self._stop.clear()
@@ -291,7 +299,7 @@ class SlackMessenger:
 
 def _delay(attempts: int, outcome: Retry) -> float:
     if outcome.after is not None:
-        return outcome.after
+        return max(MIN_RETRY_S, outcome.after)
     # 1, 2, 4 ... 60 s, jittered so that processes retrying after one outage spread out.
     return min(MAX_BACKOFF_S, 2.0**attempts) * random.uniform(0.8, 1.2)  # noqa: S311
 
