@@ -206,3 +206,26 @@ def test_more_runs_ending_at_one_instant_than_a_round_reads_hold_up_nothing(
     ids = [m["text"] for m in posts(flow)]
     assert len(ids) == 202
     assert any("after__the_burst" in text for text in ids)
+
+
+def test_an_alert_refused_once_is_tried_again_not_taken_for_posted(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    # Review (outbox): a refusal that is not "invite me" (here invalid_blocks) leaves the event
+    # to the watch's own retry. Its second try reuses the key ``watch:<id>``: add_message finds
+    # the FAILED row and _record returns it as if queued, so send() returns "outbox:watch:1"
+    # and the watch marks the alert posted. It never reaches Slack, and no one is told.
+    from bot.store.schema import watch_event
+
+    flow.slack.fail_next("chat.postMessage", "invalid_blocks")
+    fail(airflow)
+    round_(flow)
+    assert posts(flow) == []
+    store = flow.local.bot.store
+    with store._db.begin() as conn:  # its retry is due now
+        conn.execute(watch_event.update().values(next_try_at=watch_event.c.created_at))
+    round_(flow)
+    [row] = store.watch_events()
+    # today: state "posted", message_ts "outbox:watch:1", and nothing in the channel
+    assert (row["state"], len(posts(flow))) != ("posted", 0), row
+    assert len(posts(flow)) == 1
