@@ -243,7 +243,10 @@ class Watcher:
         reply = seal(from_message(owed.message), self._store, user_id="",
                      channel_id=owed.channel_id, thread_ts=None)  # fmt: skip
         try:
-            ts = self._messenger.send(owed.channel_id, reply, key=f"watch:{owed.id}")
+            # Keyed by its try: a round repeated after a crash records it once, and a retry
+            # after a refusal is a new message.
+            key = f"watch:{owed.id}:{owed.attempts}"
+            ts = self._messenger.send(owed.channel_id, reply, key=key)
         except Undelivered as exc:
             age = (datetime.now(UTC) - owed.created_at).total_seconds()
             if exc.needs_invite or age >= self._retry_seconds:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,10 +60,12 @@ class Bot:
     routes: Routes | None = None  # what the app listens to (bot/tools/manifest_check.py)
     messenger: SlackMessenger | None = None  # the outbox
     handover: HandOver | None = None
+    started_in: int | None = None  # the process whose background work runs (after the fork)
 
     def start_background(self) -> None:
         """Start the worker threads, following runs, watching Airflow, the outbox and pruning
         the store; in each serving process, after gunicorn forks it."""
+        self.started_in = os.getpid()
         self.workers.start()
         self.follower.start()
         self.watcher.start()
@@ -227,6 +230,9 @@ def start_background_work() -> None:
 
 
 def drain_all() -> None:
-    """In a serving process told to stop (gunicorn's worker_exit)."""
+    """In a serving process told to stop (gunicorn's worker_exit). gunicorn calls that hook in
+    the master too (a worker that exited by itself): the master's bot, never started, is the
+    one every new worker is forked from, and stays as it is."""
     for bot in _LIVE:
-        bot.drain()
+        if bot.started_in == os.getpid():
+            bot.drain()

@@ -60,9 +60,9 @@ def send(client: WebClient, row: OutboxRow, resolve: Resolve) -> Outcome:
     """One try of ``row``; never raises for what Slack or the network did."""
     try:
         if row.unknown and row.kind == "post":
-            found = _look_up(client, row, resolve)
-            if found is not None:
-                return Sent(found)
+            looked = _look_up(client, row, resolve)
+            if not isinstance(looked, _NotFound):
+                return looked
         elif row.unknown and row.kind in ("ephemeral", "respond"):
             log.warning(
                 "an ephemeral message to %s may not have arrived (%s): not sent again, "
@@ -73,7 +73,12 @@ def send(client: WebClient, row: OutboxRow, resolve: Resolve) -> Outcome:
             return Sent(None)
         return _send(client, row, resolve)
     except SlackApiError as exc:
-        return _slack_error(exc)
+        outcome = _slack_error(exc)
+        if isinstance(outcome, Retry) and row.kind != "post":
+            # Only a post can be looked up: an ephemeral message Slack may have shown is sent
+            # again rather than never.
+            return Retry(outcome.error, after=outcome.after)
+        return outcome
     except _Unplaced as exc:
         return Refused(exc.error)
     except NotYet:
@@ -146,7 +151,28 @@ def _placed(ts: str | None, resolve: Resolve) -> str | None:
     return real
 
 
-def _look_up(client: WebClient, row: OutboxRow, resolve: Resolve) -> str | None:
+class _NotFound:
+    """The lookup found no earlier try of the post: it is to be sent."""
+
+
+def _look_up(client: WebClient, row: OutboxRow, resolve: Resolve) -> Sent | Retry | _NotFound:
+    """Whether an earlier try of the post ``row`` reached Slack (Sent, with its ts)."""
+    try:
+        ts = _history_ts(client, row, resolve)
+    except SlackApiError as exc:
+        outcome = _slack_error(exc)
+        if isinstance(outcome, Retry):
+            return Retry(f"lookup_{outcome.error}", after=outcome.after, unknown=True)
+        # Not allowed to look (missing_scope: an app installed before the history scopes, a
+        # DM): a post twice is better than an answer never given.
+        log.warning("could not see whether a post to %s arrived (%s): posting it again; "
+                    "give the app the history scopes of manifest.yml", _where(row),
+                    outcome.error)  # fmt: skip
+        return _NotFound()
+    return Sent(ts) if ts is not None else _NotFound()
+
+
+def _history_ts(client: WebClient, row: OutboxRow, resolve: Resolve) -> str | None:
     """The ts of ``row`` if an earlier try of it reached Slack; None when it did not."""
     p = row.payload
     oldest = f"{row.created_at.timestamp() - 60:.6f}"  # a minute of leeway for clocks
@@ -181,14 +207,15 @@ def _look_up(client: WebClient, row: OutboxRow, resolve: Resolve) -> str | None:
     return None
 
 
-def _slack_error(exc: SlackApiError) -> Outcome:
+def _slack_error(exc: SlackApiError) -> Retry | Refused:
     status = exc.response.status_code
     data = exc.response.data if isinstance(exc.response.data, dict) else {}
     error = str(data.get("error") or f"http_{status}")
     if status == 429 or error == "ratelimited":
         return Retry("ratelimited", after=_retry_after(exc.response.headers))
     if status >= 500 or error in PASSING:
-        return Retry(error if status < 500 else f"http_{status}")
+        # Slack says of its 5xx and internal errors that part of the call may have been done.
+        return Retry(error if status < 500 else f"http_{status}", unknown=True)
     return Refused(error)
 
 

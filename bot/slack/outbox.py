@@ -21,6 +21,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -48,7 +49,8 @@ LEASE_S = 60.0  # a try holds its message this long; a process that died lets it
 TICK_S = 1.0  # how often the loop looks for messages due, when nothing wakes it sooner
 MAX_BACKOFF_S = 60.0
 MIN_RETRY_S = 0.5  # even when Slack says Retry-After: 0
-BATCHES_PER_TICK = 20  # of up to 50 messages: the loop looks at the store again after
+BATCH = 10  # messages leased at once: their tries, 10 s each at worst, fit in one lease
+BATCHES_PER_TICK = 50  # then the loop sleeps a tick
 
 
 class SlackMessenger:
@@ -177,6 +179,8 @@ class SlackMessenger:
             )
             return self._straight(kind, order, payload, key)
         if not now:
+            if row.state == FAILED:  # recorded under this key before, and refused for good
+                raise Undelivered(row.error or "failed")
             self._wake.set()  # behind another of its thread: the loop sends it in turn
             return row
         outcome = delivery.send(self._client, row, self._resolve)
@@ -265,9 +269,12 @@ class SlackMessenger:
         next message, due once this one is sent, goes in the next batch."""
         tried = 0
         for _ in range(BATCHES_PER_TICK):
-            rows = self._store.take_due_messages(self.owner, lease_seconds=LEASE_S)
+            rows = self._store.take_due_messages(self.owner, lease_seconds=LEASE_S, limit=BATCH)
             for row in rows:
-                self._settle(row, delivery.send(self._client, row, self._resolve))
+                # Tries of the batch before it may have taken long (Slack slow to answer): a
+                # lease that lapsed meanwhile may be another process's now.
+                if self._store.renew_message_lease(row.id, self.owner, lease_seconds=LEASE_S):
+                    self._settle(row, delivery.send(self._client, row, self._resolve))
             tried += len(rows)
             if not rows:
                 break
@@ -282,9 +289,10 @@ class SlackMessenger:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=15)
+            self._thread.join(timeout=5)  # within Heroku's 30 s, after the 20 s drain
 
     def _loop(self) -> None:
+        said_at = -60.0
         while not self._stop.is_set():
             self._wake.wait(TICK_S)
             self._wake.clear()
@@ -292,7 +300,9 @@ class SlackMessenger:
                 try:
                     step()
                 except SQLAlchemyError as exc:
-                    log.warning("outbox loop: the state store failed: %s", type(exc).__name__)
+                    if time.monotonic() - said_at >= 60:  # once a minute while it lasts
+                        said_at = time.monotonic()
+                        log.warning("outbox loop: the state store failed: %s", type(exc).__name__)
                 except Exception:
                     log.exception("outbox loop: unexpected error")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -40,6 +40,7 @@ class OutboxRow:
     give_up_at: datetime
     ts: str | None = None
     key: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ class Outbox:
         now = clock.now()
         try:
             with self._db.begin() as conn:
+                if self._db.dialect == "postgresql":
+                    # Two processes adding to one thread at once would each count nothing
+                    # before them (SQLite's writers take turns by themselves).
+                    conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(order_key))))
                 earlier = conn.execute(
                     select(func.count()).where(
                         outbox.c.order_key == order_key, outbox.c.state.in_(UNSENT)
@@ -111,8 +116,17 @@ class Outbox:
         due = and_(outbox.c.state == PENDING, outbox.c.next_try_at <= now) | and_(
             outbox.c.state == SENDING, outbox.c.lease_until < now
         )
+        # Only the first unsent message of each thread: those behind it would fill the page.
+        earlier = outbox.alias("earlier")
+        waits = exists().where(
+            earlier.c.order_key == outbox.c.order_key,
+            earlier.c.id < outbox.c.id,
+            earlier.c.state.in_(UNSENT),
+        )
         with self._db.connect() as conn:
-            rows = conn.execute(select(outbox).where(due).order_by(outbox.c.id).limit(limit)).all()
+            rows = conn.execute(
+                select(outbox).where(due, ~waits).order_by(outbox.c.id).limit(limit)
+            ).all()
         taken: list[OutboxRow] = []
         blocked: set[str] = set()
         for row in rows:
@@ -142,6 +156,16 @@ class Outbox:
                 if claimed:
                     taken.append(_row(conn, row.id))
         return taken
+
+    def renew_message_lease(self, message_id: int, owner: str, *, lease_seconds: float) -> bool:
+        """Just before a try: False when the lease lapsed (another process may have it now)."""
+        now = clock.now()
+        mine = and_(
+            outbox.c.id == message_id, outbox.c.lease_owner == owner, outbox.c.lease_until > now
+        )
+        with self._db.begin() as conn:
+            until = now + timedelta(seconds=lease_seconds)
+            return bool(conn.execute(update(outbox).where(mine).values(lease_until=until)).rowcount)
 
     def message_sent(self, message_id: int, owner: str, ts: str | None) -> None:
         self._finish(message_id, owner, state=SENT, ts=ts, error=None)
@@ -193,6 +217,9 @@ class Outbox:
                     ts=ts,
                     error=error,
                     done_at=clock.now(),
+                    # Only its ts and state are read once it is done, and it may hold a
+                    # response_url: the rest goes.
+                    payload={},
                     lease_owner=None,
                     lease_until=None,
                 )
@@ -268,4 +295,5 @@ def _from(r: Any) -> OutboxRow:
         give_up_at=clock.utc(r.give_up_at),
         ts=r.ts,
         key=r.key,
+        error=r.error,
     )
