@@ -142,10 +142,8 @@ def test_a_post_whose_answer_was_lost_is_looked_up_before_it_is_sent_again(
 
 
 def test_a_lookup_slack_refuses_does_not_drop_the_post_it_was_for(flow: FlowBot) -> None:
-    # Review (outbox): delivery.send runs the history lookup inside the post's own try, so the
-    # lookup's refusal (missing_scope: an install not yet re-authorised for channels:history,
-    # a DM without im:history) is classified as the post's: Refused, marked failed, and every
-    # reply of its thread then fails "thread_undelivered". The answer never comes.
+    # The lookup's refusal (missing_scope: an app installed before the history scopes, a DM
+    # without im:history) is not the post's: it is posted, and its thread with it.
     flow.slack.disconnect_next("chat.postMessage")  # the first try never reached Slack
     flow.slack.fail_next("conversations.history", "missing_scope")
     flow.command("list prod")

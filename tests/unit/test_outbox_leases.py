@@ -1,11 +1,9 @@
-"""Review (outbox): a try is made only while its process holds the message's lease.
+"""The outbox's leases and queues: a try is made only while its process holds the message's
+lease, and one thread's queue does not hide the other threads' due messages.
 
-``take_due_messages`` leases up to 50 messages at once for LEASE_S (60 s), then
-``deliver_due`` tries them one after another. When Slack hangs, each try lasts the client's
-timeout (10 s): the seventh message's lease has lapsed before it is tried, another process
-takes it over (as ``unknown``: its history lookup finds nothing yet) and posts it, and this
-process, holding a stale row with ``unknown=False``, posts it as well: sent twice, and its
-thread's later messages may go between the two."""
+``deliver_due`` leases a batch of messages, then tries them one after another: when Slack
+hangs, each try lasts the client's timeout (10 s), and a lease that lapsed meanwhile may be
+another process's, which would post the message too."""
 
 from __future__ import annotations
 
@@ -66,11 +64,8 @@ def test_a_message_is_not_tried_after_its_lease_lapsed(
 
 
 def test_a_long_queue_in_one_thread_does_not_hold_up_other_threads(tmp_path: Path) -> None:
-    # Review (outbox): take_due_messages reads the 50 oldest due rows, then skips those with
-    # something earlier unsent in their thread. Messages queued behind a head that is not due
-    # yet (a long Retry-After, a backoff) are "due" themselves (next_try_at = when added), so
-    # 50 of them fill the window every tick and a due message of any other thread is never
-    # looked at until that head goes.
+    # Messages queued behind a head that is not due yet (a long Retry-After, a backoff) are
+    # "due" themselves (next_try_at = when added): they must not fill the page of due messages.
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
     store.migrate()
     now = clock.now()
