@@ -93,7 +93,7 @@ class StandinState:
         self._views: dict[str, dict[str, Any]] = {}
         self._response_urls: dict[str, ResponseUrl] = {}
         self._ts_base = int(time.time())
-        self._ts_count = 0
+        self._ts_micros = 0  # the last message's ts, in microseconds
         self._id_count = 0
         self._sockets: list[WsConnection] = []
         self._socket_acks: list[dict[str, Any]] = []
@@ -239,10 +239,11 @@ class StandinState:
         return None
 
     def _next_ts(self) -> str:
+        """As Slack's: the time of posting (which is what ``oldest`` and ``latest`` filter on),
+        kept increasing and unique however fast messages come."""
         with self._lock:
-            self._ts_count += 1
-            micros = self._ts_count * 100
-            return f"{self._ts_base + micros // 1_000_000}.{micros % 1_000_000:06d}"
+            self._ts_micros = max(time.time_ns() // 1000, self._ts_micros + 100)
+            return f"{self._ts_micros // 1_000_000}.{self._ts_micros % 1_000_000:06d}"
 
     def _next_id(self, prefix: str) -> str:
         with self._lock:
