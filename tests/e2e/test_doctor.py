@@ -133,7 +133,8 @@ def test_missing_scopes_are_named(tmp_path: Path, both: str) -> None:
     assert status == 1
     [line] = fails(text)
     assert line.startswith(
-        "FAIL  Slack scopes: the token lacks usergroups:read, which manifest.yml asks for"
+        "FAIL  Slack scopes: the token lacks usergroups:read, channels:history, groups:history, "
+        "which manifest.yml asks for"
     )
     assert "reinstall the app" in line
 
@@ -336,7 +337,7 @@ def test_a_manifest_missing_what_the_code_handles(
         (ROOT / "manifest.yml")
         .read_text()
         .replace("- command: /airflow", "- command: /airflow-old")
-        .replace("      - usergroups:read", "      - channels:history")
+        .replace("      - usergroups:read", "      - users:read")
         .replace("request_url: https://YOUR-HOST/slack/events", "request_url: https://h/events")
     )
     env, secrets = setup(tmp_path, slack, both)
@@ -352,7 +353,7 @@ def test_a_manifest_missing_what_the_code_handles(
         n.startswith("settings.interactivity.request_url: must end with /slack/events")
         for n in named
     )
-    assert f"warn  {manifest}: oauth_config.scopes.bot: channels:history not needed" in text
+    assert f"warn  {manifest}: oauth_config.scopes.bot: users:read not needed" in text
 
 
 def test_interactivity_must_be_on_when_the_code_has_buttons() -> None:
