@@ -1,1 +1,1 @@
-"""Slack chat-ops bot for Apache Airflow: wiring (app, settings, Airflow client, posting)."""
+"""Slack chat-ops bot for Apache Airflow: wiring (app, settings, Airflow client, the outbox)."""

@@ -133,7 +133,7 @@ def create_bot(
         logger=logging.getLogger("slack_bolt"),
     )
     store = store or Store(settings.database_url)
-    poster = SlackMessenger(store, web_client, retry_minutes=settings.outbox_retry_minutes)
+    messenger = SlackMessenger(store, web_client, retry_minutes=settings.outbox_retry_minutes)
     groups = UserGroups(web_client)
     book = SubscriptionBook(config, store)
     contexts = Contexts(
@@ -144,11 +144,11 @@ def create_bot(
         subscriptions=book,
         store=store,
     )
-    audit = Audit(store, messenger=poster, channel=config.audit_channel)
+    audit = Audit(store, messenger=messenger, channel=config.audit_channel)
     follower = Follower(
         store=store,
         clients=clients,
-        messenger=poster,
+        messenger=messenger,
         clear_action=clear.BUTTON,
         limit_seconds=settings.follow_limit_minutes * 60.0,
     )
@@ -156,7 +156,7 @@ def create_bot(
         store=store,
         clients=clients,
         book=book,
-        messenger=poster,
+        messenger=messenger,
         buttons=ALERT_BUTTONS,
         interval_seconds=settings.watch_interval_seconds,
         hitl_buttons=respond.BUTTONS,
@@ -164,7 +164,7 @@ def create_bot(
     approvals = Approvals(
         contexts=contexts,
         store=store,
-        messenger=poster,
+        messenger=messenger,
         groups=groups,
         audit=audit,
         follower=follower,
@@ -172,7 +172,7 @@ def create_bot(
     services = Services(
         contexts=contexts,
         store=store,
-        messenger=poster,
+        messenger=messenger,
         web=web_client,
         workers=workers,
         audit=audit,
@@ -198,9 +198,9 @@ def create_bot(
     housekeeper = Housekeeper(
         store, Retention(audit=None if retention is None else timedelta(days=retention))
     )
-    handover = HandOver(store, app, owner=lambda: poster.owner,
+    handover = HandOver(store, app, owner=lambda: messenger.owner,
                         accepting=lambda: workers.accepting)  # fmt: skip
-    poster.tick_hooks.append(handover.pick_up)
+    messenger.tick_hooks.append(handover.pick_up)
     bot = Bot(
         app=app,
         settings=settings,
@@ -212,7 +212,7 @@ def create_bot(
         clients=clients,
         groups=groups,
         routes=routes,
-        messenger=poster,
+        messenger=messenger,
         handover=handover,
     )
     _LIVE.append(bot)
