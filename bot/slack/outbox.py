@@ -235,10 +235,11 @@ class SlackMessenger:
                     self._store.retry_message(
                         row.id, self.owner, at=at, error=outcome.error, unknown=outcome.unknown
                     )
-                    self._wake.set()
         except SQLAlchemyError as exc:
             # Its lease lapses and another try looks it up first: not lost, not sent twice.
             log.warning("the outbox could not record a try (%s)", type(exc).__name__)
+        # What waits behind it in its thread may go now (or when its retry is due).
+        self._wake.set()
 
     def _order_of(self, channel: str, ts: str) -> str:
         """An update waits behind the message it updates, and with it, its thread."""

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.store import clock
 from bot.store.engine import Database
@@ -117,15 +118,9 @@ class Outbox:
             outbox.c.state == SENDING, outbox.c.lease_until < now
         )
         # Only the first unsent message of each thread: those behind it would fill the page.
-        earlier = outbox.alias("earlier")
-        waits = exists().where(
-            earlier.c.order_key == outbox.c.order_key,
-            earlier.c.id < outbox.c.id,
-            earlier.c.state.in_(UNSENT),
-        )
         with self._db.connect() as conn:
             rows = conn.execute(
-                select(outbox).where(due, ~waits).order_by(outbox.c.id).limit(limit)
+                select(outbox).where(due, ~_waits_behind()).order_by(outbox.c.id).limit(limit)
             ).all()
         taken: list[OutboxRow] = []
         blocked: set[str] = set()
@@ -195,6 +190,19 @@ class Outbox:
         with self._db.connect() as conn:
             found = conn.execute(select(outbox).where(outbox.c.id == message_id)).first()
         return _from(found) if found else None
+
+    def messages_owed_now(self) -> int:
+        """Messages being tried, or waiting for their first try behind their thread: what the
+        bot is still saying (not those Slack refused, waiting out their backoff)."""
+        now = clock.now()
+        owed = (outbox.c.state == SENDING) | and_(
+            outbox.c.state == PENDING,
+            outbox.c.attempts == 0,
+            outbox.c.next_try_at <= now,
+            ~_waits_behind(),
+        )
+        with self._db.connect() as conn:
+            return int(conn.execute(select(func.count()).where(owed)).scalar_one())
 
     def message_by_key(self, key: str) -> OutboxRow | None:
         with self._db.connect() as conn:
@@ -276,6 +284,16 @@ class Outbox:
     def handed_over_done(self, request_id: int) -> None:
         with self._db.begin() as conn:
             conn.execute(delete(handed_over).where(handed_over.c.id == request_id))
+
+
+def _waits_behind() -> ColumnElement[bool]:
+    """An outbox row has an earlier message of its thread not sent yet."""
+    earlier = outbox.alias("earlier")
+    return exists().where(
+        earlier.c.order_key == outbox.c.order_key,
+        earlier.c.id < outbox.c.id,
+        earlier.c.state.in_(UNSENT),
+    )
 
 
 def _row(conn: Connection, row_id: int) -> OutboxRow:
