@@ -75,15 +75,17 @@ class Bot:
 
     def drain(self, grace_seconds: float = DRAIN_SECONDS) -> None:
         """The process is told to stop (SIGTERM): take no more work, hand the acknowledged
-        requests not started over to the next process, give those running ``grace_seconds``
-        to finish, then close. What is owed to Slack waits in the outbox."""
+        requests not started over to the next process, and give those running
+        ``grace_seconds`` to finish, the outbox sending meanwhile. Nothing more: the process
+        exits next, and what the background threads hold (a follow's or the watch's lease, a
+        message being tried) lapses to another process, as when one dies. Joining them
+        would spend Heroku's 30 s waiting out a follow's stream."""
         unstarted = self.workers.take_unstarted()
         if self.handover is not None:
             self.handover.record(unstarted)
         if not self.workers.wait_idle(grace_seconds):
             log.warning("%d requests were still running after %.0f s at shutdown",
                         self.workers.in_flight, grace_seconds)  # fmt: skip
-        self.close(wait=False)
 
     def close(self, *, wait: bool = True) -> None:
         self.follower.stop()
