@@ -67,7 +67,7 @@ def send(client: WebClient, row: OutboxRow, resolve: Resolve) -> Outcome:
             log.warning(
                 "an ephemeral message to %s may not have arrived (%s): not sent again, "
                 "so that it is never shown twice",
-                _where(row),
+                destination(row),
                 row.kind,
             )
             return Sent(None)
@@ -166,7 +166,7 @@ def _look_up(client: WebClient, row: OutboxRow, resolve: Resolve) -> Sent | Retr
         # Not allowed to look (missing_scope: an app installed before the history scopes, a
         # DM): a post twice is better than an answer never given.
         log.warning("could not see whether a post to %s arrived (%s): posting it again; "
-                    "give the app the history scopes of manifest.yml", _where(row),
+                    "give the app the history scopes of manifest.yml", destination(row),
                     outcome.error)  # fmt: skip
         return _NotFound()
     return Sent(ts) if ts is not None else _NotFound()
@@ -238,5 +238,6 @@ def _may_have_arrived(exc: BaseException) -> bool:
     return not isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
-def _where(row: OutboxRow) -> str:
+def destination(row: OutboxRow) -> str:
+    """Where a message goes, for a log line: its channel (a response_url is not logged)."""
     return str(row.payload.get("channel") or "a response_url")

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.core.messenger import Thread, Undelivered
 from bot.core.reply import Reply, context
 from bot.slack import delivery
-from bot.slack.delivery import PLACEHOLDER, Outcome, Refused, Retry, Sent
+from bot.slack.delivery import PLACEHOLDER, Outcome, Refused, Retry, Sent, destination
 from bot.store import Store, clock
 from bot.store.outbox import FAILED, SENT, OutboxRow
 
@@ -216,7 +216,7 @@ class SlackMessenger:
             if isinstance(outcome, Sent):
                 self._store.message_sent(row.id, self.owner, outcome.ts)
             elif isinstance(outcome, Refused):
-                log.warning("Slack refused a message to %s: %s", _where(row), outcome.error)
+                log.warning("Slack refused a message to %s: %s", destination(row), outcome.error)
                 self._store.message_failed(row.id, self.owner, outcome.error)
             else:
                 at = clock.now() + timedelta(seconds=_delay(row.attempts, outcome))
@@ -224,14 +224,14 @@ class SlackMessenger:
                     log.warning(
                         "a message to %s is undeliverable: Slack did not take it in "
                         "%s minutes (%s)",
-                        _where(row),
+                        destination(row),
                         _minutes(row),
                         outcome.error,
                     )
                     self._store.message_failed(row.id, self.owner, f"gave_up:{outcome.error}")
                 else:
                     log.info("Slack did not take a message to %s (%s): tried again at %s",
-                             _where(row), outcome.error, f"{at:%H:%M:%S}")  # fmt: skip
+                             destination(row), outcome.error, f"{at:%H:%M:%S}")  # fmt: skip
                     self._store.retry_message(
                         row.id, self.owner, at=at, error=outcome.error, unknown=outcome.unknown
                     )
@@ -317,7 +317,3 @@ def _delay(attempts: int, outcome: Retry) -> float:
 
 def _minutes(row: OutboxRow) -> int:
     return round((row.give_up_at - row.created_at).total_seconds() / 60)
-
-
-def _where(row: OutboxRow) -> str:
-    return str(row.payload.get("channel") or "a response_url")

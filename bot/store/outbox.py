@@ -102,11 +102,10 @@ class Outbox:
                 ).inserted_primary_key[0]  # type: ignore[index]
                 return _row(conn, int(row_id)), first
         except IntegrityError:
-            if key is None:
+            found = self.message_by_key(key) if key is not None else None
+            if found is None:
                 raise
-            with self._db.connect() as conn:
-                found = conn.execute(select(outbox).where(outbox.c.key == key)).one()
-                return _from(found), False
+            return found, False
 
     def take_due_messages(
         self, owner: str, *, lease_seconds: float, limit: int = 50
@@ -123,24 +122,13 @@ class Outbox:
                 select(outbox).where(due, ~_waits_behind()).order_by(outbox.c.id).limit(limit)
             ).all()
         taken: list[OutboxRow] = []
-        blocked: set[str] = set()
         for row in rows:
-            if row.order_key in blocked:
-                continue
-            blocked.add(row.order_key)  # whatever happens to this one, those after it wait
             with self._db.begin() as conn:
-                before = conn.execute(
-                    select(func.count()).where(
-                        outbox.c.order_key == row.order_key,
-                        outbox.c.id < row.id,
-                        outbox.c.state.in_(UNSENT),
-                    )
-                ).scalar_one()
-                if before:
-                    continue
+                # Still due, and still first of its thread: another process may have been
+                # quicker.
                 claimed = conn.execute(
                     update(outbox)
-                    .where(outbox.c.id == row.id, due)
+                    .where(outbox.c.id == row.id, due, ~_waits_behind())
                     .values(
                         state=SENDING,
                         unknown=case((outbox.c.state == SENDING, True), else_=outbox.c.unknown),
@@ -155,12 +143,10 @@ class Outbox:
     def renew_message_lease(self, message_id: int, owner: str, *, lease_seconds: float) -> bool:
         """Just before a try: False when the lease lapsed (another process may have it now)."""
         now = clock.now()
-        mine = and_(
-            outbox.c.id == message_id, outbox.c.lease_owner == owner, outbox.c.lease_until > now
-        )
-        with self._db.begin() as conn:
-            until = now + timedelta(seconds=lease_seconds)
-            return bool(conn.execute(update(outbox).where(mine).values(lease_until=until)).rowcount)
+        return self._update_leased(
+            message_id, owner, outbox.c.lease_until > now,
+            lease_until=now + timedelta(seconds=lease_seconds),
+        )  # fmt: skip
 
     def message_sent(self, message_id: int, owner: str, ts: str | None) -> None:
         self._finish(message_id, owner, state=SENT, ts=ts, error=None)
@@ -171,25 +157,14 @@ class Outbox:
     def retry_message(
         self, message_id: int, owner: str, *, at: datetime, error: str, unknown: bool
     ) -> None:
-        with self._db.begin() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == message_id, outbox.c.lease_owner == owner)
-                .values(
-                    state=PENDING,
-                    next_try_at=at,
-                    error=error[:64],
-                    attempts=outbox.c.attempts + 1,
-                    lease_owner=None,
-                    lease_until=None,
-                    unknown=outbox.c.unknown | unknown,
-                )
-            )
+        self._update_leased(
+            message_id, owner, state=PENDING, next_try_at=at, error=error[:64],
+            attempts=outbox.c.attempts + 1, lease_owner=None, lease_until=None,
+            unknown=outbox.c.unknown | unknown,
+        )  # fmt: skip
 
     def message(self, message_id: int) -> OutboxRow | None:
-        with self._db.connect() as conn:
-            found = conn.execute(select(outbox).where(outbox.c.id == message_id)).first()
-        return _from(found) if found else None
+        return self._message_where(outbox.c.id == message_id)
 
     def messages_owed_now(self) -> int:
         """Messages being tried, or waiting for their first try behind their thread: what the
@@ -205,33 +180,35 @@ class Outbox:
             return int(conn.execute(select(func.count()).where(owed)).scalar_one())
 
     def message_by_key(self, key: str) -> OutboxRow | None:
-        with self._db.connect() as conn:
-            found = conn.execute(select(outbox).where(outbox.c.key == key)).first()
-        return _from(found) if found else None
+        return self._message_where(outbox.c.key == key)
 
     def messages(self) -> list[OutboxRow]:
         with self._db.connect() as conn:
             return [_from(r) for r in conn.execute(select(outbox).order_by(outbox.c.id))]
 
+    def _message_where(self, where: ColumnElement[bool]) -> OutboxRow | None:
+        with self._db.connect() as conn:
+            found = conn.execute(select(outbox).where(where)).first()
+        return _from(found) if found else None
+
     def _finish(
         self, message_id: int, owner: str, *, state: str, ts: str | None, error: str | None
     ) -> None:
+        # Only its ts and state are read once it is done, and its payload may hold a
+        # response_url: the payload goes.
+        self._update_leased(
+            message_id, owner, state=state, ts=ts, error=error, done_at=clock.now(),
+            payload={}, lease_owner=None, lease_until=None,
+        )  # fmt: skip
+
+    def _update_leased(
+        self, message_id: int, owner: str, *also: ColumnElement[bool], **values: Any
+    ) -> bool:
+        """Change a message only while ``owner`` holds its lease (a lapsed holder's late word
+        counts for nothing); True if it did."""
+        mine = and_(outbox.c.id == message_id, outbox.c.lease_owner == owner, *also)
         with self._db.begin() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == message_id, outbox.c.lease_owner == owner)
-                .values(
-                    state=state,
-                    ts=ts,
-                    error=error,
-                    done_at=clock.now(),
-                    # Only its ts and state are read once it is done, and it may hold a
-                    # response_url: the rest goes.
-                    payload={},
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
+            return bool(conn.execute(update(outbox).where(mine).values(**values)).rowcount)
 
     # -- requests handed over at shutdown -----------------------------------------------------
 
