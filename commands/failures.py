@@ -8,6 +8,7 @@ from bot.airflow import (
     AirflowError,
     AirflowNotAllowed,
     AirflowNotFound,
+    AirflowOutcomeUnknown,
     AirflowRateLimited,
     AirflowSignInFailed,
     AirflowUnavailable,
@@ -27,6 +28,12 @@ def airflow_failure(exc: AirflowError, cmd: Command, verb: Verb) -> Reply:
     )
     if isinstance(exc, AirflowNotFound):
         text = _not_found(exc, cmd)
+    elif isinstance(exc, AirflowOutcomeUnknown):
+        text = (
+            "The bot was restarted while it was doing this, after it had asked Airflow on "
+            f"{dep}: whether Airflow did it is not known, and the bot does not ask again."
+            + (check or " Run the command again if it is still needed.")
+        )
     elif isinstance(exc, AirflowConflict):
         text = (
             f"Airflow on {dep} refused: a run of {code(cmd.dag_id or '')} with that run id or "
@@ -90,5 +97,6 @@ def _short(exc: AirflowError) -> str:
         AirflowRateLimited: "rate limited",
         AirflowUnavailable: "Airflow not answering",
         AirflowBadRequest: "rejected by Airflow",
+        AirflowOutcomeUnknown: "outcome unknown",
     }
     return names.get(type(exc), "Airflow error")

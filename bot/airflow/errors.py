@@ -44,6 +44,11 @@ class AirflowUnavailable(AirflowError):
     """Airflow could not be reached or failed itself: refused, timed out, or a 5xx."""
 
 
+class AirflowOutcomeUnknown(AirflowError):
+    """A write this request had already sent, in a process that stopped before it knew
+    Airflow's answer: not sent again, since Airflow may have done it."""
+
+
 class AirflowRateLimited(AirflowError):
     """Airflow (or a proxy in front of it) answered 429; ``retry_after`` is in seconds."""
 

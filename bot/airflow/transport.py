@@ -20,6 +20,7 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
+from bot.airflow import writes
 from bot.airflow.auth import Auth, BasicAuth, BearerAuth, JwtPasswordAuth
 from bot.airflow.budget import Budget, LocalBudget
 from bot.airflow.errors import (
@@ -170,6 +171,7 @@ class Transport:
         if read:
             resp = self.reads.share(read_key(method, url, params, json, auth), answer)
         else:
+            writes.before_write()  # may refuse: a write is not sent twice (bot/airflow/writes.py)
             resp = answer()
         return self._decoded(resp, method, path)
 

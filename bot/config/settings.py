@@ -64,6 +64,10 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # larger requests and frames are refused
     watch_interval_seconds: int = DEFAULT_WATCH_INTERVAL_SECONDS
     outbox_retry_minutes: int = DEFAULT_OUTBOX_RETRY_MINUTES
+    # Where each process writes down the requests it acknowledged (bot/slack/journal.py): a
+    # folder on local disk, shared by the processes of one machine. None: one in the system's
+    # temporary folder, named for the store, so two bots on one machine keep theirs apart.
+    journal_dir: str | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -88,7 +92,8 @@ class Settings:
             f"audit_retention_days={self.audit_retention_days!r}, "
             f"max_request_bytes={self.max_request_bytes!r}, "
             f"watch_interval_seconds={self.watch_interval_seconds!r}, "
-            f"outbox_retry_minutes={self.outbox_retry_minutes!r})"
+            f"outbox_retry_minutes={self.outbox_retry_minutes!r}, "
+            f"journal_dir={self.journal_dir!r})"
         )
 
 
@@ -203,6 +208,7 @@ def load_settings(
         max_request_bytes=max_request_bytes,
         watch_interval_seconds=watch_interval,
         outbox_retry_minutes=outbox_retry,
+        journal_dir=values.get("JOURNAL_DIR", "").strip() or None,
     )
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -27,6 +30,7 @@ from bot.core.watcher import Watcher
 from bot.core.workers import Workers
 from bot.slack import listeners
 from bot.slack.handover import HandOver, remember_request
+from bot.slack.journal import RequestJournal
 from bot.slack.origin import console_origin
 from bot.slack.outbox import SlackMessenger
 from bot.slack.replay import RecentSignatures, replay_guard
@@ -60,12 +64,15 @@ class Bot:
     routes: Routes | None = None  # what the app listens to (bot/tools/manifest_check.py)
     messenger: SlackMessenger | None = None  # the outbox
     handover: HandOver | None = None
+    journal: RequestJournal | None = None
     started_in: int | None = None  # the process whose background work runs (after the fork)
 
     def start_background(self) -> None:
         """Start the worker threads, following runs, watching Airflow, the outbox and pruning
         the store; in each serving process, after gunicorn forks it."""
         self.started_in = os.getpid()
+        if self.journal is not None:
+            self.journal.start()
         self.workers.start()
         self.follower.start()
         self.watcher.start()
@@ -75,17 +82,26 @@ class Bot:
 
     def drain(self, grace_seconds: float = DRAIN_SECONDS) -> None:
         """The process is told to stop (SIGTERM): take no more work, hand the acknowledged
-        requests not started over to the next process, and give those running
-        ``grace_seconds`` to finish, the outbox sending meanwhile. Nothing more: the process
-        exits next, and what the background threads hold (a follow's or the watch's lease, a
-        message being tried) lapses to another process, as when one dies. Joining them
-        would spend Heroku's 30 s waiting out a follow's stream."""
+        requests not started over to the next process at once, give those running
+        ``grace_seconds`` to finish, the outbox sending meanwhile, and hand over those still
+        running then, unless they may have sent Airflow a write (those finish here, or are
+        reported as unknown by the process that finds them after this one is gone). Nothing
+        more: the process exits next, and what the background threads hold (a follow's or
+        the watch's lease, a message being tried) lapses to another process, as when one
+        dies. Joining them would spend Heroku's 30 s waiting out a follow's stream."""
         unstarted = self.workers.take_unstarted()
-        if self.handover is not None:
-            self.handover.record(unstarted)
+        journal = self.journal
+        if journal is not None and unstarted:
+            handed = journal.release(unstarted)
+            log.info("handed %d acknowledged requests over to the next process", handed)
         if not self.workers.wait_idle(grace_seconds):
-            log.warning("%d requests were still running after %.0f s at shutdown",
-                        self.workers.in_flight, grace_seconds)  # fmt: skip
+            running = self.workers.in_flight
+            handed = journal.release() if journal is not None else 0
+            log.warning("%d requests were still running after %.0f s at shutdown: handed %d "
+                        "acknowledged requests over to the next process", running,
+                        grace_seconds, handed)  # fmt: skip
+        if journal is not None:
+            journal.close()
 
     def close(self, *, wait: bool = True) -> None:
         self.follower.stop()
@@ -94,6 +110,8 @@ class Bot:
         if self.messenger is not None:
             self.messenger.stop()
         self.workers.shutdown(wait=wait)
+        if self.journal is not None:
+            self.journal.close()
         for client in self.clients.values():
             client.close()
         self.store.close()
@@ -136,6 +154,7 @@ def create_bot(
     )
     store = store or Store(settings.database_url)
     messenger = SlackMessenger(store, web_client, retry_minutes=settings.outbox_retry_minutes)
+    journal = RequestJournal(store, journal_dir(settings), owner=lambda: messenger.owner)
     groups = UserGroups(web_client)
     book = SubscriptionBook(config, store)
     contexts = Contexts(
@@ -180,6 +199,7 @@ def create_bot(
         audit=audit,
         approvals=approvals,
         follower=follower,
+        journal=journal,
     )
     # First of our middleware: it counts a request from its start to its ack.
     app.use(workers.priority.middleware)
@@ -216,9 +236,20 @@ def create_bot(
         routes=routes,
         messenger=messenger,
         handover=handover,
+        journal=journal,
     )
     _LIVE.append(bot)
     return bot
+
+
+def journal_dir(settings: Settings) -> Path:
+    """Where the processes of this machine write down their requests: ``JOURNAL_DIR``, or a
+    folder of the system's temporary one named for the store (two bots on one machine, each
+    with its own store, must not carry on each other's requests)."""
+    if settings.journal_dir:
+        return Path(settings.journal_dir)
+    store = hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "airflow-chatops" / f"journal-{store}"
 
 
 # Bots built in this process: gunicorn builds the app before forking its workers (preload),

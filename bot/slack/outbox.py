@@ -33,6 +33,7 @@ from bot.core.messenger import Thread, Undelivered
 from bot.core.reply import Reply, context
 from bot.slack import delivery
 from bot.slack.delivery import PLACEHOLDER, Outcome, Refused, Retry, Sent, destination
+from bot.slack.journal import current_scope
 from bot.store import Store, clock
 from bot.store.outbox import FAILED, SENT, OutboxRow
 
@@ -78,8 +79,7 @@ class SlackMessenger:
     # -- Messenger ----------------------------------------------------------------------------
 
     def open_thread(self, channel: str, header: str) -> Thread:
-        key = uuid.uuid4().hex
-        ts = self._post(channel, {"channel": channel, "text": header}, key=key)
+        ts = self._post(channel, {"channel": channel, "text": header})
         return Thread(channel=channel, ts=ts, header=header)
 
     def reply(self, thread: Thread, reply: Reply, key: str | None = None) -> str:
@@ -151,7 +151,7 @@ class SlackMessenger:
         key: str | None = None,
         order: str | None = None,
     ) -> str:
-        key = key or uuid.uuid4().hex
+        key = key or _new_key()
         # A new top-level message is its own thread: its replies and updates wait behind it.
         order = order or f"{channel}/{PLACEHOLDER}{key}"
         row = self._record("post", order, payload, key=key)
@@ -162,7 +162,11 @@ class SlackMessenger:
     ) -> OutboxRow:
         """Record the message and try it now if it is first in its thread. Raises Undelivered
         only for what cannot heal, tried now."""
-        key = key or uuid.uuid4().hex
+        scope = current_scope()
+        key = key or _new_key()
+        if scope is not None and scope.muted():
+            # Handed over to another process (bot/slack/journal.py), which says it all.
+            return _unrecorded(kind, order, payload, key)
         try:
             row, now = self._store.add_message(
                 kind,
@@ -192,19 +196,7 @@ class SlackMessenger:
     def _straight(
         self, kind: str, order: str, payload: Mapping[str, object], key: str
     ) -> OutboxRow:
-        now = clock.now()
-        row = OutboxRow(
-            id=0,
-            kind=kind,
-            order_key=order,
-            payload=dict(payload),
-            state="sending",
-            unknown=False,
-            attempts=0,
-            created_at=now,
-            give_up_at=now,
-            key=key,
-        )
+        row = _unrecorded(kind, order, payload, key)
         outcome = delivery.send(self._client, row, self._resolve)
         if isinstance(outcome, Sent):
             return dataclasses.replace(row, ts=outcome.ts)
@@ -306,6 +298,29 @@ class SlackMessenger:
                         log.warning("outbox loop: the state store failed: %s", type(exc).__name__)
                 except Exception:
                     log.exception("outbox loop: unexpected error")
+
+
+def _new_key() -> str:
+    """A message's key: made from the request a worker is carrying out and the message's place
+    among its messages, so that the request carried on elsewhere says it once; else new."""
+    scope = current_scope()
+    return scope.next_key() if scope is not None else uuid.uuid4().hex
+
+
+def _unrecorded(kind: str, order: str, payload: Mapping[str, object], key: str) -> OutboxRow:
+    now = clock.now()
+    return OutboxRow(
+        id=0,
+        kind=kind,
+        order_key=order,
+        payload=dict(payload),
+        state="sending",
+        unknown=False,
+        attempts=0,
+        created_at=now,
+        give_up_at=now,
+        key=key,
+    )
 
 
 def _delay(attempts: int, outcome: Retry) -> float:

@@ -25,9 +25,11 @@ from bot.core.messenger import Thread
 from bot.core.parser import Command
 from bot.core.reply import Reply
 from bot.slack.answers import Answer
-from bot.slack.handover import RAW_KEY
-from bot.slack.replay import once
+from bot.slack.handover import RAW_KEY, RESUMED_KEY
+from bot.slack.journal import request_key
+from bot.slack.replay import SIGNATURE_KEY, once
 from bot.slack.services import Services
+from bot.store import JournaledRequest
 
 log = logging.getLogger(__name__)
 SLASH, BUTTON = "slash", "button"  # how a request came, for the audit trail
@@ -50,9 +52,29 @@ class Pipeline:
     def submit(self, context: BoltContext, work: Callable[[], None]) -> bool:
         """Hand ``work`` to the workers, to be done once however often Slack delivers the
         request (bot/slack/replay.py); False, at once, when the bot is too busy to take it.
-        Not started when the process stops, it is handed over (bot/slack/handover.py)."""
-        work = once(self._s.store, context, work)
-        return self._s.workers.try_submit(work, handover=context.get(RAW_KEY))
+        Written down before the ack, it is carried on by another process if this one stops or
+        dies before it is done (bot/slack/journal.py)."""
+        raw = context.get(RAW_KEY)
+        if raw is None:  # a test or the console driving the app directly
+            return self._s.workers.try_submit(once(self._s.store, context, work))
+        journal = self._s.journal
+        resumed: JournaledRequest | None = context.get(RESUMED_KEY)
+        key = request_key(context.get(SIGNATURE_KEY), raw)
+        journal.accepted(key, raw)
+        # Carried on from another process, it was checked there: its signature is in the store.
+        checked = work if resumed is not None else once(self._s.store, context, work)
+
+        def job() -> None:
+            with journal.running(key, wrote_before=resumed is not None and resumed.wrote):
+                checked()
+
+        if self._s.workers.try_submit(job, handover=key):
+            return True
+        if resumed is not None:
+            journal.release([key])  # too busy to carry it on: another process may
+        else:
+            journal.not_submitted(key)  # the asker is told the bot is busy
+        return False
 
     def context(self, req: Request) -> Context:
         return self._s.contexts.of(

@@ -11,6 +11,7 @@ from bot.core.audit import Audit
 from bot.core.context import Contexts
 from bot.core.follower import Follower
 from bot.core.workers import Workers
+from bot.slack.journal import RequestJournal
 from bot.slack.outbox import SlackMessenger
 from bot.store import Store
 
@@ -25,3 +26,4 @@ class Services:
     audit: Audit
     approvals: Approvals
     follower: Follower
+    journal: RequestJournal  # every request acknowledged, written down before its ack

@@ -21,6 +21,7 @@ from bot.store.schema import (
     audit_log,
     followed_run,
     handed_over,
+    journaled_request,
     metadata,
     outbox,
     pending_action,
@@ -54,6 +55,9 @@ class Retention:
     # A request handed over at shutdown that no process took in a day: nobody is waiting for
     # its answer any more (its response_url lasted 30 minutes).
     handed_over: timedelta = timedelta(days=1)
+    # A journaled request received a day ago, done or not: done, it only kept a late replay
+    # of its journal file from doing it again; not done, nobody waits for its answer.
+    journaled_requests: timedelta = timedelta(days=1)
     audit: timedelta | None = None  # None: the audit trail is kept for ever
 
 
@@ -85,6 +89,7 @@ class Pruning:
                 outbox.c.done_at < now - rules.delivered_messages,
             ),
             "handed_over": handed_over.c.received_at < now - rules.handed_over,
+            "journaled_request": journaled_request.c.received_at < now - rules.journaled_requests,
         }
         if rules.audit is not None:
             conditions["audit_log"] = audit_log.c.at < now - rules.audit
@@ -107,7 +112,7 @@ class Pruning:
     def row_counts(self) -> dict[str, int]:
         """How many rows each table holds (for the soak benchmark and the doctor)."""
         tables = (audit_log, pending_action, followed_run, seen_request, watch_event, outbox,
-                  handed_over)  # fmt: skip
+                  handed_over, journaled_request)  # fmt: skip
         with self._db.connect() as conn:
             return {
                 t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())

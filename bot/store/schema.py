@@ -232,6 +232,26 @@ handed_over = Table(
 )
 
 
+# Every request acknowledged and not yet done that took longer than a moment (the request
+# journal, bot/slack/journal.py, moves them here from each process's file on local disk): the
+# raw request, leased to the process doing it. One that lapses (its process died, with its
+# machine) or is released (at a deploy) is carried on by another. ``wrote``: a write may have
+# reached Airflow, so it is not sent again. ``done_at``: done, kept a day so a late replay of a
+# journal file does not do it again.
+journaled_request = Table(
+    "journaled_request",
+    metadata,
+    Column("request_key", String(80), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("wrote", Boolean, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("done_at", DateTime(timezone=True)),
+)
+
+
 def _create_audit_log(conn: Connection) -> None:
     audit_log.create(conn)
 
@@ -271,6 +291,10 @@ def _create_delivery(conn: Connection) -> None:
         table.create(conn)
 
 
+def _create_journaled_request(conn: Connection) -> None:
+    journaled_request.create(conn)
+
+
 # The schema's history: step N brings a database at version N-1 to version N. Append only;
 # a released step is never edited, since databases out there already ran it.
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
@@ -281,6 +305,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _index_for_pruning,
     _create_watching,
     _create_delivery,
+    _create_journaled_request,
 )
 
 
