@@ -1,5 +1,5 @@
-"""What the store keeps of a request for another process keeps what the next needs, and not Slack's legacy
-verification token."""
+"""What the store keeps of a request for another process: what the next needs, and not
+Slack's legacy verification token."""
 
 from __future__ import annotations
 
