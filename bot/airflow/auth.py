@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 import requests
 
+from bot.airflow.budget import Budget
 from bot.airflow.errors import AirflowError, AirflowNotAllowed, AirflowUnavailable
 
 # Renew a token this long before its stated expiry (or half way through a shorter life), so a
@@ -77,9 +79,15 @@ class CachedToken(ABC):
     once (each thread remembers the token it sent). A failed exchange is answered to the calls
     that were waiting for it, without another exchange, for ``FAILURE_HOLD_S``.
     Subclasses say how to exchange (``_fetch``) and how the token travels (``_put``).
+
+    An exchange sent to the deployment's own server (Airflow 3's ``/auth/token``, MWAA's login)
+    is one of its calls in flight: it goes ``with self.budget``, the deployment's budget, which
+    the transport gives it. One sent elsewhere (an OAuth2 server, Google's) does not.
     """
 
     def __init__(self) -> None:
+        # Unbounded until the transport gives the deployment's (bot.airflow.budget).
+        self.budget: Budget = contextlib.nullcontext()
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
@@ -154,16 +162,19 @@ class JwtPasswordAuth(CachedToken):
         self._deployment = deployment
 
     def _fetch(self) -> tuple[str, float]:
-        body = exchange(
-            self._session,
-            self._url,
-            json={"username": self.username, "password": self._password},
-            timeout=self._timeout,
-            deployment=self._deployment,
-            refused=f"Airflow refused the username or password for {self.username!r}",
-            failed="getting a token",
-            secret=self._password,
-        )
+        # Airflow's api-server answers it: another process's calls may hold the whole budget
+        # (a second gunicorn worker signing in put 17 calls at once on a budget of 16).
+        with self.budget:
+            body = exchange(
+                self._session,
+                self._url,
+                json={"username": self.username, "password": self._password},
+                timeout=self._timeout,
+                deployment=self._deployment,
+                refused=f"Airflow refused the username or password for {self.username!r}",
+                failed="getting a token",
+                secret=self._password,
+            )
         token = str(body["access_token"])
         return token, jwt_lifetime(token)
 

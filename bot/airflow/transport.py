@@ -14,14 +14,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from bot.airflow import writes
-from bot.airflow.auth import Auth, BasicAuth, BearerAuth, JwtPasswordAuth
+from bot.airflow.auth import Auth, BasicAuth, BearerAuth, CachedToken, JwtPasswordAuth
 from bot.airflow.budget import Budget, LocalBudget
 from bot.airflow.errors import (
     AirflowBadRequest,
@@ -38,6 +38,7 @@ from bot.airflow.sharing import SharedReads, read_key
 log = logging.getLogger(__name__)
 
 ApiVersion = Literal["v1", "v2"]
+_A = TypeVar("_A", bound="Auth | None")
 
 
 class Transport:
@@ -86,13 +87,15 @@ class Transport:
         self._forced_version: ApiVersion | None = api_version if api_version != "auto" else None  # type: ignore[assignment]
         self._version: ApiVersion | None = self._forced_version
         self._version_lock = threading.Lock()
-        self._auth: Auth | None = auth
         # Airflow 3's api-server hangs for good when more calls are in flight than its database
         # pool holds (5 + 10 by default; apache/airflow#73422): however many commands arrive,
         # at most this many calls go to one deployment at once; the rest wait their turn.
         # (wait_run's streams are outside it, bounded by the follower's own few threads.)
         # One process's semaphore, or (budget) the dyno's, shared by gunicorn's processes.
+        # Every request to the deployment goes within it: calls, version checks (``send``)
+        # and the sign-ins an auth sends to the deployment itself (``_budgeted``).
         self._in_flight = budget or LocalBudget(max_in_flight)
+        self._auth: Auth | None = self._budgeted(auth)
         self.reads = reads or SharedReads()
 
     # -- where, version and auth -------------------------------------------------------------
@@ -137,15 +140,23 @@ class Transport:
             elif self.api_version == "v1":
                 self._auth = BasicAuth(self._username or "", self._password or "")
             else:
-                self._auth = JwtPasswordAuth(
-                    base_url=self.base_url,
-                    username=self._username or "",
-                    password=self._password or "",
-                    session=self.session,
-                    timeout=self.timeout,
-                    deployment=self.name,
+                self._auth = self._budgeted(
+                    JwtPasswordAuth(
+                        base_url=self.base_url,
+                        username=self._username or "",
+                        password=self._password or "",
+                        session=self.session,
+                        timeout=self.timeout,
+                        deployment=self.name,
+                    )
                 )
         return self._auth
+
+    def _budgeted(self, auth: _A) -> _A:
+        """``auth``, its exchanges with the deployment counted in the deployment's budget."""
+        if isinstance(auth, CachedToken):
+            auth.budget = self._in_flight
+        return auth
 
     # -- calls ------------------------------------------------------------------------------
 

@@ -62,6 +62,10 @@ class FakeHTTPServer:
         # Answers what no route names (a scripted server with paths of its own, e.g.
         # tests.support.flow).
         self.fallback: Handler | None = None
+        # Requests received and not yet answered, on every path, and the most there were at
+        # once: what reached this server concurrently (sign-ins and version checks included).
+        self.in_flight = 0
+        self.peak = 0
         self._lock = threading.Lock()
         fake = self
 
@@ -77,9 +81,18 @@ class FakeHTTPServer:
                     body=self.rfile.read(length) if length else b"",
                     target=self.path,
                 )
-                resp = fake._answer(req)
-                if resp.delay:
-                    time.sleep(resp.delay)
+                with fake._lock:
+                    fake.in_flight += 1
+                    fake.peak = max(fake.peak, fake.in_flight)
+                try:
+                    resp = fake._answer(req)
+                    if resp.delay:
+                        time.sleep(resp.delay)
+                finally:
+                    # Counted out before the answer leaves: once the client has it, it may
+                    # send its next request, which must not overlap this one in the count.
+                    with fake._lock:
+                        fake.in_flight -= 1
                 payload, content_type = resp.encoded()
                 self.send_response(resp.status)
                 headers = {"Content-Type": content_type, **resp.headers}

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from bot.airflow import AirflowNotAllowed, AirflowUnavailable
+from bot.airflow import AirflowError, AirflowNotAllowed, AirflowUnavailable
 from bot.airflow.auth import BasicAuth, BearerAuth, JwtPasswordAuth, jwt_lifetime
 from tests.support.airflow_client import SECRET, client, make_jwt
 from tests.support.fake_http import FakeHTTPServer, Request, Response, hang_up
@@ -189,5 +192,152 @@ def test_a_jwt_is_renewed_30_seconds_before_it_expires(
     c.get_dag("etl")
     assert len(server.requests_to("POST", "/auth/token")) == 1
     clock.now += 1  # 29.5 s left: renewed before the call leaves
+    c.get_dag("etl")
+    assert len(server.requests_to("POST", "/auth/token")) == 2
+
+
+# -- a refused or failed sign-in: one exchange for the callers waiting on it, in its own words --
+
+
+def test_a_refused_sign_in_is_one_exchange_however_many_commands_wait_for_it(
+    server: FakeHTTPServer,
+) -> None:
+    # Slow to refuse, so every other command is queued behind the first one's exchange.
+    refusal = {"error": "invalid_grant", "error_description": "Invalid credentials"}
+    server.route("POST", "/auth/token", Response(401, refusal, delay=0.3))
+    c = client(server, token=None, username="admin", password=SECRET)
+    start = threading.Barrier(8)
+
+    def command(i: int) -> AirflowError:
+        start.wait()
+        with pytest.raises(AirflowNotAllowed) as err:
+            c.get_dag(f"etl_{i}")  # distinct reads: none is shared with another (sharing.py)
+        return err.value
+
+    with ThreadPoolExecutor(8) as pool:
+        told = list(pool.map(command, range(8)))
+    assert len(server.requests_to("POST", "/auth/token")) == 1
+    words = (
+        "Airflow refused the username or password for 'admin' (invalid_grant: Invalid credentials)"
+    )
+    assert [(str(e), e.status, e.deployment) for e in told] == [(words, 401, "prod")] * 8
+    assert not any(r.path.startswith("/api/") for r in server.requests)
+
+
+def test_a_failed_sign_in_is_answered_for_2_seconds_then_tried_again(
+    server: FakeHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeTime()
+    monkeypatch.setattr("bot.airflow.auth.time", clock)
+    token = make_jwt(clock.now + 3600)
+    server.route(
+        "POST",
+        "/auth/token",
+        Response(503, "<html>down</html>"),
+        Response(201, {"access_token": token}),
+    )
+    server.route("GET", "/api/v2/dags/etl", Response(200, DAG))
+    c = client(server, token=None, username="admin", password=SECRET)
+    with pytest.raises(AirflowUnavailable, match="getting a token failed with HTTP 503"):
+        c.get_dag("etl")
+    clock.now += 1.9  # a command a moment later is told the same, without asking again
+    with pytest.raises(AirflowUnavailable, match="getting a token failed with HTTP 503"):
+        c.get_dag("etl")
+    assert len(server.requests_to("POST", "/auth/token")) == 1
+    clock.now += 0.2  # past the hold: the endpoint is asked again, and it is back
+    assert c.get_dag("etl").dag_id == "etl"
+    assert len(server.requests_to("POST", "/auth/token")) == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"error": "invalid_grant", "error_description": "Bad password"},
+         " (invalid_grant: Bad password)"),
+        ({"error": "invalid_grant"}, " (invalid_grant)"),
+        ({"error": "invalid_grant", "error_description": 7}, " (invalid_grant)"),
+        ({"detail": "Invalid credentials"}, ""),  # Airflow 3's own answer: no OAuth2 fields
+        (["a", "list"], ""),
+        ("<html>401 Authorization Required</html>", ""),  # a proxy's page, not JSON
+        ({"error": "invalid_grant", "error_description": f"no user with password {SECRET}"},
+         " (invalid_grant: no user with password ***)"),
+    ],
+)  # fmt: skip
+def test_a_refused_sign_in_says_the_endpoints_oauth_error_and_description(
+    server: FakeHTTPServer, answer: object, said: str
+) -> None:
+    server.route("POST", "/auth/token", Response(401, answer))
+    c = client(server, token=None, username="admin", password=SECRET)
+    with pytest.raises(AirflowNotAllowed) as err:
+        c.get_dag("etl")
+    assert str(err.value) == f"Airflow refused the username or password for 'admin'{said}"
+
+
+def test_a_long_oauth_error_description_is_cut_to_200_characters(server: FakeHTTPServer) -> None:
+    long = {"error": "invalid_grant", "error_description": "x" * 1000}
+    server.route("POST", "/auth/token", Response(403, long))
+    c = client(server, token=None, username="admin", password=SECRET)
+    with pytest.raises(AirflowNotAllowed) as err:
+        c.get_dag("etl")
+    said = str(err.value).split(" (", 1)[1].removesuffix(")")
+    assert said == ("invalid_grant: " + "x" * 1000)[:200]
+
+
+def test_a_token_endpoint_redirecting_the_password_elsewhere_is_not_followed(
+    server: FakeHTTPServer,
+) -> None:
+    server.route("POST", "/auth/token", Response(307, "", headers={"Location": "/elsewhere"}))
+    server.route("POST", "/elsewhere", Response(200, {"access_token": make_jwt(time.time() + 60)}))
+    c = client(server, token=None, username="admin", password=SECRET)
+    with pytest.raises(AirflowUnavailable, match="getting a token failed with HTTP 307"):
+        c.get_dag("etl")
+    assert server.requests_to("POST", "/elsewhere") == []  # the password went nowhere else
+
+
+def test_a_burst_of_401s_to_one_token_renews_it_once(server: FakeHTTPServer) -> None:
+    # Two commands sent the same token and both got a 401: the first renews it; the second,
+    # renewing after that, must keep the new token rather than throw it away and sign in again.
+    server.route(
+        "POST",
+        "/auth/token",
+        *(Response(201, {"access_token": make_jwt(time.time() + 3600 + i)}) for i in range(3)),
+    )
+    auth = JwtPasswordAuth(
+        base_url=server.url, username="admin", password=SECRET, session=requests.Session(),
+        timeout=(1, 1),
+    )  # fmt: skip
+
+    def in_other_thread(step: Callable[[], object]) -> None:
+        thread = threading.Thread(target=step)
+        thread.start()
+        thread.join()
+
+    auth.apply({})  # this command sends the first token
+    in_other_thread(lambda: auth.apply({}))  # and so does another
+    assert auth.renew()  # this one's 401: a new token
+    auth.apply({})
+    assert len(server.requests_to("POST", "/auth/token")) == 2
+
+    def renew_then_send() -> None:  # the other command's 401, to the first token
+        auth.renew()
+        auth.apply({})
+
+    in_other_thread(renew_then_send)
+    assert len(server.requests_to("POST", "/auth/token")) == 2
+
+
+def test_a_token_living_under_a_second_is_used_for_half_its_life(
+    server: FakeHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeTime()
+    monkeypatch.setattr("bot.airflow.auth.time", clock)
+    server.route("POST", "/auth/token", Response(201, {"access_token": make_jwt(clock.now + 0.5)}))
+    server.route("GET", "/api/v2/dags/etl", Response(200, DAG))
+    c = client(server, token=None, username="admin", password=SECRET)
+    c.get_dag("etl")
+    clock.now += 0.2  # 0.3 s left: still used
+    c.get_dag("etl")
+    assert len(server.requests_to("POST", "/auth/token")) == 1
+    clock.now += 0.1  # half its life gone: renewed before the call leaves
     c.get_dag("etl")
     assert len(server.requests_to("POST", "/auth/token")) == 2

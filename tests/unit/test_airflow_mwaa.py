@@ -30,6 +30,7 @@ from tests.support.mwaa_standin import MwaaApi, aws_env
 from tests.support.platform_gateway import Upstream
 from tests.support.platforms import ENVIRONMENT, REGION, Platform, mwaa
 from tests.support.tls import LocalCA
+from tests.support.two_workers import second_worker_while_the_first_fills_the_budget
 
 DAG = {"dag_id": "etl", "is_paused": False}
 RUN = {"dag_id": "etl", "dag_run_id": "manual__1", "state": "queued", "conf": {"a": 1}}
@@ -113,6 +114,24 @@ def test_airflow_3s_token_is_renewed_before_it_expires(platform: Platform) -> No
     c.get_dag("etl")
     assert platform.login.logins == 2
     assert platform.gateway.refused == 0
+
+
+def test_a_second_process_logging_in_waits_for_a_permit_like_any_call(
+    platform: Platform, server: FakeHTTPServer, major: int
+) -> None:
+    # The web server's login endpoint is the deployment's own server: a second gunicorn worker
+    # logging in while the first holds every permit would put one call too many on it.
+    api = "/api/v2" if major >= 3 else "/api/v1"
+    env = MwaaEnvironment(environment=ENVIRONMENT, region=REGION)
+    dep = Deployment(name="mwaa", url="", mwaa=env, api_version=api[-2:], max_in_flight=2)
+    c = client_for(dep, processes=2)  # as the bot makes it, before gunicorn forks
+    front = platform.gateway.server
+    early = second_worker_while_the_first_fills_the_budget(
+        c, server, api=api, budget=2, front=front
+    )
+    sent = [f"{r.method} {r.path}" for r in early]
+    assert front.peak == 2, f"{front.peak} at once at the web server: {sent} without a permit"
+    assert platform.login is not None and platform.login.logins == 2  # each process logged in
 
 
 def test_refused_web_login_names_the_permission(platform: Platform) -> None:

@@ -1,4 +1,5 @@
-"""A deployment's budget of calls in flight, shared by processes forked after it was made."""
+"""A deployment's budget of calls in flight, shared by processes forked after it was made: every
+request to the deployment's server counts, counted at a local server."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ import pytest
 
 from bot.airflow import dyno
 from bot.airflow.budget import LocalBudget, SharedBudget, budget_for
+from bot.airflow.clients import client_for
+from bot.config import Deployment
+from tests.support.airflow_client import SECRET, make_jwt
+from tests.support.fake_http import FakeHTTPServer, Response
+from tests.support.two_workers import second_worker_while_the_first_fills_the_budget
 
 fork = multiprocessing.get_context("fork")
 
@@ -162,3 +168,31 @@ def test_the_directory_of_bots_killed_outright_is_removed_by_the_next_one() -> N
     assert dyno.directory().is_dir()  # this process's own, in use, is kept
     dyno._remove_abandoned()
     assert dyno.directory().is_dir()
+
+
+# -- every request to the deployment's server counts, sign-ins and version checks included -----
+
+
+@pytest.mark.parametrize("api_version", ["v2", "auto"], ids=["sign-in", "version-check"])
+def test_a_second_process_signing_in_waits_for_a_permit_like_any_call(
+    server: FakeHTTPServer, api_version: str
+) -> None:
+    # The second process's first request is its sign-in at Airflow 3's /auth/token (with the
+    # version forced), or its version check: each must wait for a permit like a call.
+    server.route("GET", "/api/v2/version", Response(200, {"version": "3.3.2"}))
+    server.route(
+        "POST", "/auth/token", Response(201, {"access_token": make_jwt(time.time() + 3600)})
+    )
+    dep = Deployment(
+        name="prod",
+        url=server.url,
+        username="admin",
+        password=SECRET,
+        api_version=api_version,
+        max_in_flight=2,
+    )
+    client = client_for(dep, processes=2)  # as the bot makes it, before gunicorn forks
+    early = second_worker_while_the_first_fills_the_budget(client, server, api="/api/v2", budget=2)
+    sent = [f"{r.method} {r.path}" for r in early]
+    assert server.peak == 2, f"{server.peak} at once at Airflow: {sent} sent without a permit"
+    assert len(server.requests_to("POST", "/auth/token")) == 2  # each process signed in

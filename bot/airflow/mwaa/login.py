@@ -93,10 +93,12 @@ class MwaaLoginAuth(CachedToken):
     def _post(self, url: str, token: str) -> requests.Response:
         assert self._session is not None
         try:
-            # Not following the redirect to the UI's home page: the cookie is all we want.
-            return self._session.post(
-                url, data={"token": token}, allow_redirects=False, timeout=self._timeout
-            )
+            # The deployment's own web server answers it: one of its calls in flight.
+            with self.budget:
+                # Not following the redirect to the UI's home page: the cookie is all we want.
+                return self._session.post(
+                    url, data={"token": token}, allow_redirects=False, timeout=self._timeout
+                )
         except requests.RequestException as exc:
             raise AirflowUnavailable(
                 f"could not reach MWAA's login endpoint {url} ({type(exc).__name__})",
