@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import tempfile
 import time
 import uuid
@@ -67,6 +68,7 @@ class Sent:
     dag_id: str
     response_url: str
     status: int
+    verb: str = "status"
 
 
 class Rig:
@@ -129,18 +131,18 @@ subscriptions:
         finally:
             store.close()
 
-    def command(self, bot: BotProcess, dag_id: str) -> Sent:
+    def command(self, bot: BotProcess, dag_id: str, verb: str = "status") -> Sent:
         url = self.slack.new_response_url(channel=CHANNEL)
         try:
-            status, _ = bot.slash(f"status prod {dag_id}", user_id=USER, channel_id=CHANNEL,
+            status, _ = bot.slash(f"{verb} prod {dag_id}", user_id=USER, channel_id=CHANNEL,
                                   response_url=url)  # fmt: skip
         except OSError:
             status = 0  # the process is gone: Slack would show the user an error
-        return Sent(dag_id, url, status)
+        return Sent(dag_id, url, status, verb)
 
-    def burst(self, bot: BotProcess, dags: Sequence[str]) -> list[Sent]:
+    def burst(self, bot: BotProcess, dags: Sequence[str], verb: str = "status") -> list[Sent]:
         with ThreadPoolExecutor(max_workers=len(dags)) as pool:
-            return list(pool.map(lambda d: self.command(bot, d), dags))
+            return list(pool.map(lambda d: self.command(bot, d, verb), dags))
 
     def spread(
         self, bot: BotProcess, seconds: float, *, commands: int, fail_every: int
@@ -167,7 +169,7 @@ subscriptions:
         """How many answers the user got: threaded replies under the command's parent(s),
         and messages to its response_url that are not just the busy or error ack."""
         said = self.slack.messages
-        typed = f"/airflow status prod {sent.dag_id}`"
+        typed = f"/airflow {sent.verb} prod {sent.dag_id}`"
         parents = [m for m in said.get(CHANNEL, []) if "thread_ts" not in m and typed in m["text"]]
         replies = [
             m for p in parents for m in said.get(CHANNEL, []) if m.get("thread_ts") == p["ts"]
@@ -249,7 +251,15 @@ def lost_answers(rig: Rig, scale: float) -> Tally:
     return rig.tally("posts accepted, answers lost", sent, started, timeout=120)
 
 
-def _stopped_mid_burst(rig: Rig, how: str, name: str, **env: str) -> Tally:
+def _stopped_mid_burst(
+    rig: Rig,
+    how: str,
+    name: str,
+    *,
+    restart_env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    **env: str,
+) -> Tally:
     bot = rig.start_bot(**env)
     rig.airflow.delay = 2.0
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -262,8 +272,8 @@ def _stopped_mid_burst(rig: Rig, how: str, name: str, **env: str) -> Tally:
             bot.kill()
         sent = burst.result()
     rig.airflow.delay = 0.1
-    rig.start_bot()
-    return rig.tally(name, sent, started, timeout=120 if how == "sigterm" else 15)
+    rig.start_bot(**(restart_env or {}))
+    return rig.tally(name, sent, started, timeout=timeout or 120)
 
 
 def sigterm(rig: Rig, scale: float) -> Tally:
@@ -280,8 +290,60 @@ def sigterm_small_pool(rig: Rig, scale: float) -> Tally:
 
 
 def kill9(rig: Rig, scale: float) -> Tally:
-    """kill -9 mid-burst, then a new process: what was acknowledged and not done is lost."""
-    return _stopped_mid_burst(rig, "kill", "kill -9 mid-burst, new process")
+    """kill -9 of every process mid-burst, then a new process on the same machine: it carries
+    on with what the dead ones wrote down."""
+    return _stopped_mid_burst(rig, "kill", "kill -9 of every process, new process")
+
+
+def sigterm_every_process(rig: Rig, scale: float) -> Tally:
+    """80 commands against an Airflow answering in 5 s, two workers; SIGTERM to every process
+    of the bot at once (as Heroku signals a dyno), SIGKILL 30 s later, and a new process
+    started at once (as a platform with preboot does): what could not finish within the
+    grace is handed over too."""
+    bot = rig.start_bot(WEB_CONCURRENCY="2")
+    rig.airflow.delay = 5.0
+    dags = [f"d{n:02d}" for n in range(80)]  # a filter each, to tell their answers apart
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = time.monotonic()
+        burst = pool.submit(rig.burst, bot, dags, "list")
+        time.sleep(1.5)
+        bot.signal_all(signal.SIGTERM)
+        sent = burst.result()
+
+        def kill_later() -> None:
+            time.sleep(30)  # Heroku's wait between SIGTERM and SIGKILL
+            bot.kill()
+
+        killer = pool.submit(kill_later)
+        rig.start_bot()
+        tally = rig.tally("SIGTERM to every process mid-burst (80 at 5 s)", sent, started,
+                          timeout=150)  # fmt: skip
+        killer.result()
+    return tally
+
+
+def kill9_worker(rig: Rig, scale: float) -> Tally:
+    """kill -9 of one of two workers mid-burst (as the OOM killer does); gunicorn starts
+    another in its place."""
+    bot = rig.start_bot(WEB_CONCURRENCY="2")
+    rig.airflow.delay = 2.0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        burst = pool.submit(rig.burst, bot, DAGS)
+        time.sleep(1.5)
+        victim = max(bot.worker_pids())
+        os.kill(victim, signal.SIGKILL)
+        sent = burst.result()
+    rig.airflow.delay = 0.1
+    return rig.tally("kill -9 of one worker mid-burst", sent, started, timeout=60)
+
+
+def machine_lost(rig: Rig, scale: float) -> Tally:
+    """kill -9 of every process mid-burst, and a new process on another machine (its own
+    journal folder): what was acknowledged waits in the store for its lease to lapse."""
+    return _stopped_mid_burst(rig, "kill", "kill -9 of every process, machine lost",
+                              restart_env={"JOURNAL_DIR": str(rig.workdir / "elsewhere")},
+                              timeout=60)  # fmt: skip
 
 
 def pg_restart(rig: Rig, scale: float) -> Tally:
@@ -314,7 +376,10 @@ CASES: dict[str, Callable[[Rig, float], Tally]] = {
     "lost_answers": lost_answers,
     "sigterm": sigterm,
     "sigterm_small_pool": sigterm_small_pool,
+    "sigterm_every_process": sigterm_every_process,
     "kill9": kill9,
+    "kill9_worker": kill9_worker,
+    "machine_lost": machine_lost,
     "pg_restart": pg_restart,
     "airflow_down": airflow_down,
 }

@@ -126,6 +126,11 @@ class BotProcess:
         except ProcessLookupError:
             pass
 
+    def signal_all(self, signum: int) -> None:
+        """``signum`` to every process of the bot at once, as Heroku signals a dyno's."""
+        if self._popen is not None and self._popen.poll() is None:
+            os.killpg(self._popen.pid, signum)
+
     def kill(self) -> None:
         """SIGKILL the bot and all its processes, as a crashed or evicted dyno dies."""
         if self._popen is not None and self._popen.poll() is None:
