@@ -100,14 +100,14 @@ VARIABLES: tuple[Variable, ...] = (
         "base URL of the Slack Web API; unset: Slack's own (GovSlack and tests set it)",
         (_S,),
     ),
-    _whole(
+    Variable(
         "PORT",
         "HTTP port gunicorn binds (Heroku sets it)",
-        3000,
-        1,
-        65535,
-        Reader.SETTINGS,
-        Reader.GUNICORN,
+        (Reader.SETTINGS, Reader.GUNICORN),
+        default="3000",
+        low=1,
+        high=65535,
+        in_app_json=False,  # the platform sets it
     ),
     Variable("CHATOPS_CONFIG", "path of the YAML config", (_S,), default="chatops.yml"),
     Variable(
