@@ -13,12 +13,20 @@ resident size. Subjects:
   served it: Bolt reads, decodes and parses the body, then checks the signature;
 - after: ``bot.serve.wsgi.wsgi_app``, the ``web`` process's application (bot/serve/request_limits.py).
 
-Each process is capped at 6 GiB of address space. Writes ``bench/results/request_limits.md``.
+Each process is capped at 6 GiB of address space.
+
+Then the same refusal over a real socket (``--served``, on by default): the Procfile's ``web``
+line (gunicorn, one process), sent 21 MB and 100 MB unsigned bodies by Python's urllib, which
+sends the whole body before reading the answer (as Heroku's router does), and by a raw socket
+that reads while it sends: what each client got, how long it took, and the gunicorn worker's
+resident memory before and after, with its peak (``VmHWM``, reset just before each request).
+Writes ``bench/results/request_limits.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -151,6 +159,165 @@ def run_in_process_of_its_own(case: str, subject: str) -> Result:
     return Result(**json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+SERVED_SIZES_MB = (21, 100)
+
+
+@dataclass(frozen=True)
+class Served:
+    size_mb: int
+    client: str
+    answer: str
+    answer_ms: float  # from the first byte sent to the answer's status line
+    rss_before_mib: float
+    rss_after_mib: float
+    peak_over_mib: float
+
+
+def _proc_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def _unsigned_headers(size: int) -> bytes:
+    return (
+        "POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {size}\r\nX-Slack-Request-Timestamp: {int(time.time())}\r\n"
+        f"X-Slack-Signature: v0={'0' * 64}\r\n\r\n"
+    ).encode()
+
+
+def _with_urllib(url: str, body: bytes) -> tuple[str, float]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{url}/slack/events",
+        data=body,
+        headers=dict(
+            line.split(": ", 1)
+            for line in _unsigned_headers(len(body)).decode().split("\r\n")[2:]
+            if ": " in line and not line.startswith("Content-Length")
+        ),
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            status = str(answer.status)
+    except urllib.error.HTTPError as exc:
+        status = f"{exc.code}, Connection: {exc.headers.get('Connection')}"
+    except (OSError, urllib.error.URLError) as exc:
+        reason = getattr(exc, "reason", exc)
+        status = f"no answer: {type(reason).__name__}"
+    return status, (time.perf_counter() - started) * 1000
+
+
+def _reading_while_sending(port: int, body: bytes) -> tuple[str, float]:
+    import socket
+    import threading
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    started = time.perf_counter()
+    sock.sendall(_unsigned_headers(len(body)))
+
+    def send() -> None:
+        # Cut off past the bound: the answer was read already.
+        with contextlib.suppress(OSError):
+            sock.sendall(body)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    first = sock.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace")
+    took = (time.perf_counter() - started) * 1000
+    sender.join(30)
+    sock.close()
+    return first.removeprefix("HTTP/1.1 ") or "no answer", took
+
+
+def measure_served() -> list[Served]:
+    from tests.support.bot_process import BotProcess, free_port
+    from tests.support.raw_requests import CONFIG
+    from tests.support.slack_standin import SlackStandin
+
+    results: list[Served] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-served-") as tmp,
+        SlackStandin() as slack,
+        BotProcess(
+            workdir=Path(tmp),
+            config=CONFIG.format(port=free_port()),
+            slack_api_url=slack.api_url,
+            env={"PROD_TOKEN": "unused", "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"},
+        ) as bot,
+    ):
+        (worker,) = bot.worker_pids()
+        for size_mb in SERVED_SIZES_MB:
+            body = b"text=" + b"a" * (size_mb * MB - 5)
+            for client in ("urllib", "reads while sending"):
+                Path(f"/proc/{worker}/clear_refs").write_text("5")  # VmHWM := VmRSS
+                before = _proc_kib(worker, "VmRSS")
+                if client == "urllib":
+                    answer, took = _with_urllib(bot.url, body)
+                else:
+                    answer, took = _reading_while_sending(bot.port, body)
+                time.sleep(0.2)  # the discarding may still be running after the answer
+                results.append(
+                    Served(
+                        size_mb,
+                        client,
+                        answer,
+                        took,
+                        before / 1024,
+                        _proc_kib(worker, "VmRSS") / 1024,
+                        (_proc_kib(worker, "VmHWM") - before) / 1024,
+                    )
+                )
+                log(f"  {results[-1]}")
+    return results
+
+
+def served_report(results: list[Served]) -> list[str]:
+    rows = [
+        [
+            f"{r.size_mb} MB",
+            r.client,
+            r.answer,
+            f"{r.answer_ms:.1f}",
+            f"{r.rss_before_mib:.1f}",
+            f"{r.rss_after_mib:.1f}",
+            f"{r.peak_over_mib:.1f}",
+        ]
+        for r in results
+    ]
+    return [
+        "## Over a real socket: the `web` process (gunicorn, one process)",
+        "",
+        "- An unsigned `text=aaaa...` body above `MAX_REQUEST_BYTES`: answered 413 before it "
+        "is read, then read and thrown away up to 64 MiB or 5 s (bot/serve/request_limits.py). "
+        "*urllib* sends the whole body before it reads (as Heroku's router does), so its time "
+        "includes the upload; *reads while sending* reads the answer as soon as it comes.",
+        "- Past 64 MiB the socket is closed under a client still sending: 100 MB by urllib "
+        "gets no answer, as every body did before (main closed at once).",
+        "",
+        markdown_table(
+            [
+                "body",
+                "client",
+                "answer",
+                "ms to the answer",
+                "worker RSS before MiB",
+                "after MiB",
+                "peak over before MiB",
+            ],
+            rows,
+            numeric={3, 4, 5, 6},
+        ),
+        "",
+    ]
+
+
 def report(results: list[Result], started: datetime, took: float) -> str:
     rows = [
         [
@@ -181,6 +348,9 @@ def report(results: list[Result], started: datetime, took: float) -> str:
             "`SlackRequestHandler` on the bot's Bolt app, as main served it; *after*: "
             "`bot.serve.wsgi.wsgi_app` with `MAX_REQUEST_BYTES` at its default, 1 MiB.",
             "- A 500 is what gunicorn answers when the application raises.",
+            "- *after* includes reading and throwing away, 64 KiB at a time, what a refused body "
+            "still has after the answer went out (so that a client sending it all before reading "
+            "gets the answer): that is the wall time; its peak memory stays nil.",
             "",
             table,
             "",
@@ -193,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     # The 45 MB case costs main's adapter about 20 s of CPU and 3.5 GiB (issue 13): opt in.
     parser.add_argument("--cases", default="form-20MB,json-20MB,nested-20MB,json-0.9MB")
     parser.add_argument("--one", nargs=2, metavar=("CASE", "SUBJECT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-served", action="store_true", help="skip the measurement over a real socket"
+    )
     args = parser.parse_args(argv)
     if args.one:
         result = measure_one(*args.one)
@@ -205,7 +378,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{case}, {subject}")
             results.append(run_in_process_of_its_own(case, subject))
             log(f"  {results[-1]}")
+    served = [] if args.no_served else measure_served()
     text = report(results, started, time.monotonic() - clock)
+    if served:
+        text += "\n" + "\n".join(served_report(served))
     RESULTS.write_text(text)
     print(text)
     return 0

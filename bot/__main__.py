@@ -24,6 +24,10 @@ from bot.serve.startup import (
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.config.environment import export_dotenv
+
+    # First: the log set-up, gunicorn's settings and the cloud libraries read os.environ.
+    export_dotenv()
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     parser.add_argument(
         "mode",

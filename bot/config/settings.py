@@ -1,8 +1,10 @@
 """Process settings from the environment: Slack credentials, the port, where config and state live.
 
 `.env` in the working directory is read too (python-dotenv), but real environment variables win,
-so a deployment platform's settings always beat a developer's leftover file. All problems are
-collected into one `SettingsError` that names each variable and what to do about it.
+so a deployment platform's settings always beat a developer's leftover file; the process's ways in
+also export it to `os.environ` for the parts that read that (bot/config/environment.py). Every
+variable, its default and bounds, is in bot/config/variables.py. All problems are collected into
+one `SettingsError` that names each variable and what to do about it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+
+from bot.config.variables import problem_of, variable
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -28,17 +32,25 @@ __all__ = [
     "load_settings",
 ]
 
-DEFAULT_PORT = 3000
-DEFAULT_CONFIG_PATH = "chatops.yml"
-DEFAULT_DATABASE_URL = "sqlite:///chatops.db"
-DEFAULT_WORKER_THREADS = 32
-DEFAULT_MAX_PENDING = 1000
-DEFAULT_FOLLOW_LIMIT_MINUTES = 24 * 60  # a run still going after a day is reported as such
-DEFAULT_WATCH_INTERVAL_SECONDS = 15  # how often a watched deployment is asked for ended runs
-DEFAULT_OUTBOX_RETRY_MINUTES = 60  # how long a message Slack does not take is tried again
+
+def _default(name: str) -> int:
+    default = variable(name).default
+    assert default is not None
+    return int(default)
+
+
+# The defaults are the table's (bot/config/variables.py); these names are for the code.
+DEFAULT_PORT = _default("PORT")
+DEFAULT_CONFIG_PATH = variable("CHATOPS_CONFIG").default or "chatops.yml"
+DEFAULT_DATABASE_URL = variable("DATABASE_URL").default or "sqlite:///chatops.db"
+DEFAULT_WORKER_THREADS = _default("WORKER_THREADS")
+DEFAULT_MAX_PENDING = _default("MAX_PENDING")
+DEFAULT_FOLLOW_LIMIT_MINUTES = _default("FOLLOW_LIMIT_MINUTES")  # a run going after a day
+DEFAULT_WATCH_INTERVAL_SECONDS = _default("WATCH_INTERVAL_SECONDS")
+DEFAULT_OUTBOX_RETRY_MINUTES = _default("OUTBOX_RETRY_MINUTES")
 # Slack's largest legitimate bodies (a view submission, a click on a 50-block message) are tens
 # of KiB; anything bigger is refused before it is read (bot/serve/request_limits.py).
-DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = _default("MAX_REQUEST_BYTES")
 
 # Slack's token prefixes are public, so naming the one we got is safe and helps with mix-ups.
 _TOKEN_KIND = re.compile(r"(xox[a-z]|xapp)-")
@@ -127,14 +139,28 @@ def load_settings(
     """Read settings from `env`, or from the environment and `.env` when `env` is None."""
     if env is None:
         env = load_environment(dotenv_path)
-    # An empty value (`SLACK_APP_TOKEN=` in .env) means "not set", and stray whitespace from
-    # copy-pasting a token is never meant.
-    values = {key: value.strip() for key, value in env.items() if value.strip()}
     problems: list[str] = []
 
-    bot_token = _bot_token(values.get("SLACK_BOT_TOKEN"), problems)
-    app_token = _app_token(values.get("SLACK_APP_TOKEN"), problems)
-    signing_secret = values.get("SLACK_SIGNING_SECRET")
+    def value(name: str) -> str | None:
+        # Only names the table describes are read (variable() raises on any other). An empty
+        # value (`SLACK_APP_TOKEN=` in .env) means "not set", and stray whitespace from
+        # copy-pasting a token is never meant.
+        variable(name)
+        return env.get(name, "").strip() or None
+
+    def number(name: str) -> int:
+        var = variable(name)
+        raw = value(name)
+        problem = None if raw is None else problem_of(var, raw)
+        if problem is not None:
+            problems.append(f"{name}: {problem}")
+        if raw is None or problem is not None:
+            return int(var.default) if var.default is not None else 0
+        return int(raw)
+
+    bot_token = _bot_token(value("SLACK_BOT_TOKEN"), problems)
+    app_token = _app_token(value("SLACK_APP_TOKEN"), problems)
+    signing_secret = value("SLACK_SIGNING_SECRET")
     # Socket Mode needs no signing secret: Slack never calls us, we connect out.
     if signing_secret is None and require_signing_secret and app_token is None:
         problems.append(
@@ -142,53 +168,17 @@ def load_settings(
             "come from Slack (app settings > Basic Information > Signing Secret), or set "
             "SLACK_APP_TOKEN to use Socket Mode instead"
         )
-    api_url = _api_url(values.get("SLACK_API_URL"), problems)
-    port = _whole_number("PORT", values.get("PORT"), DEFAULT_PORT, 1, 65535, problems)
-    worker_threads = _whole_number(
-        "WORKER_THREADS", values.get("WORKER_THREADS"), DEFAULT_WORKER_THREADS, 1, 1000, problems
-    )
-    max_pending = _whole_number(
-        "MAX_PENDING", values.get("MAX_PENDING"), DEFAULT_MAX_PENDING, 0, 100_000, problems
-    )
-    follow_limit = _whole_number(
-        "FOLLOW_LIMIT_MINUTES",
-        values.get("FOLLOW_LIMIT_MINUTES"),
-        DEFAULT_FOLLOW_LIMIT_MINUTES,
-        1,
-        30 * 24 * 60,
-        problems,
-    )
-    max_request_bytes = _whole_number(
-        "MAX_REQUEST_BYTES",
-        values.get("MAX_REQUEST_BYTES"),
-        DEFAULT_MAX_REQUEST_BYTES,
-        64 * 1024,
-        64 * 1024 * 1024,
-        problems,
-    )
-    watch_interval = _whole_number(
-        "WATCH_INTERVAL_SECONDS",
-        values.get("WATCH_INTERVAL_SECONDS"),
-        DEFAULT_WATCH_INTERVAL_SECONDS,
-        1,
-        3600,
-        problems,
-    )
-    outbox_retry = _whole_number(
-        "OUTBOX_RETRY_MINUTES",
-        values.get("OUTBOX_RETRY_MINUTES"),
-        DEFAULT_OUTBOX_RETRY_MINUTES,
-        1,
-        24 * 60,
-        problems,
-    )
-    database_url = _database_url(values.get("DATABASE_URL", DEFAULT_DATABASE_URL), problems)
-    audit_days = values.get("AUDIT_RETENTION_DAYS")
-    audit_retention = (
-        None
-        if audit_days is None
-        else _whole_number("AUDIT_RETENTION_DAYS", audit_days, 0, 1, 100 * 366, problems)
-    )
+    api_url = _api_url(value("SLACK_API_URL"), problems)
+    port = number("PORT")
+    worker_threads = number("WORKER_THREADS")
+    max_pending = number("MAX_PENDING")
+    follow_limit = number("FOLLOW_LIMIT_MINUTES")
+    max_request_bytes = number("MAX_REQUEST_BYTES")
+    watch_interval = number("WATCH_INTERVAL_SECONDS")
+    outbox_retry = number("OUTBOX_RETRY_MINUTES")
+    database_url = _database_url(value("DATABASE_URL") or DEFAULT_DATABASE_URL, problems)
+    audit_retention = number("AUDIT_RETENTION_DAYS") if value("AUDIT_RETENTION_DAYS") else None
+    config_path = value("CHATOPS_CONFIG") or DEFAULT_CONFIG_PATH
 
     if problems:
         raise SettingsError(problems)
@@ -199,7 +189,7 @@ def load_settings(
         slack_app_token=app_token,
         slack_api_url=api_url,
         port=port,
-        config_path=values.get("CHATOPS_CONFIG", DEFAULT_CONFIG_PATH),
+        config_path=config_path,
         database_url=database_url,
         worker_threads=worker_threads,
         max_pending=max_pending,
@@ -208,7 +198,7 @@ def load_settings(
         max_request_bytes=max_request_bytes,
         watch_interval_seconds=watch_interval,
         outbox_retry_minutes=outbox_retry,
-        journal_dir=values.get("JOURNAL_DIR", "").strip() or None,
+        journal_dir=value("JOURNAL_DIR") or None,
     )
 
 
@@ -259,20 +249,6 @@ def _api_url(value: str | None, problems: list[str]) -> str | None:
         return None
     # The Slack SDK appends method names to it, so it must end with "/".
     return value if value.endswith("/") else value + "/"
-
-
-def _whole_number(
-    name: str, value: str | None, default: int, low: int, high: int, problems: list[str]
-) -> int:
-    if value is None:
-        return default
-    # The length check keeps int() away from absurd inputs; isdigit() alone admits "²".
-    digits = len(value) <= len(str(high)) and value.isascii() and value.isdigit()
-    if digits and low <= int(value) <= high:
-        return int(value)
-    shown = value if len(value) <= 20 else value[:17] + "..."
-    problems.append(f"{name}: must be a whole number from {low} to {high}, got {shown!r}")
-    return default
 
 
 def _database_url(value: str, problems: list[str]) -> str:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import gc
-import os
+from typing import Any
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
+from bot.config.environment import export_dotenv
+from bot.config.variables import whole_number
+
+# This module is read before the app is loaded, and what it reads is os.environ: `.env` must be
+# in it by now, or `PORT=8080` there would pass the doctor while gunicorn bound 3000.
+export_dotenv()
+
+bind = f"0.0.0.0:{whole_number('PORT')}"
 # Threads within each process: a request's work is an ack of about a millisecond.
 worker_class = "gthread"
 # Two processes by default, the cores of a 2-core dyno: a burst's acks are spread over both
@@ -15,8 +22,8 @@ worker_class = "gthread"
 # instead of each sending its own with half the budget. Not os.cpu_count(): a dyno's is the
 # host's, not its share. Heroku's Python buildpack sets WEB_CONCURRENCY itself when the app
 # does not (2 on Basic and Standard-1X dynos, 4 on Standard-2X).
-workers = int(os.environ.get("WEB_CONCURRENCY") or "2")
-threads = int(os.environ.get("WEB_THREADS", "8"))
+workers = whole_number("WEB_CONCURRENCY")
+threads = whole_number("WEB_THREADS")
 # Build the bot (config check, Slack auth.test) once in the master, so a bad config stops the
 # process with its problems listed instead of workers failing to boot in a loop.
 preload_app = True
@@ -36,6 +43,21 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # gunicorn's control socket (a file under $HOME) serves no purpose on a dyno, and two bots on
 # one machine would fight over its path.
 control_socket_disable = True
+# The app's limit (bot/config/settings.py reads the same variable, with the same bounds).
+max_request_bytes = whole_number("MAX_REQUEST_BYTES")
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    # A body over the limit is answered 413 before it is read, then what is still coming is
+    # discarded up to a bound (bot/serve/request_limits.py): the answer says the connection
+    # closes after it, since that body may not have been drained whole. Only gunicorn's
+    # request can say so; the app's own Connection header would be dropped as hop-by-hop.
+    from bot.serve.request_limits import too_large
+
+    if req.method == "POST":
+        length = next((v for k, v in req.headers if k == "CONTENT-LENGTH"), None)
+        if too_large(length, max_request_bytes):
+            req.force_close()
 
 
 def pre_fork(server: object, worker: object) -> None:

@@ -6,6 +6,8 @@ import logging
 import os
 from collections.abc import Iterable
 
+from bot.config.variables import LOG_LEVELS, variable
+
 MASK = "***"
 MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words
 
@@ -38,13 +40,15 @@ class RedactSecrets(logging.Filter):
 
 
 def configure_logging(secrets: Iterable[str] = ()) -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    default = variable("LOG_LEVEL").default or "INFO"
+    level = (os.environ.get("LOG_LEVEL", "").strip() or default).upper()
     root = logging.getLogger()
     if not root.handlers:
         stream = logging.StreamHandler()
         stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(stream)
-    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    # A wrong value is the doctor's to name (bot/tools/doctor/settings.py), not a reason to stop.
+    root.setLevel(level if level in LOG_LEVELS else default)
     redact = RedactSecrets(secrets)
     for handler in root.handlers:
         for old in [f for f in handler.filters if isinstance(f, RedactSecrets)]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
-from bot.serve.request_limits import Limits, Refused, checked_request
+from bot.serve.request_limits import Limits, Refused, checked_request, discard_body
 from bot.slack.app import Bot
 
 StartResponse = Callable[..., Any]
@@ -39,13 +39,24 @@ def wsgi_app(bot: Bot) -> WsgiApp:
         except Refused as refused:
             # The client's address is in gunicorn's access log line; nothing of the body here.
             log.warning("refused a request: %s %s", refused.status, refused.reason)
-            return _plain(start_response, refused.status, refused.reason)
+            plain = _plain(start_response, refused.status, refused.reason)
+            if refused.body_read:
+                return plain
+            return _answer_then_discard(plain, environ)
         answer = bot.app.dispatch(request)
         response = WsgiHttpResponse(status=answer.status, headers=answer.headers, body=answer.body)
         start_response(response.status, response.get_headers())
         return response.get_body()
 
     return application
+
+
+def _answer_then_discard(answer: list[bytes], environ: dict[str, Any]) -> Iterator[bytes]:
+    # gunicorn sends each chunk as it comes out of here: the answer is on the wire before the
+    # rest of the body is read and dropped (bot/serve/request_limits.py says why).
+    yield from answer
+    discarded = discard_body(environ)
+    log.debug("discarded %d bytes of a refused body", discarded)
 
 
 def _plain(start_response: StartResponse, status: int, text: str) -> list[bytes]:
@@ -58,9 +69,11 @@ def _plain(start_response: StartResponse, status: int, text: str) -> list[bytes]
 
 
 def _load() -> WsgiApp:
+    from bot.config.environment import export_dotenv
     from bot.serve import gunicorn_conf
     from bot.serve.startup import StartupError, build_bot, configure_logging
 
+    export_dotenv()  # done already under gunicorn_conf; not under another WSGI server
     configure_logging()
     try:
         bot = build_bot(processes=gunicorn_conf.workers)

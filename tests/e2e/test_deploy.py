@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tomllib
@@ -14,10 +13,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# Set by the platform itself, or not for the `web` process (Socket Mode runs `python -m bot`).
-NOT_FOR_THE_WEB_PROCESS = frozenset({"PORT", "SLACK_APP_TOKEN"})
-# Read the way requests itself reads them (bot/airflow/transport.py), not settings of the bot's.
-REQUESTS_CONVENTIONS = frozenset({"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"})
 
 
 @pytest.fixture(scope="module")
@@ -26,22 +21,7 @@ def app_json() -> dict[str, Any]:
     return data
 
 
-def variables_the_bot_reads() -> set[str]:
-    names: set[str] = set()
-    for path in (ROOT / "bot").rglob("*.py"):
-        text = path.read_text()
-        names |= set(re.findall(r"values\.get\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
-        names |= set(re.findall(r"os\.environ\.get\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
-    return names
-
-
-def test_app_json_describes_every_variable_the_bot_reads(app_json: dict[str, Any]) -> None:
-    read = variables_the_bot_reads()
-    assert {"SLACK_BOT_TOKEN", "DATABASE_URL", "LOG_LEVEL", "WEB_CONCURRENCY"} <= read
-    described = set(app_json["env"])
-    assert read - NOT_FOR_THE_WEB_PROCESS - REQUESTS_CONVENTIONS - described == set()
-    for name, spec in app_json["env"].items():
-        assert spec["description"].strip(), name
+# Which variables app.json describes, and their defaults: tests/unit/test_variables.py.
 
 
 def test_app_json_requires_the_slack_credentials_and_leaves_postgres_optional(

@@ -19,7 +19,7 @@ import pytest
 from bot.config.settings import DEFAULT_MAX_REQUEST_BYTES, SettingsError, load_settings
 from bot.core.json_depth import too_deep
 from bot.serve import gunicorn_conf
-from bot.serve.request_limits import MAX_JSON_DEPTH
+from bot.serve.request_limits import MAX_JSON_DEPTH, discard_body, too_large
 from bot.serve.wsgi import WsgiApp
 from bot.tools.localbot import LocalBot
 from bot.tools.signing import sign, slash_command_body
@@ -42,9 +42,27 @@ def nested(depth: int) -> bytes:
 def test_a_body_over_the_limit_is_refused_413_without_being_read(app: WsgiApp) -> None:
     body = b"payload=" + b"[{}," * (5 * MiB // 4) + b"{}]"
     env = environ(body, bogus_signature(body))
-    status, _ = call(app, env)
+    tracemalloc.start()
+    try:
+        status, _ = call(app, env)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     assert status == 413
-    assert env["wsgi.input"].bytes_read == 0
+    assert env["wsgi.input"].read_before_answer == 0
+    # Then thrown away as it came, so a client sending it all before reading gets the answer.
+    assert env["wsgi.input"].bytes_read == len(body)
+    assert peak < MiB
+
+
+def test_what_is_thrown_away_after_a_refusal_is_bounded() -> None:
+    body = b"a" * (3 * 64 * 1024)
+    env = environ(body)
+    assert discard_body(env, max_bytes=64 * 1024) == 64 * 1024
+    assert discard_body(env, max_seconds=0) == 0
+    assert discard_body(env) == 2 * 64 * 1024
+    assert too_large(None, MiB) and too_large("chunked", MiB) and too_large(str(MiB + 1), MiB)
+    assert not too_large(str(MiB), MiB)
 
 
 def test_a_body_without_content_length_is_refused_413_unread(app: WsgiApp, local: LocalBot) -> None:
@@ -52,7 +70,7 @@ def test_a_body_without_content_length_is_refused_413_unread(app: WsgiApp, local
     env = environ(body, sign(local._secret, body), content_length=None)
     status, _ = call(app, env)
     assert status == 413
-    assert env["wsgi.input"].bytes_read == 0
+    assert env["wsgi.input"].read_before_answer == 0
 
 
 def test_the_limit_is_a_setting_with_a_default_of_one_mib() -> None:
@@ -88,7 +106,7 @@ def test_missing_or_stale_signatures_are_refused_401_unread(app: WsgiApp, local:
         env = environ(body, headers)
         status, _ = call(app, env)
         assert status == 401
-        assert env["wsgi.input"].bytes_read == 0
+        assert env["wsgi.input"].read_before_answer == 0
 
 
 def test_a_deeply_nested_unsigned_payload_is_401_not_500(app: WsgiApp) -> None:

@@ -44,6 +44,7 @@ class Input(io.RawIOBase):
     def __init__(self, data: bytes) -> None:
         self._data = io.BytesIO(data)
         self.bytes_read = 0
+        self.read_before_answer: int | None = None  # set by call() at the answer's first chunk
 
     def readable(self) -> bool:
         return True
@@ -87,8 +88,16 @@ def call(app: WsgiApp, env: dict[str, Any]) -> tuple[int, bytes]:
     def start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> None:
         statuses.append(status)
 
+    stream = env["wsgi.input"]
+    chunks: list[bytes] = []
     try:
-        body = b"".join(app(env, start_response))
+        for chunk in app(env, start_response):
+            # A WSGI server sends each chunk as it comes: what the app read before the first
+            # one is what it read before the client could see its answer.
+            if not chunks and isinstance(stream, Input):
+                stream.read_before_answer = stream.bytes_read
+            chunks.append(chunk)
+        body = b"".join(chunks)
     except Exception:  # what a WSGI server turns into "500 Internal Server Error"
         return 500, b""
     return int(statuses[0].split()[0]), body

@@ -12,10 +12,17 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config.settings import load_environment
+from bot.config.variables import VARIABLES
 from bot.tools.doctor.airflow import check_deployment, secret_references
 from bot.tools.doctor.manifest import check_manifest_file, find_manifest, read_manifest
 from bot.tools.doctor.report import Exit, Report
-from bot.tools.doctor.settings import check_config, check_settings, config_path, lenient_settings
+from bot.tools.doctor.settings import (
+    check_config,
+    check_environment,
+    check_settings,
+    config_path,
+    lenient_settings,
+)
 from bot.tools.doctor.slack import check_slack
 from bot.tools.doctor.store import check_store
 from bot.tools.manifest_check import NEEDED_SCOPES, bot_scopes
@@ -32,9 +39,13 @@ def run_doctor(
     env = dict(env) if env is not None else load_environment()
     out = out or sys.stdout
     # Before anything is printed: every value that looks like a secret, by its variable's name.
-    report = Report(out, [v.strip() for k, v in env.items() if _SECRET_NAME.search(k)])
+    secret = {var.name for var in VARIABLES if var.secret}
+    report = Report(
+        out, [v.strip() for k, v in env.items() if k in secret or _SECRET_NAME.search(k)]
+    )
     report.add_secrets([_url_password(env.get("DATABASE_URL", ""))])
     settings = check_settings(env, report)
+    check_environment(env, report)
     config = check_config(env, settings, report)
     if config is not None:
         report.add_secrets([s for d in config.deployments.values() for s in d.secrets])

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.config import Config, ConfigError, load_config
+from bot.config.environment import last_export
 from bot.config.settings import DEFAULT_CONFIG_PATH, Settings, SettingsError
 from bot.config.settings import load_settings as _load_settings
+from bot.config.variables import VARIABLES, Reader, problem_of
 from bot.tools.doctor.report import Report
 
 
@@ -25,6 +27,25 @@ def check_settings(env: Mapping[str, str], report: Report) -> Settings | None:
     )
     report.ok("settings", mode)
     return settings
+
+
+def check_environment(env: Mapping[str, str], report: Report) -> None:
+    """The variables read before or beside the settings loader (gunicorn's, the log level's),
+    by the table's bounds; and what `.env` gave this process, by name only."""
+    for var in VARIABLES:
+        if Reader.SETTINGS in var.readers:
+            continue  # check_settings names its problems
+        problem = problem_of(var, env.get(var.name, ""))
+        if problem is not None:
+            report.fail(var.name, problem)
+    export = last_export()
+    if export is None or not export.found:
+        return
+    text = f"{export.path}: set {', '.join(export.exported) or 'nothing'}"
+    if export.overridden:
+        # The usual surprise: a value edited in .env that a real variable hides.
+        text += f"; the real environment's value won for {', '.join(export.overridden)}"
+    report.ok(".env", text)
 
 
 def lenient_settings(env: Mapping[str, str]) -> Settings | None:
