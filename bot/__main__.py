@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     app_token = bot.settings.slack_app_token
     if app_token:
         from bot.serve.request_limits import Limits
-        from bot.serve.socket_mode import LimitedSocketModeHandler
+        from bot.serve.socket_mode import AppTokenRefused, LimitedSocketModeHandler
 
         bot.start_background()
         limits = Limits(max_bytes=bot.settings.max_request_bytes)
@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             handler.start()  # type: ignore[no-untyped-call]
         except SystemExit:
             pass
+        except AppTokenRefused as refused:
+            print(refused.message(), file=sys.stderr)
+            return StartupError.exit_code
         finally:
             handler.close()  # type: ignore[no-untyped-call]
             bot.drain()

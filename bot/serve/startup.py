@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from slack_bolt.error import BoltError
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,6 +17,7 @@ from bot.config.settings import (
 )
 from bot.serve.logs import configure_logging
 from bot.slack.app import Bot, create_bot
+from bot.slack.identity import TokenRefused, token_refused_message
 from bot.store import Store
 
 
@@ -78,12 +78,10 @@ def build_bot(env: Mapping[str, str] | None = None, *, processes: int = 1) -> Bo
     migrate_store(settings.database_url)
     try:
         return create_bot(settings, config, processes=processes)
-    except BoltError as exc:
-        # Bolt checks the bot token with auth.test at construction: say which setting is wrong.
-        raise StartupError(
-            f"The bot cannot start: Slack refused SLACK_BOT_TOKEN ({exc}). "
-            "Copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page."
-        ) from None
+    except TokenRefused as refused:
+        # Only a token Slack refuses stops the start; Slack not answering does not
+        # (bot/slack/identity.py). Say which setting is wrong.
+        raise StartupError(token_refused_message(str(refused))) from None
 
 
 __all__ = ["StartupError", "build_bot", "configure_logging", "load_all", "migrate_store"]

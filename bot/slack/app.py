@@ -30,6 +30,7 @@ from bot.core.watcher import Watcher
 from bot.core.workers import Workers
 from bot.slack import listeners
 from bot.slack.handover import HandOver, remember_request
+from bot.slack.identity import IdentityKeeper, bolt_logger
 from bot.slack.journal import RequestJournal
 from bot.slack.origin import console_origin
 from bot.slack.outbox import SlackMessenger
@@ -38,7 +39,7 @@ from bot.slack.routes import Routes
 from bot.slack.services import Services
 from bot.slack.usergroups import UserGroups
 from bot.slack.web import make_web_client
-from bot.slack.workspace import AppIdentity, workspace_guard
+from bot.slack.workspace import workspace_guard
 from bot.store import Retention, Store
 from commands import ALERT_BUTTONS, REGISTRY, clear, respond
 
@@ -65,6 +66,7 @@ class Bot:
     messenger: SlackMessenger | None = None  # the outbox
     handover: HandOver | None = None
     journal: RequestJournal | None = None
+    identity: IdentityKeeper | None = None  # who the token is, learnt late if Slack is down
     started_in: int | None = None  # the process whose background work runs (after the fork)
 
     def start_background(self) -> None:
@@ -79,6 +81,8 @@ class Bot:
         self.housekeeper.start()
         if self.messenger is not None:
             self.messenger.start()
+        if self.identity is not None:
+            self.identity.start()
 
     def drain(self, grace_seconds: float = DRAIN_SECONDS) -> None:
         """The process is told to stop (SIGTERM): take no more work, hand the acknowledged
@@ -104,6 +108,8 @@ class Bot:
             journal.close()
 
     def close(self, *, wait: bool = True) -> None:
+        if self.identity is not None:
+            self.identity.stop()
         self.follower.stop()
         self.watcher.stop()
         self.housekeeper.stop()
@@ -140,8 +146,16 @@ def create_bot(
         if clients is not None
         else clients_for(config, pool_size=settings.worker_threads, processes=processes)
     )
+    # auth.test once, briefly: a refused token raises TokenRefused; Slack not answering does not
+    # stop the start (bot/slack/identity.py).
+    identity = IdentityKeeper(token=settings.slack_bot_token, base_url=web_client.base_url,
+                              database_url=settings.database_url, store=store)  # fmt: skip
+    identity.start_up()
     app = App(
         client=web_client,
+        # Bolt would ask auth.test itself and stop if Slack is down: the keeper knows instead.
+        authorize=identity,
+        before_authorize=identity.gate,
         # Without a signing secret (Socket Mode needs none) HTTP requests are checked against
         # a random one nobody knows, so an HTTP endpoint left reachable accepts nothing.
         signing_secret=settings.slack_signing_secret or secrets.token_hex(32),
@@ -150,7 +164,7 @@ def create_bot(
         # Always on: Bolt skips it for Socket Mode traffic (authenticated by the app token's
         # connection) and checks every HTTP request, whatever the mode.
         request_verification_enabled=True,
-        logger=logging.getLogger("slack_bolt"),
+        logger=bolt_logger(),
     )
     store = store or Store(settings.database_url)
     messenger = SlackMessenger(store, web_client, retry_minutes=settings.outbox_retry_minutes)
@@ -203,8 +217,8 @@ def create_bot(
     )
     # First of our middleware: it counts a request from its start to its ack.
     app.use(workers.priority.middleware)
-    # Who the bot token belongs to (Bolt asked too, and keeps its answer to itself).
-    app.use(workspace_guard(AppIdentity.from_auth_test(web_client.auth_test())))
+    # Who the bot token belongs to: only its workspace is served.
+    app.use(workspace_guard(identity.workspace))
     app.use(replay_guard(RecentSignatures()))
     app.use(remember_request)
     if console_key:
@@ -237,6 +251,7 @@ def create_bot(
         messenger=messenger,
         handover=handover,
         journal=journal,
+        identity=identity,
     )
     _LIVE.append(bot)
     return bot

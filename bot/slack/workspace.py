@@ -72,8 +72,14 @@ class AppIdentity:
         return None
 
 
-def workspace_guard(identity: AppIdentity) -> Callable[..., BoltResponse]:
-    """Bolt middleware (a plain function: Bolt passes arguments by their names)."""
+def workspace_guard(
+    identity: AppIdentity | Callable[[], AppIdentity | None],
+) -> Callable[..., BoltResponse]:
+    """Bolt middleware (a plain function: Bolt passes arguments by their names).
+
+    ``identity`` may be a function, asked on each request: the identity can be learnt after
+    start-up (bot/slack/identity.py), and none known refuses every request."""
+    current = identity if callable(identity) else lambda: identity
 
     def guard(
         req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
@@ -81,10 +87,15 @@ def workspace_guard(identity: AppIdentity) -> Callable[..., BoltResponse]:
         context = req.context
         body = req.body if isinstance(req.body, dict) else {}
         api_app_id = body.get("api_app_id")
-        why = identity.refusal(
-            team_id=context.team_id,
-            enterprise_id=context.enterprise_id,
-            api_app_id=api_app_id if isinstance(api_app_id, str) else None,
+        ours = current()
+        why = (
+            "a workspace not known yet"
+            if ours is None
+            else ours.refusal(
+                team_id=context.team_id,
+                enterprise_id=context.enterprise_id,
+                api_app_id=api_app_id if isinstance(api_app_id, str) else None,
+            )
         )
         if why is None:
             return next()

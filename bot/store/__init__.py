@@ -8,7 +8,7 @@ not had yet, in order, and is safe to run from several processes at once.
 ``Store`` is the one thing the rest of the bot holds. It owns the engine (engine.py) and the
 schema (schema.py); its other methods come from one class per table family, each in the
 module that owns that table: audit.py, actions.py, follows.py, replays.py, subscriptions.py,
-watches.py, outbox.py, journal.py, and retention.py.
+watches.py, outbox.py, journal.py, identity.py, and retention.py.
 Apart from retention, which prunes every table, no family touches another's table, so each
 module reads on its own.
 """
@@ -20,6 +20,7 @@ from bot.store.actions import NewAction, PendingAction, StoredActions
 from bot.store.audit import AuditEntry, AuditTrail
 from bot.store.engine import Database, engine_for, normalise_url
 from bot.store.follows import Follow, FollowedRuns
+from bot.store.identity import KeptIdentity
 from bot.store.journal import JournaledRequest, JournaledRequests
 from bot.store.outbox import HandedOver, Outbox, OutboxRow
 from bot.store.replays import SeenRequests
@@ -38,6 +39,7 @@ class Store(
     Watches,
     Outbox,
     JournaledRequests,
+    KeptIdentity,
     Pruning,
 ):
     def __init__(self, database_url: str) -> None:

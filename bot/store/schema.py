@@ -252,6 +252,18 @@ journaled_request = Table(
 )
 
 
+# The identity auth.test last gave for a bot token (bot/slack/identity.py), so a start while
+# Slack is unreachable serves at once, the workspace check on. Keyed by the token's SHA-256, so
+# another token (another workspace) never inherits it; the token itself is not stored.
+slack_identity = Table(
+    "slack_identity",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("auth_test", JSON, nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _create_audit_log(conn: Connection) -> None:
     audit_log.create(conn)
 
@@ -295,6 +307,10 @@ def _create_journaled_request(conn: Connection) -> None:
     journaled_request.create(conn)
 
 
+def _create_slack_identity(conn: Connection) -> None:
+    slack_identity.create(conn)
+
+
 # The schema's history: step N brings a database at version N-1 to version N. Append only;
 # a released step is never edited, since databases out there already ran it.
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
@@ -306,6 +322,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _create_watching,
     _create_delivery,
     _create_journaled_request,
+    _create_slack_identity,
 )
 
 

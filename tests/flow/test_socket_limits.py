@@ -59,7 +59,7 @@ def socket_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SocketBot]:
     handler = LimitedSocketModeHandler(
         bot.app, settings.slack_app_token, limits=Limits(max_bytes=LIMIT)
     )
-    handler.connect()  # type: ignore[no-untyped-call]
+    handler.connect()
     try:
         slack.wait_for_socket_client()
         yield SocketBot(slack, bot)
