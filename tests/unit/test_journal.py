@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
-from bot.slack.journal import _net, read_journal
-from bot.store import JournaledRequest
+from bot.slack.journal import RequestJournal, _net, read_journal
+from bot.store import JournaledRequest, Store
 from bot.store.clock import now
 
 
@@ -39,3 +41,30 @@ def test_a_request_done_within_one_batch_never_reaches_the_store() -> None:
     assert "token" not in net["accepted"][0].body  # the store keeps no verification token
     assert net["wrote"] == ["slow"]
     assert net["done"] == ["older"]  # accepted in an earlier batch: in the store, done now
+
+
+def test_a_live_processs_file_is_left_alone_and_a_dead_ones_is_carried_on(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate()
+    folder = tmp_path / "journal"
+    first = RequestJournal(store, folder, owner=lambda: "host:1")
+    other = RequestJournal(store, folder, owner=lambda: "host:2")
+    first.start()
+    other.start()
+    try:
+        first.accepted("k1", ("text=one", {"x-slack-signature": ["k1"]}))
+        first.accepted("k2", ("text=two", {}))
+        with first.running("k2"):
+            pass  # done
+        assert other.recover() == 0  # its process is alive: its lock is held
+        assert first._fd is not None
+        os.close(first._fd)  # the process dies: the kernel lets its lock go
+        first._fd = None
+        assert other.recover() == 1
+        [taken] = store.take_journaled("host:2", lease_seconds=20)
+        assert (taken.key, taken.body, taken.wrote) == ("k1", "text=one", False)
+        assert [p.name for p in folder.iterdir()] == [other._path.name if other._path else ""]
+    finally:
+        first.close()
+        other.close()
+        store.close()
