@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.slack.delivery import EVENT_TYPE
+from bot.slack.identity import STARTING_UP
 from bot.store import Store
 from tests.support.bot_process import ROOT, BotProcess
 from tests.support.flow import TOKEN, ScriptedAirflow, deployment
@@ -68,6 +69,7 @@ class Sent:
     dag_id: str
     response_url: str
     status: int
+    ack: str = ""  # the ack's body: "starting up" is an answer, and nothing more is owed
     verb: str = "status"
 
 
@@ -134,11 +136,11 @@ subscriptions:
     def command(self, bot: BotProcess, dag_id: str, verb: str = "status") -> Sent:
         url = self.slack.new_response_url(channel=CHANNEL)
         try:
-            status, _ = bot.slash(f"{verb} prod {dag_id}", user_id=USER, channel_id=CHANNEL,
-                                  response_url=url)  # fmt: skip
+            status, ack = bot.slash(f"{verb} prod {dag_id}", user_id=USER, channel_id=CHANNEL,
+                                    response_url=url)  # fmt: skip
         except OSError:
-            status = 0  # the process is gone: Slack would show the user an error
-        return Sent(dag_id, url, status, verb)
+            status, ack = 0, ""  # the process is gone: Slack would show the user an error
+        return Sent(dag_id, url, status, ack, verb)
 
     def burst(self, bot: BotProcess, dags: Sequence[str], verb: str = "status") -> list[Sent]:
         with ThreadPoolExecutor(max_workers=len(dags)) as pool:
@@ -174,7 +176,8 @@ subscriptions:
         replies = [
             m for p in parents for m in said.get(CHANNEL, []) if m.get("thread_ts") == p["ts"]
         ]
-        return len(replies) + self.slack.response_url_uses(sent.response_url)
+        told = sent.ack.strip() == STARTING_UP  # shown to the one who typed it
+        return len(replies) + self.slack.response_url_uses(sent.response_url) + told
 
     def alert_posts(self, run_id: str) -> int:
         return sum(
@@ -228,6 +231,35 @@ def slack_down(rig: Rig, scale: float) -> Tally:
     rig.slack.outage(outage)
     sent = rig.spread(bot, outage * 0.8, commands=20, fail_every=2)
     return rig.tally("Slack's Web API down (503)", sent, started, timeout=outage + 120)
+
+
+def slack_down_at_start(rig: Rig, scale: float) -> Tally:
+    """Slack's Web API answers 503 while the bot starts: first a first-ever start (no identity
+    known: commands are told "starting up"), then, once Slack was back and the process
+    stopped, a restart into a second outage (the identity kept from the first: commands are
+    acknowledged and answered once Slack is back). Runs fail meanwhile."""
+    outage = max(60 * scale, 15)  # long enough to cover the start itself at the tests' scale
+    started = time.monotonic()
+    rig.slack.outage(outage)
+    bot = rig.start_bot()
+    # DAGs the restart's commands do not name: each command's answers are counted by its DAG.
+    sent = [rig.command(bot, dag) for dag in DAGS[-5:]]
+    rig.fail_run(0)
+    rig.slack.end_outage()
+    _until_logged(bot, "Slack answered auth.test")
+    bot.stop()
+    rig.slack.outage(outage)
+    bot = rig.start_bot()
+    sent += rig.spread(bot, outage * 0.5, commands=20, fail_every=2)
+    return rig.tally("Slack down at start-up", sent, started, timeout=outage + 120)
+
+
+def _until_logged(bot: BotProcess, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in bot.log_path.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the bot never logged {text!r}:\n{bot.logs()}")
+        time.sleep(0.2)
 
 
 def rate_limited(rig: Rig, scale: float) -> Tally:
@@ -372,6 +404,7 @@ def airflow_down(rig: Rig, scale: float) -> Tally:
 
 CASES: dict[str, Callable[[Rig, float], Tally]] = {
     "slack_down": slack_down,
+    "slack_down_at_start": slack_down_at_start,
     "rate_limited": rate_limited,
     "lost_answers": lost_answers,
     "sigterm": sigterm,
