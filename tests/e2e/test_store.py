@@ -417,7 +417,7 @@ def test_pruning_deletes_what_is_no_longer_acted_on_and_keeps_the_rest(store: St
     deleted = store.prune(Retention(), now=datetime.now(UTC) + timedelta(days=2))
 
     assert deleted == {"seen_request": 1, "pending_action": 1, "followed_run": 1, "watch_event": 0,
-                       "outbox": 0, "handed_over": 0}  # fmt: skip
+                       "outbox": 0, "handed_over": 0, "journaled_request": 0}  # fmt: skip
     assert store.action(stale_action) is None and store.action(live_action) is not None
     assert [f.run_id for f in store.follows()] == ["manual__running"]  # still under way: kept
     assert [e.id for e in store.audit()] == [entry]  # the audit trail is kept by default
@@ -437,6 +437,7 @@ def test_pruning_the_audit_trail_only_past_its_retention(store: Store) -> None:
         "watch_event": 0,
         "outbox": 0,
         "handed_over": 0,
+        "journaled_request": 0,
     }
 
 
@@ -449,6 +450,7 @@ def test_a_follow_that_never_ended_is_pruned_a_day_after_it_gave_up(store: Store
         "watch_event": 0,
         "outbox": 0,
         "handed_over": 0,
+        "journaled_request": 0,
     }
     assert store.prune(Retention(), now=datetime.now(UTC) + timedelta(days=2))["followed_run"] == 1
 
@@ -582,3 +584,28 @@ def test_requests_handed_over_are_taken_by_one_process(store: Store) -> None:
     store.handed_over_done(first.id)
     store.handed_over_done(second.id)
     assert store.row_counts()["handed_over"] == 0
+
+
+def test_a_journaled_request_is_carried_on_by_one_process_once_its_owner_is_gone(
+    store: Store,
+) -> None:
+    from bot.store import JournaledRequest
+
+    mine = JournaledRequest("v0=a", "text=a", {"x": ["1"]}, datetime.now(UTC))
+    fast = JournaledRequest("v0=b", "text=b", {}, datetime.now(UTC))
+    store.journal_requests("p:1", lease_seconds=60, accepted=[mine, fast], done=["v0=b"])
+    assert store.take_journaled("p:2", lease_seconds=60) == []  # p:1 holds it
+    store.free_journaled("p:1", [mine])  # p:1 died: its file said it was not done
+    store.free_journaled("p:1", [mine])  # a second replay of the same file changes nothing
+    [taken] = store.take_journaled("p:2", lease_seconds=60)
+    assert (taken.key, taken.body, taken.headers) == ("v0=a", "text=a", {"x": ["1"]})
+    assert store.take_journaled("p:3", lease_seconds=60) == []  # taken once
+    store.free_journaled("p:1", [mine])  # p:2 holds it now: a late replay leaves it there
+    assert store.take_journaled("p:3", lease_seconds=60) == []
+    store.journal_requests("p:2", lease_seconds=60, done=["v0=a"])
+    store.free_journaled("p:1", [mine])  # done: never carried on again
+    assert store.take_journaled("p:3", lease_seconds=60) == []
+    assert (
+        store.prune(Retention(), now=datetime.now(UTC) + timedelta(days=2))["journaled_request"]
+        == 2
+    )
