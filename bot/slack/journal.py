@@ -58,6 +58,7 @@ RENEW_S = 5.0
 LEASE_S = 20.0  # a request of a process not heard from for this long is another's to take
 SCAN_S = 1.0  # how often the files of dead processes on this machine are looked for
 SUFFIX = ".journal"
+ROTATE_BYTES = 16 * 1024 * 1024  # then a new file, holding only what is still owed
 Raw = tuple[str, Mapping[str, Sequence[str]]]
 
 
@@ -106,6 +107,7 @@ class RequestJournal:
         self._flushing = threading.Lock()
         self._fd: int | None = None
         self._path: Path | None = None
+        self._size = 0  # bytes written to the file: past ROTATE_BYTES it starts anew
         self._open: dict[str, _Open] = {}
         self._new: list[tuple[str, str]] = []  # (kind, key) not in the store yet, in order
         self._stop = threading.Event()
@@ -118,16 +120,59 @@ class RequestJournal:
         """Open this process's file and start moving it to the store; in each serving
         process, after gunicorn forks it."""
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        owner = self._owner()
-        self._path = self._dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', owner)}-{uuid.uuid4().hex[:8]}"
-        self._path = self._path.with_suffix(SUFFIX)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        self._fd = os.open(self._path, flags, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while this process lives
-        os.write(self._fd, _line({"o": owner}))
+        self._fd, self._path = self._new_file()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="chatops-journal", daemon=True)
         self._thread.start()
+
+    def _new_file(self) -> tuple[int, Path]:
+        owner = self._owner()
+        name = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', owner)}-{uuid.uuid4().hex[:8]}{SUFFIX}"
+        path = self._dir / name
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while this process lives
+        header = _line({"o": owner})
+        os.write(fd, header)
+        self._size = len(header)
+        return fd, path
+
+    def _rotate(self) -> None:
+        """A long-lived process's file would grow without end: past ROTATE_BYTES, a new file
+        takes what is still owed, and the old one goes."""
+        with self._lock:
+            if self._fd is None or self._size < ROTATE_BYTES:
+                return
+            old_fd, old_path = self._fd, self._path
+            fd, path = self._new_file()
+            owed = []
+            for key, state in self._open.items():
+                if state.released:
+                    continue
+                e = state.entry
+                owed.append(_line({"a": key, "b": e.body, "h": e.headers,
+                                   "t": e.received_at.timestamp()}))  # fmt: skip
+                if state.wrote:
+                    owed.append(_line({"w": key}))
+            self._write_to(fd, b"".join(owed))
+            self._fd, self._path = fd, path
+            if old_path is not None:
+                old_path.unlink(missing_ok=True)
+            os.close(old_fd)
+
+    def _write(self, data: bytes) -> None:
+        """Lock held."""
+        if self._fd is not None:
+            self._write_to(self._fd, data)
+
+    def _write_to(self, fd: int, data: bytes) -> None:
+        os.write(fd, data)
+        self._size += len(data)
+
+    def holds(self, key: str) -> bool:
+        """Whether this process is doing the request already."""
+        with self._lock:
+            return key in self._open
 
     @property
     def started(self) -> bool:
@@ -145,7 +190,7 @@ class RequestJournal:
             if key in self._open:
                 return False
             self._open[key] = _Open(entry)
-            os.write(self._fd, line)
+            self._write(line)
             self._new.append(("a", key))
         return True
 
@@ -187,7 +232,7 @@ class RequestJournal:
             if state.wrote:
                 return
             state.wrote = True
-            os.write(self._fd, _line({"w": key}))
+            self._write(_line({"w": key}))
             self._new.append(("w", key))
         # Now, not in the next 100 ms: another machine must know before Airflow may act.
         self.flush()
@@ -197,7 +242,7 @@ class RequestJournal:
             state = self._open.pop(key, None)
             if state is None or self._fd is None or state.released:
                 return  # released: the process carrying it on says when it is done
-            os.write(self._fd, _line({"d": key}))
+            self._write(_line({"d": key}))
             self._new.append(("d", key))
 
     def not_submitted(self, key: str) -> None:
@@ -249,8 +294,7 @@ class RequestJournal:
                         "failed (%s)", len(chosen), type(exc).__name__)  # fmt: skip
             return len(chosen)
         with self._lock:
-            if self._fd is not None:
-                os.write(self._fd, b"".join(_line({"r": k}) for k in chosen))
+            self._write(b"".join(_line({"r": k}) for k in chosen))
         return len(chosen)
 
     def close(self) -> None:
@@ -274,6 +318,7 @@ class RequestJournal:
             self.flush()
             now = time.monotonic()
             try:
+                self._rotate()
                 if now - renewed >= RENEW_S and self._open:
                     renewed = now
                     self._store.renew_journaled(self._owner(), lease_seconds=LEASE_S)

@@ -60,6 +60,8 @@ class Pipeline:
         journal = self._s.journal
         resumed: JournaledRequest | None = context.get(RESUMED_KEY)
         key = request_key(context.get(SIGNATURE_KEY), raw)
+        if resumed is not None and journal.holds(key):
+            return True  # its lease lapsed while this process still does it (the store was down)
         journal.accepted(key, raw)
         # Carried on from another process, it was checked there: its signature is in the store.
         checked = work if resumed is not None else once(self._s.store, context, work)

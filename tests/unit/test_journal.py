@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from bot.slack.journal import RequestJournal, _net, read_journal
 from bot.store import JournaledRequest, Store
 from bot.store.clock import now
@@ -67,4 +69,28 @@ def test_a_live_processs_file_is_left_alone_and_a_dead_ones_is_carried_on(tmp_pa
     finally:
         first.close()
         other.close()
+        store.close()
+
+
+def test_a_long_lived_processs_file_starts_anew_with_only_what_is_owed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate()
+    journal = RequestJournal(store, tmp_path / "journal", owner=lambda: "host:1")
+    journal.start()
+    try:
+        for key in ("k1", "k2", "k3"):
+            journal.accepted(key, (f"text={key}", {}))
+        with journal.running("k2"):
+            pass
+        before = journal._path
+        monkeypatch.setattr("bot.slack.journal.ROTATE_BYTES", 1)
+        journal._rotate()
+        assert before is not None and not before.exists()
+        [now] = list((tmp_path / "journal").iterdir())
+        owner, owed = read_journal(now.read_bytes())
+        assert owner == "host:1" and [r.key for r in owed] == ["k1", "k3"]
+    finally:
+        journal.close()
         store.close()
