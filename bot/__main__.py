@@ -13,14 +13,14 @@ import signal
 import sys
 from typing import Any
 
-from bot.serve.startup import (
+from bot.app import (
     StartupError,
     build_bot,
-    configure_logging,
     load_all,
     migrate_store,
     secrets_of,
 )
+from bot.serve.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,9 +5,7 @@
 
 from __future__ import annotations
 
-from bot.core.alerts import AlertButtons
 from bot.core.context import Context
-from bot.core.parser import Command, parse_command
 from bot.core.verbs import Registry, Verb
 from commands import (
     clear,
@@ -29,7 +27,7 @@ from commands import (
 from commands import list as list_
 from commands.failures import airflow_failure
 
-__all__ = ["ALERT_BUTTONS", "REGISTRY", "Context", "Verb", "parse"]
+__all__ = ["REGISTRY", "Context", "Verb"]
 
 REGISTRY = Registry(
     # In the order help lists them.
@@ -54,13 +52,3 @@ REGISTRY = Registry(
     airflow_failure=airflow_failure,
     when_empty=help.VERB.name,
 )
-
-# The buttons under a failure alert (bot/core/alerts.py): the verbs that declare them.
-ALERT_BUTTONS = AlertButtons(logs=logs.LOGS, clear=clear.BUTTON, mark=mark.BUTTON)
-
-
-def parse(text: str, *, deployments: list[str], default_deployment: str | None) -> Command:
-    """``/airflow <text>`` by the registry's grammar (bot/core/parser.py)."""
-    return parse_command(
-        text, REGISTRY, deployments=deployments, default_deployment=default_deployment
-    )

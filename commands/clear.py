@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.parser import Command
 from bot.core.reply import Reply, code, link, section
-from bot.core.verbs import Button, Verb
+from bot.core.verbs import Button, Offer, Verb
 
 BUTTON = "clear"  # under a failed run (bot/core/follower.py)
 
@@ -44,6 +44,6 @@ VERB = Verb(
     writes=True,
     typed=False,  # from the button under a failed run, which names the run
     follows_run=True,  # the tasks run again: the thread hears how the run ends this time
-    buttons={BUTTON: Button()},
+    buttons={BUTTON: Button(offered=Offer.CLEAR)},
     describe=describe,
 )

@@ -29,7 +29,7 @@ from bot.core.reply import (
     link_button,
     section,
 )
-from bot.core.verbs import Arg, Button, Verb
+from bot.core.verbs import Arg, Button, Offer, Verb
 from commands.lookup import find_dag
 
 LOGS = "logs"  # the button that opens a task's log: under failure alerts
@@ -223,5 +223,5 @@ VERB = Verb(
         f"last task to start. The last {PAGE_LINES} lines are shown; *Earlier lines* shows "
         "the ones before. To name a task, name its run first (`/airflow status` lists runs)."
     ),
-    buttons={LOGS: Button(), EARLIER: Button()},
+    buttons={LOGS: Button(offered=Offer.LOGS), EARLIER: Button()},
 )

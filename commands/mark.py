@@ -7,7 +7,7 @@ from bot.core import format as fmt
 from bot.core.context import Context
 from bot.core.parser import Command
 from bot.core.reply import Reply, code, link, section
-from bot.core.verbs import Button, Verb
+from bot.core.verbs import Button, Offer, Verb
 
 BUTTON = "mark"  # under a failed run, with its run id
 SUCCESS = "success"
@@ -48,6 +48,6 @@ VERB = Verb(
     role="operator",
     writes=True,
     typed=False,  # from the "Mark success" button under a failed run, which names the run
-    buttons={BUTTON: Button()},
+    buttons={BUTTON: Button(offered=Offer.MARK)},
     describe=describe,
 )

@@ -20,7 +20,7 @@ from bot.core import format as fmt
 from bot.core.context import Context
 from bot.core.hitl import HitlButtons, answered_post, claim_id, version_refusal, where_text
 from bot.core.reply import Reply, code, escape, section
-from bot.core.verbs import Button, Form, Verb
+from bot.core.verbs import Button, Form, Offer, Verb
 from bot.store import NewAction, clock
 from commands import respond_form
 
@@ -142,6 +142,9 @@ VERB = Verb(
     run=run,
     role="operator",
     typed=False,  # from the buttons of a `hitl` post or of `inbox`, which name the task
-    buttons={BUTTON: Button(in_place=True), FORM: Button(form=True)},
+    buttons={
+        BUTTON: Button(in_place=True, offered=Offer.ANSWER),
+        FORM: Button(form=True, offered=Offer.ANSWER_FORM),
+    },
     form=Form(FORM, build=lambda action: respond_form.build(action, FORM), read=respond_form.read),
 )

@@ -2,8 +2,8 @@
 
 `load_config` and `parse_config` (in `loader`) give a `Config` (in `model`) or one `ConfigError`
 listing every problem; the checks are in `checker`, `checks`, `deployments`, `grants` and
-`slack_ids`, the verb facts in `roles`, and process settings from the environment in `settings`.
-This module re-exports the public names, so `from bot.config import Config` works as before.
+`slack_ids`. The verbs are not known here: the caller hands in their facts (`VerbFacts`, from
+the registry). Process settings from the environment are in `settings`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bot.config.model import (
     Deployment,
     Grant,
     Subscription,
+    VerbFacts,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Deployment",
     "Grant",
     "Subscription",
+    "VerbFacts",
     "load_config",
     "parse_config",
 ]

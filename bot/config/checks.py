@@ -11,8 +11,7 @@ from bot.config.airflow_users import check_airflow_users
 from bot.config.checker import Checker, did_you_mean, key_path, kind_of, show
 from bot.config.deployments import check_deployments, deployment_ref
 from bot.config.grants import check_grants
-from bot.config.model import Config
-from bot.config.roles import builtin_roles, granted_verbs, open_verbs
+from bot.config.model import Config, VerbFacts
 from bot.config.slack_ids import CHANNEL, slack_id
 from bot.config.subscriptions import check_subscriptions
 
@@ -29,7 +28,7 @@ _TOP_KEYS = (
 )
 
 
-def check_config(c: Checker, data: object) -> Config:
+def check_config(c: Checker, data: object, verbs: VerbFacts) -> Config:
     """The `Config` the parsed YAML describes; its problems are recorded in `c`."""
     if data is None:
         top = None
@@ -38,7 +37,7 @@ def check_config(c: Checker, data: object) -> Config:
         top = c.mapping("", data, "a mapping with a deployments: section at the top level")
     if top is None:
         # Nothing below the top can be read: one problem says it all.
-        return Config(deployments={}, channels={}, roles=builtin_roles(), grants=())
+        return Config(deployments={}, channels={}, roles=dict(verbs.builtin_roles), grants=())
     c.known_keys("", top, _TOP_KEYS, extensions=True)
 
     # Names that are merely broken inside still count as configured, so that one mistake
@@ -49,9 +48,9 @@ def check_config(c: Checker, data: object) -> Config:
         if isinstance(raw_deployments, dict)
         else set()
     )
-    deployments = check_deployments(c, raw_deployments)
+    deployments = check_deployments(c, raw_deployments, verbs.words)
     channels = _channels(c, top.get("channels"), names)
-    roles, role_names = _roles(c, top.get("roles"))
+    roles, role_names = _roles(c, top.get("roles"), verbs)
     grants = check_grants(c, top.get("grants"), role_names, names)
     audit = top.get("audit_channel")
     audit_channel = None if audit is None else slack_id(c, "audit_channel", audit, CHANNEL)
@@ -85,8 +84,8 @@ def _channels(c: Checker, raw: object, deployment_names: set[str]) -> dict[str, 
     return channels
 
 
-def _roles(c: Checker, raw: object) -> tuple[dict[str, frozenset[str]], set[str]]:
-    roles = builtin_roles()
+def _roles(c: Checker, raw: object, facts: VerbFacts) -> tuple[dict[str, frozenset[str]], set[str]]:
+    roles = dict(facts.builtin_roles)
     if raw is None:
         return roles, set(roles)
     entries = c.mapping("roles", raw, "a mapping of role names to verbs, like ops: [list, trigger]")
@@ -96,18 +95,18 @@ def _roles(c: Checker, raw: object) -> tuple[dict[str, frozenset[str]], set[str]
         if not isinstance(name, str) or not name.strip():
             c.problem(path, f"a role name must be non-empty text, got {show(name)}")
             continue
-        granted = _verbs(c, path, verbs)
+        granted = _verbs(c, path, verbs, facts)
         if granted is not None:
             roles[name] = granted
     return roles, names
 
 
-def _verbs(c: Checker, path: str, raw: object) -> frozenset[str] | None:
+def _verbs(c: Checker, path: str, raw: object, facts: VerbFacts) -> frozenset[str] | None:
     items = c.sequence(path, raw, "[list, status, trigger]")
     if items is None:
         return None
     verbs: set[str] = set()
-    known, everyone = granted_verbs(), open_verbs()
+    known, everyone = facts.granted, facts.open
     for index, item in enumerate(items):
         item_path = f"{path}[{index}]"
         verb = c.string(item_path, item)

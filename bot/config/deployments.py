@@ -18,7 +18,6 @@ from bot.config.model import (
     DEFAULT_MAX_IN_FLIGHT,
     Deployment,
 )
-from bot.config.roles import command_words
 from bot.config.slack_ids import USER, USERGROUP, slack_id
 
 __all__ = ["MAX_CONFIRM_TIMEOUT", "MAX_TIMEOUT", "check_deployments", "deployment_ref"]
@@ -38,8 +37,11 @@ _DEPLOYMENT_KEYS = (
 _DEPLOYMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
-def check_deployments(c: Checker, raw: object) -> dict[str, Deployment]:
-    """The deployments by name, less those with problems (recorded in `c`)."""
+def check_deployments(
+    c: Checker, raw: object, command_words: frozenset[str]
+) -> dict[str, Deployment]:
+    """The deployments by name, less those with problems (recorded in `c`); none may be
+    named like one of ``command_words``."""
     example = "deployments: {prod: {url: https://..., token: ${ASTRO_PROD_TOKEN}}}"
     if raw is None or raw == {}:
         c.problem("deployments", f"at least one deployment is required, like {example}")
@@ -48,18 +50,18 @@ def check_deployments(c: Checker, raw: object) -> dict[str, Deployment]:
     deployments: dict[str, Deployment] = {}
     for name, body in (entries or {}).items():
         path = key_path("deployments", name)
-        if _deployment_name_ok(c, path, name):
+        if _deployment_name_ok(c, path, name, command_words):
             deployment = _deployment(c, path, name, body)
             if deployment is not None:
                 deployments[name] = deployment
     return deployments
 
 
-def _deployment_name_ok(c: Checker, path: str, name: object) -> bool:
+def _deployment_name_ok(c: Checker, path: str, name: object, command_words: frozenset[str]) -> bool:
     if not isinstance(name, str):
         c.problem(path, f"a deployment name must be text, got {kind_of(name)}; quote it")
         return False
-    if name in command_words():
+    if name in command_words:
         c.problem(path, f"{name!r} is a command word; name the deployment something else")
         return False
     if not _DEPLOYMENT_NAME.fullmatch(name):

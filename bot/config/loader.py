@@ -16,7 +16,7 @@ import yaml
 
 from bot.config.checker import Checker, show
 from bot.config.checks import check_config
-from bot.config.model import Config
+from bot.config.model import Config, VerbFacts
 
 __all__ = ["ConfigError", "load_config", "parse_config"]
 
@@ -30,8 +30,11 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"{source}: {problem}" for problem in self.problems))
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str]) -> Config:
-    """Read and validate the config file at `path`, filling `${VAR}` from `env`."""
+def load_config(
+    path: str | os.PathLike[str], env: Mapping[str, str], *, verbs: VerbFacts
+) -> Config:
+    """Read and validate the config file at `path`, filling `${VAR}` from `env`; its roles and
+    deployment names are checked against `verbs` (the registry's facts)."""
     source = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as file:
@@ -53,14 +56,16 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str]) -> Config:
             [f"cannot read the config file: {exc.strerror or exc}; check CHATOPS_CONFIG"],
             source=source,
         ) from None
-    return parse_config(text, env, source=source)
+    return parse_config(text, env, verbs=verbs, source=source)
 
 
-def parse_config(text: str, env: Mapping[str, str], *, source: str = "chatops.yml") -> Config:
+def parse_config(
+    text: str, env: Mapping[str, str], *, verbs: VerbFacts, source: str = "chatops.yml"
+) -> Config:
     """Validate config text, filling `${VAR}` from `env`; raise one ConfigError for all problems."""
     data = _load_yaml(text, source)
     checker = Checker(env)
-    config = check_config(checker, data)
+    config = check_config(checker, data, verbs)
     if checker.problems:
         raise ConfigError(checker.redacted_problems(), source=source)
     return config

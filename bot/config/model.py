@@ -6,6 +6,7 @@ the file or the environment again. Reprs never show a secret.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -147,6 +148,17 @@ class Subscription:
     deployment: str
     dag_glob: str
     events: frozenset[str]
+
+
+@dataclass(frozen=True)
+class VerbFacts:
+    """What the config is checked against from the verb registry (commands/), handed to the
+    loader by the composition root: the config knows no verb by name."""
+
+    builtin_roles: Mapping[str, frozenset[str]]  # viewer, operator: their verbs
+    granted: frozenset[str]  # the verbs a role may grant
+    open: frozenset[str]  # the verbs anyone may use, with no grant
+    words: frozenset[str]  # every verb: a deployment may not be named like one
 
 
 @dataclass(frozen=True)

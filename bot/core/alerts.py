@@ -33,6 +33,7 @@ from bot.core.reply import (
     link_button,
     section,
 )
+from bot.core.verbs import Offer, Registry
 
 LOG_LINES = 20  # the end of the first failed task's log shown in an alert
 TASKS_SHOWN = 5
@@ -47,11 +48,19 @@ RUN_TYPES = {
 
 @dataclass(frozen=True)
 class AlertButtons:
-    """The action ids of the verbs an alert offers (declared in commands/)."""
+    """The action ids of the verbs an alert offers (declared on their buttons in commands/)."""
 
     logs: str
     clear: str
     mark: str
+
+    @classmethod
+    def offered_by(cls, verbs: Registry) -> AlertButtons:
+        return cls(
+            logs=verbs.offered(Offer.LOGS),
+            clear=verbs.offered(Offer.CLEAR),
+            mark=verbs.offered(Offer.MARK),
+        )
 
 
 @dataclass(frozen=True)

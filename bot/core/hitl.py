@@ -32,6 +32,7 @@ from bot.core.reply import (
     link_button,
     section,
 )
+from bot.core.verbs import Offer, Registry
 
 BODY_LIMIT = 2500
 
@@ -43,6 +44,10 @@ class HitlButtons:
 
     answer: str
     form: str
+
+    @classmethod
+    def offered_by(cls, verbs: Registry) -> HitlButtons:
+        return cls(answer=verbs.offered(Offer.ANSWER), form=verbs.offered(Offer.ANSWER_FORM))
 
 
 @dataclass(frozen=True)

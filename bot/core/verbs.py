@@ -13,6 +13,8 @@ from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.config.model import VerbFacts
+
 if TYPE_CHECKING:
     from bot.airflow import AirflowError
     from bot.core.context import Context
@@ -37,17 +39,30 @@ class Arg(Enum):
     EVENTS = "[failed] [success] [hitl]"  # what a subscription posts
 
 
+class Offer(Enum):
+    """Where the core itself puts a verb's button, besides the verb's own replies: the watch's
+    alerts and posts, the follower's last word on a run. Each is offered by one button."""
+
+    LOGS = "a failed task's log, under a failure alert"
+    CLEAR = "clear a failed run's tasks, under a failure alert or a followed run"
+    MARK = "mark a failed run successful, under a failure alert"
+    ANSWER = "an option of a task waiting for a person, under its post"
+    ANSWER_FORM = "the form of a task waiting for a person, under its post"
+
+
 @dataclass(frozen=True)
 class Button:
     """A button that runs a verb again with what the reply that offered it stored.
 
     ``in_place``: the answer replaces the clicked message (a page, a refresh) rather than being
     added below it; a stored ``in_place`` arg may say so per button. ``form``: the click opens
-    the verb's form instead, and the form's submission runs the verb.
+    the verb's form instead, and the form's submission runs the verb. ``offered``: where else
+    the core offers it (an alert's Logs, Clear and Mark buttons).
     """
 
     in_place: bool = False
     form: bool = False
+    offered: Offer | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,9 @@ class Registry:
         actions = [a for v in self.verbs for a in v.buttons]
         if len(set(names)) != len(names) or len(set(actions)) != len(actions):
             raise ValueError("two verbs share a name or a button's action id")
+        offers = [b.offered for v in self.verbs for b in v.buttons.values() if b.offered]
+        if len(set(offers)) != len(offers):
+            raise ValueError("two buttons are offered in the same place")
 
     def __getitem__(self, name: str) -> Verb:
         return self._by_name[name]
@@ -149,11 +167,28 @@ class Registry:
             roles[role] = have
         return roles
 
+    def facts(self) -> VerbFacts:
+        """What the config loader checks roles and deployment names against."""
+        return VerbFacts(
+            builtin_roles=self.builtin_roles(),
+            granted=self.granted,
+            open=self.open,
+            words=frozenset(v.name for v in self.verbs),
+        )
+
     def button(self, action_id: str) -> tuple[Verb, Button] | None:
         for verb in self.verbs:
             if action_id in verb.buttons:
                 return verb, verb.buttons[action_id]
         return None
+
+    def offered(self, offer: Offer) -> str:
+        """The action id of the button offered there; every place has one."""
+        for verb in self.verbs:
+            for action_id, button in verb.buttons.items():
+                if button.offered is offer:
+                    return action_id
+        raise LookupError(f"no verb offers a button for {offer.value}")
 
     def action_ids(self) -> tuple[str, ...]:
         return tuple(a for v in self.verbs for a in v.buttons)

@@ -69,7 +69,7 @@ def pre_fork(server: object, worker: object) -> None:
 
 def post_worker_init(worker: object) -> None:
     # Threads do not survive gunicorn's fork: each worker starts following runs itself.
-    from bot.slack.app import start_background_work
+    from bot.serve.live import start_background_work
 
     start_background_work()
 
@@ -77,6 +77,6 @@ def post_worker_init(worker: object) -> None:
 def worker_exit(server: object, worker: object) -> None:
     # SIGTERM (a deploy, a restart): the requests acknowledged and not started are handed over
     # to the next process, those running get most of graceful_timeout to finish.
-    from bot.slack.app import drain_all
+    from bot.serve.live import drain_all
 
     drain_all()

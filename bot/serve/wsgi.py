@@ -7,15 +7,16 @@ Requests reach Bolt only once they are small enough, signed by Slack and parseab
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
+from slack_bolt import App
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
+from bot.config.settings import Settings
+from bot.serve.live import Served, serving
 from bot.serve.request_limits import Limits, Refused, checked_request, discard_body
-from bot.slack.app import Bot
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -23,7 +24,20 @@ EVENTS_PATH = "/slack/events"
 log = logging.getLogger(__name__)
 
 
-def wsgi_app(bot: Bot) -> WsgiApp:
+class ServedApp(Served, Protocol):
+    """What is served: the Bolt app and its settings (bot/app builds it)."""
+
+    @property
+    def app(self) -> App: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+
+def wsgi_app(bot: ServedApp) -> WsgiApp:
+    """The application serving ``bot``; gunicorn's hooks start and drain its background work
+    in each worker (bot/serve/live.py)."""
+    serving(bot)
     limits = Limits(max_bytes=bot.settings.max_request_bytes)
     secret = bot.settings.slack_signing_secret
 
@@ -66,29 +80,3 @@ def _plain(start_response: StartResponse, status: int, text: str) -> list[bytes]
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
     return [body]
-
-
-def _load() -> WsgiApp:
-    from bot.config.environment import export_dotenv
-    from bot.serve import gunicorn_conf
-    from bot.serve.startup import StartupError, build_bot, configure_logging
-
-    export_dotenv()  # done already under gunicorn_conf; not under another WSGI server
-    configure_logging()
-    try:
-        bot = build_bot(processes=gunicorn_conf.workers)
-    except StartupError as exc:
-        # gunicorn shows stderr; the problems list is what the operator needs, not a traceback.
-        print(str(exc), file=sys.stderr, flush=True)
-        raise SystemExit(exc.exit_code) from None
-    return wsgi_app(bot)
-
-
-def __getattr__(name: str) -> Any:
-    # `gunicorn bot.serve.wsgi:application` builds the bot on first access, so importing this module
-    # (in tests, or for `wsgi_app`) reads no environment.
-    if name == "application":
-        app = _load()
-        globals()["application"] = app
-        return app
-    raise AttributeError(name)

@@ -21,12 +21,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import requests
 
+from bot.app import Bot, create_bot, load_all, migrate_store, secrets_of
 from bot.config import Config
 from bot.config.settings import Settings
 from bot.serve.logs import configure_logging
-from bot.serve.startup import load_all, migrate_store, secrets_of
 from bot.serve.wsgi import EVENTS_PATH, wsgi_app
-from bot.slack.app import Bot, create_bot
 from bot.slack.origin import CONSOLE_HEADER
 from bot.tools.localslack import SlackStandin
 from bot.tools.signing import sign, slash_command_fields

@@ -74,7 +74,7 @@ def bot_scopes(manifest: dict[str, Any]) -> list[str]:
 
 def handled_by_code() -> Handled:
     """Build the app as ``create_bot`` does (on a local Slack, empty config) and read it."""
-    from bot.slack.app import create_bot  # late: bot.slack.app imports most of the bot
+    from bot.app import create_bot  # late: the composition root imports most of the bot
 
     with SlackStandin(socket_ping_interval=None) as slack:
         settings = Settings(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from bot.serve.startup import migrate_store
+from bot.app import migrate_store
 from bot.store import MIGRATIONS, NewAction, NewEvent, OutboxRow, Retention, Store, normalise_url
 from bot.store.schema import outbox
 from tests.support.bot_process import procfile_command
@@ -198,7 +198,7 @@ def test_a_newer_schema_than_the_code_knows_is_refused(store_url: str) -> None:
 def test_an_unreachable_database_fails_start_up_without_its_password(
     postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.serve.startup import StartupError
+    from bot.app import StartupError
 
     url = postgres_server.url("postgres").replace(
         f"127.0.0.1:{postgres_server.port}", "127.0.0.1:1"
@@ -215,7 +215,7 @@ def test_an_unreachable_database_fails_start_up_without_its_password(
 def test_a_wrong_database_password_is_named_without_the_password(
     postgres_server: PostgresServer,
 ) -> None:
-    from bot.serve.startup import StartupError
+    from bot.app import StartupError
 
     url = postgres_server.url().replace(PASSWORD, "wrong-password-777")
     with pytest.raises(StartupError) as info:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack.app import journal_dir
+from bot.app import journal_dir
 from tests.support.flow import (
     USER,
     Delivery,

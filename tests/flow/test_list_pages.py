@@ -22,6 +22,7 @@ from commands import list as list_
 from tests.support.conversation import visible_text
 from tests.support.fake_http import FakeHTTPServer, Request, Response
 
+VERB_FACTS = REGISTRY.facts()
 DAG_COUNT = 45
 VERBS = frozenset({"list", "status", "trigger", "pause", "unpause"})
 
@@ -46,7 +47,7 @@ def run_list(
 ) -> Reply:
     """``/airflow list prod`` at ``position``, by U0ALICE granted ``role`` on ``dags``."""
     config = parse_config('deployments: {prod: {url: "http://x.example.com", token: "${T}"}}',
-                          {"T": "t"})  # fmt: skip
+                          {"T": "t"}, verbs=VERB_FACTS)  # fmt: skip
     scope = Scope(role, VERBS, channels=None, deployments=None, dags=dags, via="you")
     ctx = Context(
         command=Command(verb="list", deployment="prod"),

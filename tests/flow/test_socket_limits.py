@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import Bot, create_bot, load_all, migrate_store
 from bot.serve.request_limits import MAX_JSON_DEPTH, Limits
 from bot.serve.socket_mode import LimitedSocketModeHandler
-from bot.serve.startup import load_all, migrate_store
-from bot.slack.app import Bot, create_bot
 from bot.slack.workspace import NOT_OURS
 from bot.tools.localslack import SlackStandin
 from bot.tools.signing import slash_command_fields

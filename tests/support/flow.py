@@ -25,8 +25,7 @@ from urllib.parse import unquote, urlencode
 import requests
 from sqlalchemy import update
 
-from bot.serve.startup import load_all, migrate_store
-from bot.slack.app import create_bot
+from bot.app import create_bot, load_all, migrate_store
 from bot.store import AuditEntry
 from bot.store.schema import outbox
 from bot.tools.localbot import Answer, LocalBot

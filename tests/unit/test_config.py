@@ -23,6 +23,7 @@ from bot.config import (
 )
 from commands import REGISTRY
 
+VERB_FACTS = REGISTRY.facts()
 PROD_TOKEN = "astro-prod-token-5f3a9c"
 DEV_PASSWORD = "dev-password-77e1b0"
 ENV = {"ASTRO_PROD_TOKEN": PROD_TOKEN, "AIRFLOW_DEV_PASSWORD": DEV_PASSWORD}
@@ -63,7 +64,7 @@ deployments:
 
 
 def parse(text: str, env: dict[str, str] | None = None) -> Config:
-    return parse_config(textwrap.dedent(text), ENV if env is None else env)
+    return parse_config(textwrap.dedent(text), ENV if env is None else env, verbs=VERB_FACTS)
 
 
 def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
@@ -782,7 +783,7 @@ def test_every_problem_is_reported_at_once() -> None:
         audit_channel: general
         """
     with pytest.raises(ConfigError) as caught:
-        parse_config(textwrap.dedent(text), {}, source="conf/chatops.yml")
+        parse_config(textwrap.dedent(text), {}, source="conf/chatops.yml", verbs=VERB_FACTS)
 
     assert str(caught.value).splitlines() == [
         "conf/chatops.yml: deployments.prod.url: must start with http:// or https://, got 'ftp://x'",
@@ -1066,7 +1067,7 @@ def test_load_config_reads_the_file(tmp_path: Path) -> None:
     path = tmp_path / "chatops.yml"
     path.write_text(EXAMPLE, encoding="utf-8")
 
-    config = load_config(path, ENV)
+    config = load_config(path, ENV, verbs=VERB_FACTS)
 
     assert list(config.deployments) == ["prod", "dev"]
 
@@ -1075,7 +1076,7 @@ def test_a_missing_file_names_the_path_and_chatops_config(tmp_path: Path) -> Non
     path = tmp_path / "nope.yml"
 
     with pytest.raises(ConfigError) as caught:
-        load_config(path, ENV)
+        load_config(path, ENV, verbs=VERB_FACTS)
 
     message = str(caught.value)
     assert str(path) in message
@@ -1090,7 +1091,7 @@ def test_load_config_prefixes_problems_with_the_path(tmp_path: Path) -> None:
     path.write_text("deployments:\n", encoding="utf-8")
 
     with pytest.raises(ConfigError) as caught:
-        load_config(str(path), ENV)
+        load_config(str(path), ENV, verbs=VERB_FACTS)
 
     assert str(caught.value).startswith(f"{path}: deployments: at least one deployment")
 
@@ -1099,9 +1100,9 @@ def test_unreadable_files_are_config_errors(tmp_path: Path) -> None:
     (tmp_path / "latin1.yml").write_bytes(b"deployments: caf\xe9\n")
 
     with pytest.raises(ConfigError, match="not UTF-8 text"):
-        load_config(tmp_path / "latin1.yml", ENV)
+        load_config(tmp_path / "latin1.yml", ENV, verbs=VERB_FACTS)
     with pytest.raises(ConfigError) as caught:
-        load_config(tmp_path, ENV)
+        load_config(tmp_path, ENV, verbs=VERB_FACTS)
     assert caught.value.problems == [
         "cannot read the config file: Is a directory; check CHATOPS_CONFIG"
     ]
@@ -1152,7 +1153,7 @@ _TREES = st.recursive(
 
 def _config_or_config_error(text: str, env: dict[str, str]) -> None:
     try:
-        result = parse_config(text, env)
+        result = parse_config(text, env, verbs=VERB_FACTS)
     except ConfigError as exc:
         assert exc.problems, "a ConfigError must say what is wrong"
         assert all(isinstance(problem, str) and problem for problem in exc.problems)
@@ -1205,7 +1206,7 @@ def test_a_good_config_with_any_part_replaced_gives_a_config_or_a_config_error(
 def test_secret_values_never_appear_in_problems_or_reprs(secret: str, url: str, extra: str) -> None:
     text = f"deployments:\n  prod:\n    url: '{url}'\n    token: ${{T}}\n    {extra}"
     try:
-        config = parse_config(text, {"T": secret})
+        config = parse_config(text, {"T": secret}, verbs=VERB_FACTS)
     except ConfigError as exc:
         assert secret not in str(exc)
     else:

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import StartupError, load_all
 from bot.config import Config, ConfigError, parse_config
 from bot.config.model import ASTRO_TOKEN_URL, ClientCredentials, MwaaEnvironment
-from bot.serve.startup import StartupError, load_all
+from commands import REGISTRY
 
+VERB_FACTS = REGISTRY.facts()
 SECRET = "astro-key-secret-5f3a9c0d"
 ENV = {"ASTRO_KEY_ID": "key-id-123", "ASTRO_KEY_SECRET": SECRET, "T": "a-token-value-123"}
 
@@ -37,7 +39,7 @@ deployments:
 
 
 def parse(text: str) -> Config:
-    return parse_config(textwrap.dedent(text), ENV)
+    return parse_config(textwrap.dedent(text), ENV, verbs=VERB_FACTS)
 
 
 def problems(body: str) -> list[str]:

@@ -14,6 +14,7 @@ from bot.slack.web import make_web_client
 from commands import REGISTRY
 from tests.support.slack_standin import SlackStandin
 
+VERB_FACTS = REGISTRY.facts()
 DEPLOYMENTS = """
 deployments:
   prod: {url: "https://prod.example.com", token: "${T}"}
@@ -33,7 +34,7 @@ class Clock:
 def permissions(
     slack: SlackStandin, grants: str, *, clock: Clock | None = None, ttl: float = 120
 ) -> Permissions:
-    config = parse_config(DEPLOYMENTS + grants, {"T": "token-value"})
+    config = parse_config(DEPLOYMENTS + grants, {"T": "token-value"}, verbs=VERB_FACTS)
     client = make_web_client(slack.bot_token, slack.api_url)
     groups = UserGroups(client, ttl=ttl, clock=clock or Clock())
     return Permissions(config, groups, open_verbs=REGISTRY.open)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from bot.serve.startup import StartupError
+from bot.app import StartupError
 from bot.tools.console.session import DEFAULT_CHANNEL, DEFAULT_USER, Console
 from bot.tools.console.typed import option_problem
 from bot.tools.localbot import LocalBot

@@ -10,6 +10,7 @@ from bot.config.settings import DEFAULT_CONFIG_PATH, Settings, SettingsError
 from bot.config.settings import load_settings as _load_settings
 from bot.config.variables import VARIABLES, Reader, problem_of
 from bot.tools.doctor.report import Report
+from commands import REGISTRY
 
 
 def check_settings(env: Mapping[str, str], report: Report) -> Settings | None:
@@ -67,7 +68,7 @@ def check_config(
 ) -> Config | None:
     path = config_path(env, settings)
     try:
-        config = load_config(path, env)
+        config = load_config(path, env, verbs=REGISTRY.facts())
     except ConfigError as exc:
         for problem in exc.problems:
             report.fail(exc.source, problem)

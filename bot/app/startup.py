@@ -1,4 +1,5 @@
-"""From the environment to a running bot: settings, config, logging, the app. Fails loudly."""
+"""From the environment to a running bot: settings, config, logging, the store's schema, the
+app. Fails loudly, with every problem listed, never a traceback."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.app.wiring import Bot, create_bot
 from bot.config import Config, ConfigError, load_config
 from bot.config.settings import (
     DEFAULT_CONFIG_PATH,
@@ -16,9 +18,9 @@ from bot.config.settings import (
     load_settings,
 )
 from bot.serve.logs import configure_logging
-from bot.slack.app import Bot, create_bot
 from bot.slack.identity import TokenRefused, token_refused_message
 from bot.store import Store
+from commands import REGISTRY
 
 
 class StartupError(Exception):
@@ -37,7 +39,7 @@ def load_all(env: Mapping[str, str] | None = None) -> tuple[Settings, Config]:
     # The config is checked even when settings failed, so one start lists every problem.
     config_path = settings.config_path if settings else env.get("CHATOPS_CONFIG", "").strip()
     try:
-        config = load_config(config_path or DEFAULT_CONFIG_PATH, env)
+        config = load_config(config_path or DEFAULT_CONFIG_PATH, env, verbs=REGISTRY.facts())
     except ConfigError as exc:
         problems.append(str(exc))
     if settings is None or config is None:
@@ -82,6 +84,3 @@ def build_bot(env: Mapping[str, str] | None = None, *, processes: int = 1) -> Bo
         # Only a token Slack refuses stops the start; Slack not answering does not
         # (bot/slack/identity.py). Say which setting is wrong.
         raise StartupError(token_refused_message(str(refused))) from None
-
-
-__all__ = ["StartupError", "build_bot", "configure_logging", "load_all", "migrate_store"]
