@@ -4,34 +4,28 @@ the task names assigned users, a Slack user mapped to one of them (``airflow_use
 
 Checked before anything is sent: the task still waits, the clicker may answer it, and no other
 click (a double click, someone else, another post of it) is answering it: one stored claim per
-task, taken atomically. Airflow records the bot's API identity as the responder; the audit
-trail records the Slack user.
+task, taken atomically (bot/core/answer_claims.py). Airflow records the bot's API identity as
+the responder; the audit trail records the Slack user.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.airflow import AirflowNotAllowed
 from bot.airflow.hitl import HitlAnswered, HitlRequest
 from bot.core import format as fmt
 from bot.core.context import Context
-from bot.core.hitl import HitlButtons, answered_post, claim_id, version_refusal, where_text
+from bot.core.hitl import HitlButtons, answered_post, version_refusal, where_text
 from bot.core.reply import Reply, code, escape, section
 from bot.core.verbs import Button, Form, Offer, Verb
-from bot.store import NewAction, clock
 from commands import respond_form
 
 BUTTON = "respond"  # one per option
 FORM = "respond_form"  # Answer…: the form of a task taking several options or parameters
 BUTTONS = HitlButtons(answer=BUTTON, form=FORM)
-READY, ANSWERING, ANSWERED = "ready", "answering", "answered"
-CLAIM_TTL_S = 30 * 24 * 3600.0
-# A claim left "answering" this long was left by a process that died mid-way: another click may
-# take it over (and will find the task answered, if that process's answer got through).
-STALE_CLAIM_S = 120.0
 # Airflow (3.3 at least) fails a task answered within moments of its parking: the executor's
 # report that the parked try exited can land after the answer has queued the task again, and the
 # scheduler takes it for a task changed behind its back (apache/airflow#72716). A person rarely
@@ -57,44 +51,28 @@ def run(ctx: Context) -> Reply:
     refusal = _not_assigned(ctx, req, where)
     if refusal:
         return refusal
-    claim = claim_id(ctx.deployment, req)
-    store = ctx.store
-    if store is None:
-        raise RuntimeError("respond was dispatched without the store")
-    template = NewAction(verb=BUTTON, state=READY, user_id=ctx.user_id, channel_id=ctx.channel_id,
-                         ttl_seconds=CLAIM_TTL_S, deployment=ctx.deployment,
-                         dag_id=req.dag_id, args={"key": req.key})  # fmt: skip
-    mine = {"confirmed_by": ctx.user_id, "outcome": ", ".join(chosen)}
-    taken = store.claim_once(claim, template, from_state=READY, to_state=ANSWERING,
-                             decided_at=clock.now(), **mine)  # fmt: skip
-    if taken is None:
-        stale = clock.now() - timedelta(seconds=STALE_CLAIM_S)
-        taken = store.reclaim_stale(claim, state=ANSWERING, decided_before=stale, **mine)
-    if taken is None:
-        other = store.action(claim)
-        who = f"<@{other.confirmed_by}>" if other and other.confirmed_by else "someone"
-        said = code(other.outcome or "") if other else ""
-        state = "is answering it" if other and other.state == ANSWERING else "answered it"
-        return _told(f"{who} {state} from Slack ({said}) first: nothing was sent.")
+    claim = ctx.answer_claims.take(ctx.deployment, req, user_id=ctx.user_id,
+                                   channel_id=ctx.channel_id, chosen=chosen)  # fmt: skip
+    if claim.held_by is not None:
+        return _told(f"{claim.held_by} first: nothing was sent.")
     _let_it_park(req)
     try:
         client.hitl_respond(req.dag_id, req.run_id, req.task_id, req.map_index, chosen,
                             params_input)  # fmt: skip
     except HitlAnswered as exc:
-        store.update_action(claim, state="elsewhere", finished_at=clock.now())
+        claim.answered_elsewhere()
         return _told(_already(exc.by, req, where, exc.at))
     except AirflowNotAllowed as exc:
-        store.update_action(claim, state=READY)
+        claim.release()
         return _told(
             f":no_entry: Airflow does not let the bot's own Airflow user answer {where} "
             f"({escape(exc.message)}): nothing was answered. Airflow checks the bot's identity "
             "against the task's assigned users: ask an admin to let it answer."
         )
     except Exception:
-        store.update_action(claim, state=READY)  # nothing was answered: another click may
+        claim.release()  # nothing was answered: another click may
         raise
-    at = clock.now()
-    store.update_action(claim, state=ANSWERED, finished_at=at)
+    at = claim.answered()
     subject = str(req.subject)
     return answered_post(subject, where, ctx.user_id, ", ".join(chosen), at)
 
@@ -102,7 +80,7 @@ def run(ctx: Context) -> Reply:
 def _let_it_park(req: HitlRequest) -> None:
     if req.created_at is None:
         return
-    waited = (clock.now() - req.created_at).total_seconds()
+    waited = (datetime.now(UTC) - req.created_at).total_seconds()
     time.sleep(min(PARKED_FOR_S, max(0.0, PARKED_FOR_S - waited)))  # bounded: clocks may differ
 
 

@@ -20,6 +20,7 @@ from bot.airflow.clients import clients_for
 from bot.config import Config
 from bot.config.settings import Settings
 from bot.core.alerts import AlertButtons
+from bot.core.answer_claims import AnswerClaims
 from bot.core.approvals import Approvals
 from bot.core.audit import Audit
 from bot.core.context import Contexts
@@ -160,7 +161,7 @@ def create_bot(
         permissions=Permissions(config, groups, open_verbs=REGISTRY.open),
         clients=clients,
         subscriptions=book,
-        store=store,
+        claims=AnswerClaims(store, verb=REGISTRY.offered(Offer.ANSWER)),
     )
     audit = Audit(store, messenger=messenger, channel=config.audit_channel)
     follower = Follower(

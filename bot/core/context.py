@@ -8,11 +8,11 @@ from typing import Any
 
 from bot.airflow import AirflowClient
 from bot.config import Config
+from bot.core.answer_claims import AnswerClaims
 from bot.core.parser import Command
 from bot.core.permissions import Access, Permissions
 from bot.core.subscriptions import SubscriptionBook
 from bot.core.verbs import Registry
-from bot.store import Store
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,19 @@ class Context:
     approved_by: str | None = None  # trigger: the approver, for the run's note
     origin: str = "slack"  # or "console": asked in ``python -m bot console`` (bot/core/audit.py)
     subscriptions: SubscriptionBook | None = None  # the channels' subscriptions
-    store: Store | None = None  # respond: the claim that makes many clicks one answer
+    claims: AnswerClaims | None = None  # respond: the claim that makes many clicks one answer
 
     @property
     def book(self) -> SubscriptionBook:
         if self.subscriptions is None:
             raise RuntimeError(f"`{self.command.verb}` was dispatched without the subscriptions")
         return self.subscriptions
+
+    @property
+    def answer_claims(self) -> AnswerClaims:
+        if self.claims is None:
+            raise RuntimeError(f"`{self.command.verb}` was dispatched without the answer claims")
+        return self.claims
 
     @property
     def airflow(self) -> AirflowClient:
@@ -89,10 +95,10 @@ class Contexts:
         permissions: Permissions,
         clients: Mapping[str, AirflowClient],
         subscriptions: SubscriptionBook | None = None,
-        store: Store | None = None,
+        claims: AnswerClaims | None = None,
     ) -> None:
         self.subscriptions = subscriptions
-        self.store = store
+        self.claims = claims
         self.config = config
         self.verbs = verbs
         self.permissions = permissions
@@ -118,5 +124,5 @@ class Contexts:
             page=page or PagePosition(),
             origin=origin,
             subscriptions=self.subscriptions,
-            store=self.store,
+            claims=self.claims,
         )

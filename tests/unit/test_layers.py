@@ -24,6 +24,7 @@ PROBES = {
     "bot/airflow/_probe.py": ("import bot.store", "bot.airflow is not allowed to import bot.store"),
     "bot/serve/_probe.py": ("import sqlalchemy", "bot.serve is not allowed to import sqlalchemy"),
     "bot/store/_probe.py": ("import bot.tools", "bot.store is not allowed to import bot.tools"),
+    "commands/_probe.py": ("import bot.store", "commands is not allowed to import bot.store"),
     "bench/_probe.py": ("import tests", "bench is not allowed to import tests"),
 }
 
