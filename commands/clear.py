@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.parser import Command
-from bot.core.reply import Reply, code, link, section
+from bot.core.reply import Reply, code, link, text_reply
 from bot.core.verbs import Button, Offer, Verb
 
 BUTTON = "clear"  # under a failed run (bot/core/follower.py)
@@ -18,15 +18,14 @@ def run(ctx: Context) -> Reply:
     url = client.run_url(dag_id, run_id)
     if not cleared:
         text = f"Run {link(url, run_id)} of {code(dag_id)} has no failed tasks to clear."
-        return Reply(text=text, blocks=[section(text)], outcome="nothing to clear")
+        return text_reply(text, outcome="nothing to clear")
     names = ", ".join(code(t) for t in cleared[:20])
     text = (
         f":repeat: Cleared {names} in run {link(url, run_id)} of {code(dag_id)} on "
         f"{code(ctx.deployment)}: the scheduler runs them again."
     )
-    return Reply(
-        text=text,
-        blocks=[section(text)],
+    return text_reply(
+        text,
         outcome=f"cleared {len(cleared)} failed task(s)",
         run_id=run_id,
     )

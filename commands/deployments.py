@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.context import Context
-from bot.core.reply import Reply, code, section
+from bot.core.reply import Reply, code, text_reply
 from bot.core.verbs import Verb
 
 
@@ -19,7 +19,7 @@ def run(ctx: Context) -> Reply:
         suffix = f" ({', '.join(marks)})" if marks else ""
         lines.append(f"• {code(name)}{suffix}")
     text = "*Deployments*\n" + "\n".join(lines)
-    return Reply(text=text, blocks=[section(text)], ephemeral=True)
+    return text_reply(text, ephemeral=True)
 
 
 VERB = Verb(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.context import Context
-from bot.core.reply import Reply, code, context, escape, section
+from bot.core.reply import Reply, code, context, escape, section, text_reply
 from bot.core.verbs import Arg, Verb
 
 
@@ -21,7 +21,7 @@ def run(ctx: Context) -> Reply:
                 ":no_entry: You may not use it here; `/airflow whoami` shows what you may."
             )
         text = "\n".join(lines)
-        return Reply(text=text, blocks=[section(text)], ephemeral=True)
+        return text_reply(text, ephemeral=True)
     typed = ctx.verbs.typed
     shown = [verb for verb in typed if verb.name in allowed]
     rows = "\n".join(f"{code(verb.usage)}\n      {verb.about}" for verb in shown)

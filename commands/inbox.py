@@ -8,7 +8,7 @@ from __future__ import annotations
 from bot.airflow.hitl import HitlRequest
 from bot.core.context import Context
 from bot.core.hitl import HitlLinks, request_post, version_refusal
-from bot.core.reply import Block, Intent, Reply, code, divider, section
+from bot.core.reply import Block, Intent, Reply, code, divider, section, text_reply
 from bot.core.verbs import Arg, Verb
 from commands import respond
 
@@ -25,7 +25,7 @@ def run(ctx: Context) -> Reply:
     mine = [r for r in page.requests if part in r.dag_id and _may_answer(ctx, r)]
     if not mine:
         text = f":inbox_tray: Nothing on {code(dep)} is waiting for an answer from you."
-        return Reply(text=text, blocks=[section(text)], ephemeral=True)
+        return text_reply(text, ephemeral=True)
     more = len(mine) - SHOWN
     head = f":inbox_tray: Waiting for an answer from you on {code(dep)}: {len(mine)}"
     if page.total > len(page.requests):

@@ -23,6 +23,7 @@ from bot.core.reply import (
     link,
     link_button,
     section,
+    text_reply,
 )
 from bot.core.verbs import Arg, Button, Verb
 
@@ -85,7 +86,7 @@ def run(ctx: Context) -> Reply:
         mine = " that you may see" if globs is not None else ""
         beyond = f" past the first {offset}" if offset else ""
         text = f"No DAGs{mine} on {code(ctx.deployment)}{matching}{beyond}."
-        return Reply(text=text, blocks=[section(text)], outcome="no DAGs found")
+        return text_reply(text, outcome="no DAGs found")
 
     header = f"*DAGs on {code(ctx.deployment)}*{matching}: {shown}"
     buttons = Buttons()

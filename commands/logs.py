@@ -28,6 +28,7 @@ from bot.core.reply import (
     link,
     link_button,
     section,
+    text_reply,
 )
 from bot.core.verbs import Arg, Button, Offer, Verb
 from commands.lookup import find_dag
@@ -205,7 +206,7 @@ def code_sections(lines: list[str]) -> list[Block]:
 
 
 def _say(text: str, *, outcome: str, ok: bool = True) -> Reply:
-    return Reply(text=text, blocks=[section(text)], ok=ok, outcome=outcome)
+    return text_reply(text, ok=ok, outcome=outcome)
 
 
 VERB = Verb(

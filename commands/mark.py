@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.core import format as fmt
 from bot.core.context import Context
 from bot.core.parser import Command
-from bot.core.reply import Reply, code, link, section
+from bot.core.reply import Reply, code, link, text_reply
 from bot.core.verbs import Button, Offer, Verb
 
 BUTTON = "mark"  # under a failed run, with its run id
@@ -23,15 +23,14 @@ def run(ctx: Context) -> Reply:
             f"Run {link(url, run_id)} of {code(dag_id)} on {code(ctx.deployment)} is already "
             f"{fmt.state(SUCCESS)}: nothing changed."
         )
-        return Reply(text=text, blocks=[section(text)], outcome="already success")
+        return text_reply(text, outcome="already success")
     after = client.mark_run(dag_id, run_id, SUCCESS)
     text = (
         f"Marked run {link(url, run_id)} of {code(dag_id)} on {code(ctx.deployment)} as "
         f"{fmt.state(after.state)} (it was {fmt.state(before.state)})."
     )
-    return Reply(
-        text=text,
-        blocks=[section(text)],
+    return text_reply(
+        text,
         outcome=f"marked {fmt.state(after.state)} (was {fmt.state(before.state)})",
         run_id=run_id,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.context import Context
-from bot.core.reply import Reply, code, link, section
+from bot.core.reply import Reply, code, link, text_reply
 from bot.core.verbs import Arg, Button, Verb
 from commands.lookup import find_dag
 
@@ -21,9 +21,7 @@ def set_paused(ctx: Context, *, paused: bool) -> Reply:
     name = link(client.dag_url(dag_id), dag_id)
     if dag.is_paused == paused:
         text = f"{name} on {code(ctx.deployment)} was already {word}: nothing changed."
-        return Reply(
-            text=text, blocks=[section(text)], outcome=f"{code(dag_id)} was already {word}"
-        )
+        return text_reply(text, outcome=f"{code(dag_id)} was already {word}")
     client.set_paused(dag_id, paused)
     effect = (
         "the scheduler creates no new runs; runs in progress carry on."
@@ -32,7 +30,7 @@ def set_paused(ctx: Context, *, paused: bool) -> Reply:
     )
     icon = ":double_vertical_bar:" if paused else ":arrow_forward:"
     text = f"{icon} {word.capitalize()} {name} on {code(ctx.deployment)}: {effect}"
-    return Reply(text=text, blocks=[section(text)], outcome=f"{word} {code(dag_id)}")
+    return text_reply(text, outcome=f"{word} {code(dag_id)}")
 
 
 VERB = Verb(

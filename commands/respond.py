@@ -19,7 +19,7 @@ from bot.airflow.hitl import HitlAnswered, HitlRequest
 from bot.core import format as fmt
 from bot.core.context import Context
 from bot.core.hitl import HitlButtons, answered_post, version_refusal, where_text
-from bot.core.reply import Reply, code, escape, section
+from bot.core.reply import Reply, code, escape, text_reply
 from bot.core.verbs import Button, Form, Offer, Verb
 from commands import respond_form
 
@@ -111,7 +111,7 @@ def _already(by: str | None, req: HitlRequest, where: str, at: Any = None) -> st
 
 
 def _told(text: str) -> Reply:
-    return Reply(text=text, blocks=[section(text)], ephemeral=True, ok=False, outcome=text[:200])
+    return text_reply(text, ephemeral=True, ok=False, outcome=text[:200])
 
 
 VERB = Verb(

@@ -16,6 +16,7 @@ from bot.core.reply import (
     link,
     link_button,
     section,
+    text_reply,
 )
 from bot.core.verbs import Arg, Button, Verb
 from commands.lookup import find_dag
@@ -49,7 +50,7 @@ def run(ctx: Context) -> Reply:
         dag = find_dag(ctx)  # tells an unknown DAG from one that never ran
         state = "paused" if dag.is_paused else "active"
         text = f"{code(dag_id)} on {code(ctx.deployment)} has no runs yet (it is {state})."
-        return Reply(text=text, blocks=[section(text)], outcome="no runs yet")
+        return text_reply(text, outcome="no runs yet")
     header = f"*Recent runs of {link(client.dag_url(dag_id), dag_id)} on {code(ctx.deployment)}*"
     lines = [_run_line(r, client.run_url(dag_id, r.run_id)) for r in runs]
     text = header + "\n" + "\n".join(lines)

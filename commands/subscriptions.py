@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.context import Context
-from bot.core.reply import Reply, code, context, section
+from bot.core.reply import Reply, code, context, section, text_reply
 from bot.core.subscriptions import Watching, glob_within
 from bot.core.verbs import Verb
 
@@ -21,7 +21,7 @@ def run(ctx: Context) -> Reply:
                 "This channel has no subscriptions. "
                 f"{code('/airflow subscribe <deployment> <dag-glob>')} makes one."
             )
-        return Reply(text=text, blocks=[section(text)], ephemeral=True)
+        return text_reply(text, ephemeral=True)
     lines = [f"*Subscriptions in <#{ctx.channel_id}>*"] + [_line(w) for w in shown]
     text = "\n".join(lines)
     blocks = [section(text)]

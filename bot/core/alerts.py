@@ -32,6 +32,7 @@ from bot.core.reply import (
     link,
     link_button,
     section,
+    text_reply,
 )
 from bot.core.verbs import Offer, Registry
 
@@ -129,7 +130,7 @@ def success_line(deployment: str, run: DagRun, *, dag_url: str, run_url: str) ->
         f"{link(run_url, run.run_id)} ({kind}) succeeded after "
         f"{fmt.duration(run.duration_seconds)}."
     )
-    return Reply(text=text, blocks=[section(text)])
+    return text_reply(text)
 
 
 def _log_section(title: str, lines: Sequence[str]) -> str:

@@ -28,7 +28,7 @@ from bot.core.audit import SLACK, Audit
 from bot.core.context import Context, Contexts
 from bot.core.follower import Follower, follow_run
 from bot.core.messenger import Messenger, Thread
-from bot.core.parser import Command
+from bot.core.parser import Command, stored_command
 from bot.core.permissions import GroupLookupFailed, Groups
 from bot.core.prompts import (
     AWAITING_APPROVAL,
@@ -44,7 +44,7 @@ from bot.core.prompts import (
     state_words,
     unshowable,
 )
-from bot.core.reply import Reply, code, context, section, text_reply
+from bot.core.reply import Reply, code, context, text_reply
 from bot.core.runner import run_command
 from bot.store import NewAction, PendingAction, Store
 
@@ -80,7 +80,7 @@ class Decided:
 
 
 def _told(text: str) -> Decided:
-    return Decided(tell=Reply(text=text, blocks=[section(text)], ephemeral=True, ok=False))
+    return Decided(tell=text_reply(text, ephemeral=True, ok=False))
 
 
 class Approvals:
@@ -250,7 +250,7 @@ class Approvals:
             f":no_entry: Nothing was done: <@{action.user_id}> may no longer "
             f"`{action.verb}` this. Their grants now say: {reason}"
         )
-        reply = Reply(text=text, blocks=[section(text)], ok=False, outcome=outcome)
+        reply = text_reply(text, ok=False, outcome=outcome)
         return self._finish(action, reply, who)
 
     def _execute(self, action: PendingAction) -> Reply:
@@ -292,7 +292,7 @@ class Approvals:
                 f":hourglass: This expired at {fmt.when(current.expires_at)}: nothing was done. "
                 "Run the command again."
             )
-            expired = Reply(text=note, blocks=[section(note)], ok=False)
+            expired = text_reply(note, ok=False)
             return dataclasses.replace(_told(note), replace=expired)
         if current.state in (AWAITING_CONFIRM, AWAITING_APPROVAL):
             # This button belongs to the other step (Approve on a confirmation, or vice versa).
@@ -337,7 +337,7 @@ class Approvals:
         self, action: PendingAction, user_id: str, *, verb_text: str, origin: str = SLACK
     ) -> Context:
         return self._contexts.of(
-            _command(action, typed=verb_text),
+            stored_command(action, typed=verb_text),
             user_id=user_id,
             channel_id=action.channel_id,
             origin=origin,
@@ -345,22 +345,9 @@ class Approvals:
 
     def _describe(self, action: PendingAction) -> str:
         """What will be done, as the prompt says it."""
-        cmd = _command(action, typed="")
+        cmd = stored_command(action)
         describe = self._verbs[action.verb].describe
         what = describe(cmd) if describe else f"{action.verb} {code(action.dag_id or '')}"
         if action.logical_date:
             what += f" for {fmt.when(action.logical_date)}"
         return what
-
-
-def _command(action: PendingAction, *, typed: str) -> Command:
-    """The command a stored action will carry out."""
-    return Command(
-        verb=action.verb,
-        deployment=action.deployment,
-        dag_id=action.dag_id,
-        logical_date=action.logical_date,
-        conf=dict(action.conf or {}),
-        run_id=str(action.args["run_id"]) if action.args.get("run_id") else None,
-        typed=typed,
-    )

@@ -56,15 +56,3 @@ def _replace_values(blocks: list[Block], ids: list[str]) -> list[Block]:
         return node
 
     return [walk(block) for block in blocks]
-
-
-def strip_intents(reply: Reply) -> Reply:
-    """The reply without buttons that need the store: for places no click can come back from."""
-    if not reply.intents:
-        return reply
-    blocks = [
-        b
-        for b in reply.blocks
-        if not (b.get("type") == "actions" and any("value" in e for e in b.get("elements", [])))
-    ]
-    return dataclasses.replace(reply, blocks=blocks, intents=())

@@ -7,7 +7,7 @@ import logging
 import uuid
 
 from bot.core.parser import UsageError
-from bot.core.reply import Reply, code, context, section
+from bot.core.reply import Reply, code, context, section, text_reply
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def usage_reply(err: UsageError) -> Reply:
     if err.usage:
         lines.append(f"Usage: {code(err.usage)}")
     text = "\n".join(lines)
-    return Reply(text=text, blocks=[section(text)], ephemeral=True, ok=False)
+    return text_reply(text, ephemeral=True, ok=False)
 
 
 def internal_failure(exc: BaseException) -> Reply:
@@ -39,7 +39,7 @@ def internal_failure(exc: BaseException) -> Reply:
 
 def denial_reply(reason: str) -> Reply:
     text = f":no_entry: {reason}"
-    return Reply(text=text, blocks=[section(text)], ephemeral=True, ok=False, outcome="denied")
+    return text_reply(text, ephemeral=True, ok=False, outcome="denied")
 
 
 def store_failure(exc: BaseException) -> Reply:

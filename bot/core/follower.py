@@ -41,6 +41,7 @@ from bot.core.reply import (
     link,
     link_button,
     section,
+    text_reply,
 )
 from bot.store import Follow, Store
 
@@ -318,4 +319,4 @@ def _end_reply(
 
 
 def _text_reply(text: str) -> Reply:
-    return Reply(text=text, blocks=[section(text)])
+    return text_reply(text)

@@ -31,6 +31,7 @@ from bot.core.reply import (
     link,
     link_button,
     section,
+    text_reply,
 )
 from bot.core.verbs import Offer, Registry
 
@@ -129,7 +130,7 @@ def answered_post(subject: str, where: str, user_id: str, chosen: str, at: datet
         f":white_check_mark: *{escape(subject)}* ({where}): <@{user_id}> chose "
         f"{code(chosen)} {fmt.when(at)}."
     )
-    return Reply(text=text, blocks=[section(text)], outcome=f"answered {code(chosen)}")
+    return text_reply(text, outcome=f"answered {code(chosen)}")
 
 
 def closed_post(subject: str, where: str) -> Reply:
@@ -138,7 +139,7 @@ def closed_post(subject: str, where: str) -> Reply:
         f":ballot_box_with_check: *{escape(subject)}* ({where}) no longer waits for an answer: "
         "it was answered in Airflow or from another message, or it timed out."
     )
-    return Reply(text=text, blocks=[section(text)])
+    return text_reply(text)
 
 
 def where_text(deployment: str, req: HitlRequest) -> str:
@@ -175,4 +176,4 @@ def version_refusal(deployment: str, version: str) -> Reply:
         f":no_entry: Tasks waiting for a person (human-in-the-loop) need Airflow 3.1 or later, "
         f"and {code(deployment)} runs Airflow {code(version)}."
     )
-    return Reply(text=text, blocks=[section(text)], ok=False, outcome="needs Airflow 3.1+")
+    return text_reply(text, ok=False, outcome="needs Airflow 3.1+")

@@ -11,10 +11,10 @@ import difflib
 import html
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.config.model import DEFAULT_EVENTS, EVENTS
 from bot.core.json_depth import too_deep
@@ -87,20 +87,42 @@ class UsageError(Exception):
         self.usage = usage
 
 
-def button_command(
-    verb: str, *, deployment: str | None, dag_id: str | None, args: Mapping[str, Any]
-) -> Command:
-    """The command a button stands for, from the args its reply stored with it."""
+class Stored(Protocol):
+    """What a stored action keeps of its command (bot/store/actions.py ``PendingAction``)."""
+
+    @property
+    def verb(self) -> str: ...
+    @property
+    def deployment(self) -> str | None: ...
+    @property
+    def dag_id(self) -> str | None: ...
+    @property
+    def logical_date(self) -> datetime | None: ...
+    @property
+    def conf(self) -> dict[str, Any] | None: ...
+    @property
+    def args(self) -> dict[str, Any]: ...
+
+
+def stored_command(action: Stored, *, verb: str | None = None, typed: str = "") -> Command:
+    """The command a stored action stands for, the one place that reads it back: a button's
+    (what its reply stored in its args), a confirmation's or an approval's (its logical date
+    and conf), a form's (then the form's fields). ``verb``: the verb whose button it is, where
+    the action is stored under the button's action id."""
+    args = action.args
+    conf = action.conf if action.conf is not None else args.get("conf")
     return Command(
-        verb=verb,
-        deployment=deployment,
-        dag_id=dag_id,
+        verb=verb or action.verb,
+        deployment=action.deployment,
+        dag_id=action.dag_id,
+        logical_date=action.logical_date,
         run_id=_stored_str(args.get("run_id")),
         filter=_stored_str(args.get("filter")),
         task_id=_stored_str(args.get("task_id")),
         try_number=_stored_int(args.get("try_number")),
         map_index=_stored_int(args.get("map_index")),
-        conf=dict(args.get("conf") or {}),
+        conf=dict(conf or {}),
+        typed=typed,
     )
 
 

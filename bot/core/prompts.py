@@ -8,7 +8,17 @@ import unicodedata
 
 from bot.config import Deployment
 from bot.core import format as fmt
-from bot.core.reply import SECTION_LIMIT, Block, Reply, actions, code, code_block, escape, section
+from bot.core.reply import (
+    SECTION_LIMIT,
+    Block,
+    Reply,
+    actions,
+    code,
+    code_block,
+    escape,
+    section,
+    text_reply,
+)
 from bot.store import PendingAction
 
 # A conf is shown whole in at most this many sections of the prompt (Slack cuts a section at
@@ -106,9 +116,7 @@ def unshowable() -> Reply:
         f"or approve it (as shown, it would take more than {limit:,} characters; `<`, `>` and "
         "`&` count several each). Make it shorter and ask again."
     )
-    return Reply(
-        text=text, blocks=[section(text)], ok=False, outcome="refused: conf too long to show"
-    )
+    return text_reply(text, ok=False, outcome="refused: conf too long to show")
 
 
 def _button(text: str, action_id: str, value: str, style: str | None) -> Block:

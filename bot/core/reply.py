@@ -85,8 +85,23 @@ def divider() -> Block:
     return {"type": "divider"}
 
 
-def text_reply(text: str, *, ephemeral: bool = False, ok: bool = True) -> Reply:
-    return Reply(text=text, blocks=[section(text)], ephemeral=ephemeral, ok=ok)
+def text_reply(
+    text: str,
+    *,
+    ephemeral: bool = False,
+    ok: bool = True,
+    outcome: str | None = None,
+    run_id: str | None = None,
+) -> Reply:
+    """A reply that is one section of ``text`` (mrkdwn, escaped by whoever built it)."""
+    return Reply(
+        text=text,
+        blocks=[section(text)],
+        ephemeral=ephemeral,
+        ok=ok,
+        outcome=outcome,
+        run_id=run_id,
+    )
 
 
 # A backtick inside a value would close the code span or block it is put in; this look-alike

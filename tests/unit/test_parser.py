@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.parser import Command, UsageError, button_command, parse_command, parse_conf
+from bot.core.parser import Command, UsageError, parse_command, parse_conf, stored_command
 from bot.core.verbs import Arg
 from commands import REGISTRY
 
@@ -298,14 +299,37 @@ def test_mark_is_no_typed_command() -> None:
     assert "`mark` is not a command" in problem("mark prod etl r1").problem
 
 
+@dataclasses.dataclass(frozen=True)
+class StoredAction:
+    verb: str
+    args: dict[str, Any]
+    deployment: str | None = "prod"
+    dag_id: str | None = "etl"
+    logical_date: datetime | None = None
+    conf: dict[str, Any] | None = None
+
+
 def test_a_button_s_stored_args_become_its_command() -> None:
     args = {"run_id": "r1", "task_id": "load", "try_number": 2, "map_index": 0, "offset": 40}
-    assert button_command("logs", deployment="prod", dag_id="etl", args=args) == Command(
+    assert stored_command(StoredAction("logs_earlier", args), verb="logs") == Command(
         verb="logs", deployment="prod", dag_id="etl", run_id="r1", task_id="load",
         try_number=2, map_index=0,
     )  # fmt: skip
-    bare = button_command("runs", deployment="prod", dag_id="etl", args={"try_number": "2"})
+    bare = stored_command(StoredAction("runs", {"try_number": "2", "run_id": ""}))
     assert bare == Command(verb="runs", deployment="prod", dag_id="etl")
+    assert stored_command(StoredAction("clear", {"conf": {"a": 1}})).conf == {"a": 1}
+
+
+def test_a_confirmation_s_stored_date_and_conf_become_its_command() -> None:
+    at = datetime(2022, 11, 16, 11, 34, tzinfo=UTC)
+    pending = StoredAction("trigger", {"run_id": "manual__1"}, logical_date=at, conf={"k": "v"})
+    assert stored_command(pending, typed="trigger prod etl") == Command(
+        verb="trigger", deployment="prod", dag_id="etl", logical_date=at, conf={"k": "v"},
+        run_id="manual__1", typed="trigger prod etl",
+    )  # fmt: skip
+    # The stored conf is the command's, even when the args hold one too (a button's).
+    both = StoredAction("trigger", {"conf": {"old": 1}}, conf={})
+    assert stored_command(both).conf == {}
 
 
 # -- subscribe, unsubscribe: a DAG pattern and events ------------------------------------------

@@ -23,7 +23,7 @@ from bot.core import format as fmt
 from bot.core.approvals import DECISION_ACTIONS, Choice
 from bot.core.context import PagePosition
 from bot.core.failures import store_failure
-from bot.core.parser import Command, button_command
+from bot.core.parser import Command, stored_command
 from bot.core.reply import LINK_ACTION, text_reply
 from bot.core.verbs import Button, Verb
 from bot.slack.answers import ClickAnswer
@@ -105,8 +105,7 @@ def register(routes: Routes, services: Services) -> None:
 
     def run(click: Click, action: PendingAction, verb: Verb, button: Button) -> None:
         args = action.args
-        cmd = button_command(verb.name, deployment=action.deployment, dag_id=action.dag_id,
-                             args=args)  # fmt: skip
+        cmd = stored_command(action, verb=verb.name)
         cmd = dataclasses.replace(cmd, typed=_typed(cmd))
         req = Request(cmd, click.user_id, click.channel_id, origin=click.origin, source=BUTTON,
                       page=PagePosition.from_args(args))  # fmt: skip

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core import format as fmt
 from bot.core.failures import store_failure
-from bot.core.parser import Command
+from bot.core.parser import stored_command
 from bot.core.reply import text_reply
 from bot.core.verbs import Form, Verb
 from bot.slack.answers import ClickAnswer
@@ -71,8 +71,7 @@ def register(routes: Routes, services: Services) -> None:
                 )
                 answer.tell(text_reply(note))
                 return
-            cmd = Command(verb=verb.name, deployment=stored.deployment, dag_id=stored.dag_id,
-                          run_id=stored.args.get("run_id"))  # fmt: skip
+            cmd = stored_command(stored, verb=verb.name)
             if isinstance(fields.get("conf"), dict) and isinstance(stored.args.get("conf"), dict):
                 # What the button stored (the task a form answers) comes with the form's fields.
                 fields = {**fields, "conf": {**stored.args["conf"], **fields["conf"]}}
