@@ -69,14 +69,21 @@ def pre_fork(server: object, worker: object) -> None:
 
 def post_worker_init(worker: object) -> None:
     # Threads do not survive gunicorn's fork: each worker starts following runs itself.
-    from bot.serve.live import start_background_work
+    from bot.serve.wsgi import served_by
 
-    start_background_work()
+    served = served_by(getattr(worker, "wsgi", None))
+    if served is not None:
+        served.start_background()
 
 
 def worker_exit(server: object, worker: object) -> None:
     # SIGTERM (a deploy, a restart): the requests acknowledged and not started are handed over
     # to the next process, those running get most of graceful_timeout to finish.
-    from bot.serve.live import drain_all
+    # gunicorn calls this hook in the master too (a worker that exited by itself): the
+    # master's worker object has no application loaded, and its bot, never started, is the
+    # one every new worker is forked from, and stays as it is.
+    from bot.serve.wsgi import served_by
 
-    drain_all()
+    served = served_by(getattr(worker, "wsgi", None))
+    if served is not None:
+        served.drain()

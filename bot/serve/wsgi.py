@@ -15,7 +15,6 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
 from bot.config.settings import Settings
-from bot.serve.live import Served, serving
 from bot.serve.request_limits import Limits, Refused, checked_request, discard_body
 
 StartResponse = Callable[..., Any]
@@ -24,8 +23,8 @@ EVENTS_PATH = "/slack/events"
 log = logging.getLogger(__name__)
 
 
-class ServedApp(Served, Protocol):
-    """What is served: the Bolt app and its settings (bot/app builds it)."""
+class Served(Protocol):
+    """What is served: the Bolt app, its settings and its background work (bot/app builds it)."""
 
     @property
     def app(self) -> App: ...
@@ -33,15 +32,22 @@ class ServedApp(Served, Protocol):
     @property
     def settings(self) -> Settings: ...
 
+    def start_background(self) -> None: ...
 
-def wsgi_app(bot: ServedApp) -> WsgiApp:
-    """The application serving ``bot``; gunicorn's hooks start and drain its background work
-    in each worker (bot/serve/live.py)."""
-    serving(bot)
-    limits = Limits(max_bytes=bot.settings.max_request_bytes)
-    secret = bot.settings.slack_signing_secret
+    def drain(self) -> None: ...
 
-    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+
+class Application:
+    """The WSGI application serving one bot. gunicorn's hooks find the bot on it
+    (``worker.wsgi.served``, bot/serve/gunicorn_conf.py) to start its background work in each
+    worker and drain it there: nothing is kept in a module global."""
+
+    def __init__(self, served: Served) -> None:
+        self.served = served
+        self._limits = Limits(max_bytes=served.settings.max_request_bytes)
+        self._secret = served.settings.slack_signing_secret
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD")
         if path == "/healthz" and method in ("GET", "HEAD"):
@@ -49,7 +55,7 @@ def wsgi_app(bot: ServedApp) -> WsgiApp:
         if path != EVENTS_PATH or method != "POST":
             return _plain(start_response, 404, "Not Found")
         try:
-            request = checked_request(environ, signing_secret=secret, limits=limits)
+            request = checked_request(environ, signing_secret=self._secret, limits=self._limits)
         except Refused as refused:
             # The client's address is in gunicorn's access log line; nothing of the body here.
             log.warning("refused a request: %s %s", refused.status, refused.reason)
@@ -57,12 +63,19 @@ def wsgi_app(bot: ServedApp) -> WsgiApp:
             if refused.body_read:
                 return plain
             return _answer_then_discard(plain, environ)
-        answer = bot.app.dispatch(request)
+        answer = self.served.app.dispatch(request)
         response = WsgiHttpResponse(status=answer.status, headers=answer.headers, body=answer.body)
         start_response(response.status, response.get_headers())
         return response.get_body()
 
-    return application
+
+def wsgi_app(bot: Served) -> Application:
+    return Application(bot)
+
+
+def served_by(wsgi: object) -> Served | None:
+    """The bot a gunicorn worker serves, if its application is ours."""
+    return wsgi.served if isinstance(wsgi, Application) else None
 
 
 def _answer_then_discard(answer: list[bytes], environ: dict[str, Any]) -> Iterator[bytes]:
