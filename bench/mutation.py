@@ -16,8 +16,8 @@ line, the quickest first, stopping at the first failure. A failure, an error or 
 whose line no test runs survives without a run. Everything is deterministic: mutants are
 numbered in source order, Hypothesis is derandomized and keeps no example database.
 
-Slow (minutes per module), so not part of ``scripts/test``; the README's "Mutation testing"
-lists the last scores and every survivor.
+Slow (minutes per module), so not part of ``scripts/test``; docs/testing.md, "Mutation
+testing", lists the last scores and every survivor.
 """
 
 from __future__ import annotations

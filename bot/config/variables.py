@@ -3,9 +3,9 @@
 Each is described here once: what it means, its default, its bounds and which part of the
 process reads it. The settings loader, gunicorn's settings and the log set-up take their
 defaults and bounds from here; the doctor checks every variable named here; and
-tests/unit/test_variables.py checks that ``app.json``, ``.env.example`` and the README's table
-name exactly these (a variable missing from one of them fails it). Adding a variable is one
-entry below, then what that test asks for.
+tests/unit/test_variables.py checks that ``app.json``, ``.env.example`` and the table in
+docs/operating.md ("Running it") name exactly these (a variable missing from one of them fails
+it). Adding a variable is one entry below, then what that test asks for.
 
 Names a config file refers to as ``${VAR}`` are the operator's own and are not listed.
 """
@@ -45,7 +45,7 @@ class Reader(StrEnum):
 @dataclass(frozen=True)
 class Variable:
     name: str
-    meaning: str  # Markdown, one line: the README's table cell
+    meaning: str  # Markdown, one line: the cell of docs/operating.md's table
     readers: tuple[Reader, ...]
     default: str | None = None  # as the operator would write it; None: unset
     low: int | None = None  # a whole number from low to high
@@ -282,7 +282,8 @@ def whole_number(name: str, env: Mapping[str, str] | None = None) -> int:
 
 
 def markdown_table() -> str:
-    """The README's table of variables, as it must read (``python -m bot.config.variables``)."""
+    """The table of variables in docs/operating.md, as it must read
+    (``python -m bot.config.variables`` prints it)."""
     lines = ["| variable | default | meaning | read by |", "| --- | --- | --- | --- |"]
     for var in VARIABLES:
         default = f"`{var.default}`" if var.default is not None else ""

@@ -1,6 +1,7 @@
 """The one table of environment variables (bot/config/variables.py) and everything that must agree
 with it: the settings loader, gunicorn's settings, the doctor, app.json, .env.example and the
-README's table. A variable added to the table and missing from any of them fails here."""
+table in docs/operating.md. A variable added to the table and missing from any of them fails
+here."""
 
 from __future__ import annotations
 
@@ -113,11 +114,11 @@ def test_the_doctor_passes_every_variable_at_its_default() -> None:
     assert doctor_fails({**BASE, **defaults}) == []
 
 
-def test_the_readme_s_table_is_the_table() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert markdown_table() in readme, (
-        "README.md's table of variables differs from bot/config/variables.py: paste the output "
-        "of `python -m bot.config.variables` over it"
+def test_the_docs_table_is_the_table() -> None:
+    operating = (ROOT / "docs" / "operating.md").read_text()
+    assert markdown_table() in operating, (
+        "docs/operating.md's table of variables differs from bot/config/variables.py: paste the "
+        "output of `python -m bot.config.variables` over it"
     )
 
 
