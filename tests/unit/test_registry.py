@@ -47,3 +47,27 @@ def test_the_config_is_checked_against_the_registrys_facts() -> None:
     assert facts.builtin_roles == REGISTRY.builtin_roles()
     assert facts.words == {v.name for v in REGISTRY} and "trigger" in facts.words
     assert facts.open.isdisjoint(facts.granted)
+
+
+def test_two_verbs_of_one_name_or_one_action_id_are_refused() -> None:
+    with pytest.raises(ValueError, match="share a name"):
+        _registry(*REGISTRY, REGISTRY["pause"])
+    copy = dataclasses.replace(
+        REGISTRY["status"], name="status2", buttons=REGISTRY["pause"].buttons
+    )
+    with pytest.raises(ValueError, match="button's action id"):
+        _registry(*REGISTRY, copy)
+
+
+def test_the_registry_answers_what_the_rest_asks_of_it() -> None:
+    assert "pause" in REGISTRY and "nope" not in REGISTRY
+    assert REGISTRY.writes == {v.name for v in REGISTRY if v.writes} >= {"trigger", "pause"}
+    assert "list" not in REGISTRY.writes
+    roles = REGISTRY.builtin_roles()
+    assert set(roles) == {"viewer", "operator"}
+    # Each role has its own verbs and those of the roles before it.
+    assert {"list", "status"} <= roles["viewer"] < roles["operator"]
+    assert "trigger" in roles["operator"] and "trigger" not in roles["viewer"]
+    assert set(REGISTRY.action_ids()) == {a for v in REGISTRY for a in v.buttons}
+    assert respond.FORM in REGISTRY.action_ids()
+    assert {verb.name for verb, _ in REGISTRY.forms()} == {"trigger", "respond"}
