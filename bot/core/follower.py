@@ -22,8 +22,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.airflow import AirflowClient, AirflowError, AirflowNotFound, DagRun
 from bot.core import format as fmt
 from bot.core.buttons import seal
@@ -42,7 +40,7 @@ from bot.core.reply import (
     link_button,
     section,
 )
-from bot.store import Follow, Store
+from bot.store import Follow, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +131,8 @@ class Follower:
         while not self._stopped.is_set():
             try:
                 self.tick()
-            except SQLAlchemyError as exc:
-                log.warning("following runs: the state store failed: %s", type(exc).__name__)
+            except StoreError as exc:
+                log.warning("following runs: the state store failed: %s", exc.kind)
             except Exception:  # a bug must not stop every other follow
                 log.exception("following runs failed; carrying on")
             self._wake.wait(self._poll)
@@ -273,8 +271,8 @@ def follow_run(follower: Follower, cmd: Command, thread: Thread, user: str, run_
             header=thread.header or None,
             requested_by=user,
         )
-    except SQLAlchemyError as exc:
-        log.error("cannot follow run %s: the state store failed: %s", run_id, type(exc).__name__)
+    except StoreError as exc:
+        log.error("cannot follow run %s: the state store failed: %s", run_id, exc.kind)
 
 
 def _end_reply(

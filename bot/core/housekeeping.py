@@ -10,9 +10,7 @@ import logging
 import random
 import threading
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from bot.store import Retention, Store
+from bot.store import Retention, Store, StoreError
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 3600.0
@@ -47,8 +45,8 @@ class Housekeeper:
         """One pass; returns the rows deleted by table (nothing when the store failed)."""
         try:
             deleted = self._store.prune(self._rules)
-        except SQLAlchemyError as exc:
-            log.warning("pruning the state store failed: %s; next try later", type(exc).__name__)
+        except StoreError as exc:
+            log.warning("pruning the state store failed: %s; next try later", exc.kind)
             return {}
         if any(deleted.values()):
             log.info("state store pruned: %s", ", ".join(f"{t} {n}" for t, n in deleted.items()))

@@ -26,8 +26,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.airflow import AirflowError, DagRun
 from bot.airflow.models import RunPage, TaskInstance
 from bot.core.alerts import (
@@ -43,7 +41,7 @@ from bot.core.hitl import HitlButtons
 from bot.core.hitl_watch import HitlAirflow, HitlWatch
 from bot.core.messenger import Messenger, Undelivered
 from bot.core.subscriptions import SubscriptionBook, Watching
-from bot.store import NewEvent, OwedEvent, Store, WatchState
+from bot.store import NewEvent, OwedEvent, Store, StoreError, WatchState
 
 log = logging.getLogger(__name__)
 
@@ -130,16 +128,16 @@ class Watcher:
         for deployment in sorted(self._held):
             try:
                 self._store.release_watch(deployment, self.owner)
-            except SQLAlchemyError as exc:
-                log.warning("could not hand over %s: %s", deployment, type(exc).__name__)
+            except StoreError as exc:
+                log.warning("could not hand over %s: %s", deployment, exc.kind)
         self._held.clear()
 
     def _loop(self) -> None:
         while not self._stopped.is_set():
             try:
                 self.tick()
-            except SQLAlchemyError as exc:
-                log.warning("watching Airflow: the state store failed: %s", type(exc).__name__)
+            except StoreError as exc:
+                log.warning("watching Airflow: the state store failed: %s", exc.kind)
             except Exception:  # a bug must not stop the watch for good
                 log.exception("watching Airflow failed; carrying on")
             self._stopped.wait(self.interval)

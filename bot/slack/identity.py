@@ -39,10 +39,9 @@ from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.slack.workspace import AppIdentity
-from bot.store import Store
+from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -233,17 +232,15 @@ class IdentityKeeper(Authorize):
         try:
             with self._store() as store:
                 store.keep_identity(self._digest, record)
-        except SQLAlchemyError as exc:
-            log.warning("could not keep the bot's identity in the store: %s",
-                        type(exc).__name__)  # fmt: skip
+        except StoreError as exc:
+            log.warning("could not keep the bot's identity in the store: %s", exc.kind)
 
     def _kept(self) -> Identity | None:
         try:
             with self._store() as store:
                 record = store.last_identity(self._digest)
-        except SQLAlchemyError as exc:
-            log.warning("could not read the bot's last identity from the store: %s",
-                        type(exc).__name__)  # fmt: skip
+        except StoreError as exc:
+            log.warning("could not read the bot's last identity from the store: %s", exc.kind)
             return None
         return None if record is None else Identity.from_record(record)
 

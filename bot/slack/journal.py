@@ -46,10 +46,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.airflow import AirflowOutcomeUnknown, writes
-from bot.store import JournaledRequest, Store, clock
+from bot.store import JournaledRequest, Store, StoreError, clock
 
 log = logging.getLogger(__name__)
 
@@ -262,11 +260,10 @@ class RequestJournal:
             try:
                 self._store.journal_requests(self._owner(), lease_seconds=LEASE_S,
                                              **_net(batch, entries))  # fmt: skip
-            except SQLAlchemyError as exc:
+            except StoreError as exc:
                 with self._lock:
                     self._new[:0] = batch
-                self._say(f"the request journal could not reach the state store: "
-                          f"{type(exc).__name__}")  # fmt: skip
+                self._say(f"the request journal could not reach the state store: {exc.kind}")
                 return False
             return True
 
@@ -287,11 +284,11 @@ class RequestJournal:
         try:
             if self.flush():
                 self._store.release_journaled(self._owner(), chosen)
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             # Leased to this process: another takes them once the lease lapses, or at once
             # from this file, when this process is gone.
             log.warning("%d requests wait for this process's lease to lapse: the state store "
-                        "failed (%s)", len(chosen), type(exc).__name__)  # fmt: skip
+                        "failed (%s)", len(chosen), exc.kind)  # fmt: skip
             return len(chosen)
         with self._lock:
             self._write(b"".join(_line({"r": k}) for k in chosen))
@@ -325,8 +322,8 @@ class RequestJournal:
                 if now - scanned >= SCAN_S:
                     scanned = now
                     self.recover()
-            except SQLAlchemyError as exc:
-                self._say(f"the request journal: the state store failed: {type(exc).__name__}")
+            except StoreError as exc:
+                self._say(f"the request journal: the state store failed: {exc.kind}")
             except Exception:
                 log.exception("request journal: unexpected error")
 

@@ -27,14 +27,13 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from slack_sdk import WebClient
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.messenger import Thread, Undelivered
 from bot.core.reply import Reply, context
 from bot.slack import delivery
 from bot.slack.delivery import PLACEHOLDER, Outcome, Refused, Retry, Sent, destination
 from bot.slack.journal import current_scope
-from bot.store import Store, clock
+from bot.store import Store, StoreError, clock
 from bot.store.outbox import FAILED, SENT, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -177,10 +176,8 @@ class SlackMessenger:
                 lease_seconds=LEASE_S,
                 key=key,
             )
-        except SQLAlchemyError as exc:
-            log.warning(
-                "the outbox could not record a message (%s): sent without it", type(exc).__name__
-            )
+        except StoreError as exc:
+            log.warning("the outbox could not record a message (%s): sent without it", exc.kind)
             return self._straight(kind, order, payload, key)
         if not now:
             if row.state == FAILED:  # recorded under this key before, and refused for good
@@ -227,9 +224,9 @@ class SlackMessenger:
                     self._store.retry_message(
                         row.id, self.owner, at=at, error=outcome.error, unknown=outcome.unknown
                     )
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             # Its lease lapses and another try looks it up first: not lost, not sent twice.
-            log.warning("the outbox could not record a try (%s)", type(exc).__name__)
+            log.warning("the outbox could not record a try (%s)", exc.kind)
         # What waits behind it in its thread may go now (or when its retry is due).
         self._wake.set()
 
@@ -238,7 +235,7 @@ class SlackMessenger:
         if ts.startswith(PLACEHOLDER):
             try:
                 target = self._store.message_by_key(ts[len(PLACEHOLDER) :])
-            except SQLAlchemyError:
+            except StoreError:
                 target = None
             if target is not None:
                 return target.order_key
@@ -247,7 +244,7 @@ class SlackMessenger:
     def _resolve(self, ts: str) -> str | None:
         try:
             row = self._store.message_by_key(ts[len(PLACEHOLDER) :])
-        except SQLAlchemyError:
+        except StoreError:
             raise delivery.NotYet(ts) from None  # the store will say once it is back
         if row is None or row.state == FAILED:
             return None
@@ -292,10 +289,10 @@ class SlackMessenger:
             for step in (self.deliver_due, *self.tick_hooks):
                 try:
                     step()
-                except SQLAlchemyError as exc:
+                except StoreError as exc:
                     if time.monotonic() - said_at >= 60:  # once a minute while it lasts
                         said_at = time.monotonic()
-                        log.warning("outbox loop: the state store failed: %s", type(exc).__name__)
+                        log.warning("outbox loop: the state store failed: %s", exc.kind)
                 except Exception:
                     log.exception("outbox loop: unexpected error")
 

@@ -1,9 +1,10 @@
 """The state store: the audit trail, stored actions, followed runs and seen requests.
 
-One small interface over SQLAlchemy Core, so the same code runs on a SQLite file (the
-default: nothing to set up) and on PostgreSQL (``DATABASE_URL``, which Heroku sets in its
-``postgres://`` form). The schema is versioned: ``migrate()`` applies the steps a database has
-not had yet, in order, and is safe to run from several processes at once.
+One small interface over SQLAlchemy Core, which no module outside ``bot/store`` imports, so the
+same code runs on a SQLite file (the default: nothing to set up) and on PostgreSQL
+(``DATABASE_URL``, which Heroku sets in its ``postgres://`` form). The schema is versioned:
+``migrate()`` applies the steps a database has not had yet, in order, and is safe to run from
+several processes at once.
 
 ``Store`` is the one thing the rest of the bot holds. It owns the engine (engine.py) and the
 schema (schema.py); its other methods come from one class per table family, each in the
@@ -11,6 +12,10 @@ module that owns that table: audit.py, actions.py, follows.py, replays.py, subsc
 watches.py, outbox.py, journal.py, identity.py, and retention.py.
 Apart from retention, which prunes every table, no family touches another's table, so each
 module reads on its own.
+
+Its methods raise the store's own errors (errors.py): :class:`StoreError`, and
+:class:`StoreUnavailable` when the database could not be reached; the URL helpers
+(``shown_url``, ``url_password``, ``sqlite_file``) raise :class:`StoreURLError`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,21 @@ from __future__ import annotations
 from bot.store import schema
 from bot.store.actions import NewAction, PendingAction, StoredActions
 from bot.store.audit import AuditEntry, AuditTrail
-from bot.store.engine import Database, engine_for, normalise_url
+from bot.store.engine import (
+    Database,
+    engine_for,
+    normalise_url,
+    shown_url,
+    sqlite_file,
+    url_password,
+)
+from bot.store.errors import (
+    StoreConflict,
+    StoreError,
+    StoreUnavailable,
+    StoreURLError,
+    store_errors,
+)
 from bot.store.follows import Follow, FollowedRuns
 from bot.store.identity import KeptIdentity
 from bot.store.journal import JournaledRequest, JournaledRequests
@@ -43,8 +62,9 @@ class Store(
     Pruning,
 ):
     def __init__(self, database_url: str) -> None:
-        self.url = normalise_url(database_url)
-        self._engine = engine_for(self.url)
+        with store_errors():
+            self.url = normalise_url(database_url)
+            self._engine = engine_for(self.url)
         self._db = Database(self._engine)
 
     @property
@@ -52,7 +72,8 @@ class Store(
         return self._db.dialect
 
     def close(self) -> None:
-        self._engine.dispose()
+        with store_errors():
+            self._engine.dispose()
 
     def schema_version(self) -> int:
         return schema.installed_version(self._db)
@@ -79,8 +100,15 @@ __all__ = [
     "PendingAction",
     "Retention",
     "Store",
+    "StoreConflict",
+    "StoreError",
+    "StoreURLError",
+    "StoreUnavailable",
     "StoredSubscription",
     "WatchState",
     "normalise_url",
     "schema_version",
+    "shown_url",
+    "sqlite_file",
+    "url_password",
 ]

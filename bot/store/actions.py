@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.store import clock
 from bot.store.engine import Database
+from bot.store.errors import StoreConflict
 from bot.store.schema import pending_action
 
 
@@ -122,7 +122,7 @@ class StoredActions:
             try:
                 with self._db.begin() as conn:
                     conn.execute(insert(pending_action).values(row))
-            except IntegrityError:
+            except StoreConflict:
                 pass  # made at the same moment by another click: claimed below, once
         return self.claim_action(action_id, from_state=from_state, to_state=to_state, **changes)
 

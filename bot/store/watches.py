@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.store import clock
 from bot.store.engine import Database
+from bot.store.errors import StoreConflict
 from bot.store.schema import watch, watch_event
 
 PENDING, POSTED, UNDELIVERABLE, CLOSED = "pending", "posted", "undeliverable", "closed"
@@ -83,7 +83,7 @@ class Watches:
                             deployment=deployment, lease_owner=owner, lease_until=until
                         )
                     )
-            except IntegrityError:
+            except StoreConflict:
                 return None  # the row is there, and someone else holds it
         return self.watch_state(deployment)
 
