@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -41,6 +38,7 @@ from bot.core.reply import (
     section,
 )
 from bot.store import Follow, Store, StoreError
+from bot.store.leases import ProcessOwner
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +70,15 @@ class Follower:
         self.limit_seconds = limit_seconds
         self._poll = poll_seconds
         self._lease = lease_seconds
-        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._owner = ProcessOwner()
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def owner(self) -> str:
+        """This process's name on the follows it leases (a forked worker has its own)."""
+        return self._owner()
 
     def follow(
         self,
@@ -110,7 +113,6 @@ class Follower:
         """Start checking in the background (in each serving process, after any fork)."""
         if self._thread is not None and self._thread.is_alive():
             return
-        self._owner_after_fork()
         self._stopped.clear()
         self._thread = threading.Thread(target=self._loop, name="follower", daemon=True)
         self._thread.start()
@@ -120,12 +122,6 @@ class Follower:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-
-    def _owner_after_fork(self) -> None:
-        # A forked worker must not share its parent's lease identity.
-        pid = f":{os.getpid()}:"
-        if pid not in self.owner:
-            self.owner = f"{socket.gethostname()[:30]}{pid}{uuid.uuid4().hex[:8]}"
 
     def _loop(self) -> None:
         while not self._stopped.is_set():

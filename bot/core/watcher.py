@@ -17,11 +17,8 @@ to a channel the bot cannot write in is not retried.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
@@ -42,6 +39,7 @@ from bot.core.hitl_watch import HitlAirflow, HitlWatch
 from bot.core.messenger import Messenger, Undelivered
 from bot.core.subscriptions import SubscriptionBook, Watching
 from bot.store import NewEvent, OwedEvent, Store, StoreError, WatchState
+from bot.store.leases import ProcessOwner
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +100,15 @@ class Watcher:
                                buttons=hitl_buttons or HitlButtons("", ""))  # fmt: skip
         self.interval = interval_seconds
         self._retry_seconds = retry_minutes * 60.0
-        self.owner = _owner()
+        self._owner = ProcessOwner()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._held: set[str] = set()  # the deployments this process watched last round
+
+    @property
+    def owner(self) -> str:
+        """This process's name on the watches it leases (a forked worker has its own)."""
+        return self._owner()
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -113,8 +116,6 @@ class Watcher:
         """Start watching in the background (in each serving process, after any fork)."""
         if self._thread is not None and self._thread.is_alive():
             return
-        if f":{os.getpid()}:" not in self.owner:
-            self.owner = _owner()  # a forked worker must not share its parent's lease identity
         self._stopped.clear()
         self._thread = threading.Thread(target=self._loop, name="watcher", daemon=True)
         self._thread.start()
@@ -316,7 +317,3 @@ def _failure(client: WatchedAirflow, run: DagRun) -> Failure:
 
 def _key(run: DagRun) -> str:
     return f"{run.dag_id}/{run.run_id}"
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

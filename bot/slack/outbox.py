@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import random
-import socket
 import threading
 import time
 import uuid
@@ -34,6 +32,7 @@ from bot.slack import delivery
 from bot.slack.delivery import PLACEHOLDER, Outcome, Refused, Retry, Sent, destination
 from bot.slack.journal import current_scope
 from bot.store import Store, StoreError, clock
+from bot.store.leases import ProcessOwner
 from bot.store.outbox import FAILED, SENT, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -69,11 +68,13 @@ class SlackMessenger:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.tick_hooks: list[Callable[[], object]] = []  # also run by the loop (hand-overs)
+        self._owner = ProcessOwner()
 
     @property
     def owner(self) -> str:
-        # Read each time: gunicorn forks the process that built this object.
-        return f"{socket.gethostname()}:{os.getpid()}"
+        # Read each time: gunicorn forks the process that built this object, and each process
+        # is an owner of its own (bot/store/leases.py).
+        return self._owner()
 
     # -- Messenger ----------------------------------------------------------------------------
 
