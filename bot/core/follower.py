@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from bot.airflow import AirflowClient, AirflowError, AirflowNotFound, DagRun
 from bot.core import format as fmt
 from bot.core.buttons import seal
+from bot.core.loop import Loop
 from bot.core.messenger import Messenger, Thread, Undelivered
 from bot.core.parser import Command
 from bot.core.reply import (
@@ -71,9 +71,7 @@ class Follower:
         self._poll = poll_seconds
         self._lease = lease_seconds
         self._owner = ProcessOwner()
-        self._wake = threading.Event()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop("follower", self.tick, interval=poll_seconds, what="following runs")
 
     @property
     def owner(self) -> str:
@@ -111,28 +109,10 @@ class Follower:
 
     def start(self) -> None:
         """Start checking in the background (in each serving process, after any fork)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopped.clear()
-        self._thread = threading.Thread(target=self._loop, name="follower", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stopped.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                self.tick()
-            except StoreError as exc:
-                log.warning("following runs: the state store failed: %s", exc.kind)
-            except Exception:  # a bug must not stop every other follow
-                log.exception("following runs failed; carrying on")
-            self._wake.wait(self._poll)
-            self._wake.clear()
+        self._loop.stop()
 
     def tick(self) -> int:
         """Check every follow that is due; returns how many were checked."""

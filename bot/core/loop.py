@@ -95,8 +95,9 @@ class Loop:
         """Start the thread (in each serving process, after any fork); nothing if it runs."""
         if self.running:
             return
-        self._stopped.clear()
-        self._wake.clear()
+        if self._stopped.is_set():  # started again: the stop's wake is spent, not a wake() since
+            self._stopped.clear()
+            self._wake.clear()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 

@@ -17,7 +17,6 @@ to a channel the bot cannot write in is not retried.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from bot.core.alerts import (
 from bot.core.buttons import seal
 from bot.core.hitl import HitlButtons
 from bot.core.hitl_watch import HitlAirflow, HitlWatch
+from bot.core.loop import Loop
 from bot.core.messenger import Messenger, Undelivered
 from bot.core.subscriptions import SubscriptionBook, Watching
 from bot.store import NewEvent, OwedEvent, Store, StoreError, WatchState
@@ -101,8 +101,7 @@ class Watcher:
         self.interval = interval_seconds
         self._retry_seconds = retry_minutes * 60.0
         self._owner = ProcessOwner()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop("watcher", self.tick, interval=interval_seconds, what="watching Airflow")
         self._held: set[str] = set()  # the deployments this process watched last round
 
     @property
@@ -114,34 +113,18 @@ class Watcher:
 
     def start(self) -> None:
         """Start watching in the background (in each serving process, after any fork)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopped.clear()
-        self._thread = threading.Thread(target=self._loop, name="watcher", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop, and hand the deployments watched here to another process at once (a deploy
         or a restart), rather than after their leases lapse."""
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._loop.stop()
         for deployment in sorted(self._held):
             try:
                 self._store.release_watch(deployment, self.owner)
             except StoreError as exc:
                 log.warning("could not hand over %s: %s", deployment, exc.kind)
         self._held.clear()
-
-    def _loop(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                self.tick()
-            except StoreError as exc:
-                log.warning("watching Airflow: the state store failed: %s", exc.kind)
-            except Exception:  # a bug must not stop the watch for good
-                log.exception("watching Airflow failed; carrying on")
-            self._stopped.wait(self.interval)
 
     def tick(self) -> None:
         """One round: every watched deployment this process holds is read, and what is owed

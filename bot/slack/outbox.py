@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from datetime import timedelta
 
 from slack_sdk import WebClient
 
+from bot.core.loop import Loop
 from bot.core.messenger import Thread, Undelivered
 from bot.core.reply import Reply, context
 from bot.slack import delivery
@@ -64,9 +64,12 @@ class SlackMessenger:
         self._client.retry_handlers.clear()
         self._store = store
         self._retry = timedelta(minutes=retry_minutes)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A stop still tries what is due once more, before the process goes.
+        self._loop = Loop("chatops-outbox", self._round, interval=TICK_S, first_wait=TICK_S,
+                          what="outbox loop", on_store_error=self._store_failed,
+                          unexpected="outbox loop: unexpected error", final_round=True,
+                          join_seconds=5)  # fmt: skip
+        self._said_at = -60.0
         self.tick_hooks: list[Callable[[], object]] = []  # also run by the loop (hand-overs)
         self._owner = ProcessOwner()
 
@@ -183,7 +186,7 @@ class SlackMessenger:
         if not now:
             if row.state == FAILED:  # recorded under this key before, and refused for good
                 raise Undelivered(row.error or "failed")
-            self._wake.set()  # behind another of its thread: the loop sends it in turn
+            self._loop.wake()  # behind another of its thread: the loop sends it in turn
             return row
         outcome = delivery.send(self._client, row, self._resolve)
         self._settle(row, outcome)
@@ -229,7 +232,7 @@ class SlackMessenger:
             # Its lease lapses and another try looks it up first: not lost, not sent twice.
             log.warning("the outbox could not record a try (%s)", exc.kind)
         # What waits behind it in its thread may go now (or when its retry is due).
-        self._wake.set()
+        self._loop.wake()
 
     def _order_of(self, channel: str, ts: str) -> str:
         """An update waits behind the message it updates, and with it, its thread."""
@@ -272,30 +275,20 @@ class SlackMessenger:
         return tried
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="chatops-outbox", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)  # within Heroku's 30 s, after the 20 s drain
+        self._loop.stop()  # within Heroku's 30 s, after the 20 s drain
 
-    def _loop(self) -> None:
-        said_at = -60.0
-        while not self._stop.is_set():
-            self._wake.wait(TICK_S)
-            self._wake.clear()
-            for step in (self.deliver_due, *self.tick_hooks):
-                try:
-                    step()
-                except StoreError as exc:
-                    if time.monotonic() - said_at >= 60:  # once a minute while it lasts
-                        said_at = time.monotonic()
-                        log.warning("outbox loop: the state store failed: %s", exc.kind)
-                except Exception:
-                    log.exception("outbox loop: unexpected error")
+    def _round(self) -> None:
+        # Each step runs whatever the one before did (the store failing for one, say).
+        for step in (self.deliver_due, *self.tick_hooks):
+            self._loop.guarded(step)
+
+    def _store_failed(self, exc: StoreError) -> None:
+        if time.monotonic() - self._said_at >= 60:  # once a minute while it lasts
+            self._said_at = time.monotonic()
+            log.warning("outbox loop: the state store failed: %s", exc.kind)
 
 
 def _new_key() -> str:
