@@ -12,7 +12,7 @@ from bot.core.parser import Command
 from bot.core.permissions import Access, Permissions
 from bot.core.subscriptions import SubscriptionBook
 from bot.core.verbs import Registry
-from bot.store import Store
+from bot.store import ActionClaims
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Context:
     approved_by: str | None = None  # trigger: the approver, for the run's note
     origin: str = "slack"  # or "console": asked in ``python -m bot console`` (bot/core/audit.py)
     subscriptions: SubscriptionBook | None = None  # the channels' subscriptions
-    store: Store | None = None  # respond: the claim that makes many clicks one answer
+    store: ActionClaims | None = None  # respond: the claim that makes many clicks one answer
 
     @property
     def book(self) -> SubscriptionBook:
@@ -89,7 +89,7 @@ class Contexts:
         permissions: Permissions,
         clients: Mapping[str, AirflowClient],
         subscriptions: SubscriptionBook | None = None,
-        store: Store | None = None,
+        store: ActionClaims | None = None,
     ) -> None:
         self.subscriptions = subscriptions
         self.store = store

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Protocol
 
 from bot.airflow import AirflowClient, AirflowError, AirflowNotFound, DagRun
 from bot.core import format as fmt
@@ -37,7 +38,7 @@ from bot.core.reply import (
     link_button,
     section,
 )
-from bot.store import Follow, Store, StoreError
+from bot.store import ActionIssuer, Follow, FollowsTable, StoreError
 from bot.store.leases import ProcessOwner
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,15 @@ STREAM_WINDOW_S = 10.0
 CHECK_THREADS = 4  # streams hold an api-server connection: leave room for commands
 
 
+class FollowerStore(FollowsTable, ActionIssuer, Protocol):
+    """The follows, and the buttons of what is said in their threads."""
+
+
 class Follower:
     def __init__(
         self,
         *,
-        store: Store,
+        store: FollowerStore,
         clients: Mapping[str, AirflowClient],
         messenger: Messenger,
         clear_action: str,

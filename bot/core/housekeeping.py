@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from bot.core.loop import Loop
-from bot.store import Retention, Store, StoreError
+from bot.store import Pruner, Retention, StoreError
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 3600.0
@@ -20,7 +20,7 @@ FIRST_PASS_SECONDS = (30.0, 300.0)
 
 class Housekeeper:
     def __init__(
-        self, store: Store, rules: Retention, *, interval_seconds: float = INTERVAL_SECONDS
+        self, store: Pruner, rules: Retention, *, interval_seconds: float = INTERVAL_SECONDS
     ) -> None:
         self._store = store
         self._rules = rules

@@ -34,11 +34,11 @@ from bot.core.alerts import (
 )
 from bot.core.buttons import seal
 from bot.core.hitl import HitlButtons
-from bot.core.hitl_watch import HitlAirflow, HitlWatch
+from bot.core.hitl_watch import HitlAirflow, HitlWatch, HitlWatchStore
 from bot.core.loop import Loop
 from bot.core.messenger import Messenger, Undelivered
 from bot.core.subscriptions import SubscriptionBook, Watching
-from bot.store import NewEvent, OwedEvent, Store, StoreError, WatchState
+from bot.store import ActionIssuer, NewEvent, OwedEvent, StoreError, WatchesTable, WatchState
 from bot.store.leases import ProcessOwner
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,15 @@ class WatchedAirflow(HitlAirflow, Protocol):
     def run_url(self, dag_id: str, run_id: str) -> str: ...
 
 
+class WatcherStore(WatchesTable, HitlWatchStore, ActionIssuer, Protocol):
+    """The watches, the waiting tasks' posts, and the buttons of the alerts."""
+
+
 class Watcher:
     def __init__(
         self,
         *,
-        store: Store,
+        store: WatcherStore,
         clients: Mapping[str, WatchedAirflow],
         book: SubscriptionBook,
         messenger: Messenger,

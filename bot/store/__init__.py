@@ -13,6 +13,11 @@ watches.py, outbox.py, journal.py, identity.py, and retention.py.
 Apart from retention, which prunes every table, no family touches another's table, so each
 module reads on its own.
 
+The core's services hold none of it: each takes a small ``typing.Protocol`` naming the methods
+it calls, defined in the module of the table family those methods belong to (``FollowsTable``
+in follows.py, ``ActionIssuer`` in actions.py, ...); a service that uses several families
+combines their protocols in its own module, adding no method. ``Store`` satisfies them all.
+
 Its methods raise the store's own errors (errors.py): :class:`StoreError`, and
 :class:`StoreUnavailable` when the database could not be reached; the URL helpers
 (``shown_url``, ``url_password``, ``sqlite_file``) raise :class:`StoreURLError`.
@@ -21,8 +26,16 @@ Its methods raise the store's own errors (errors.py): :class:`StoreError`, and
 from __future__ import annotations
 
 from bot.store import schema
-from bot.store.actions import NewAction, PendingAction, StoredActions
-from bot.store.audit import AuditEntry, AuditTrail
+from bot.store.actions import (
+    ActionClaims,
+    ActionDecisions,
+    ActionIssuer,
+    ActionLookup,
+    NewAction,
+    PendingAction,
+    StoredActions,
+)
+from bot.store.audit import AuditEntry, AuditTrail, AuditWriter
 from bot.store.engine import (
     Database,
     engine_for,
@@ -38,15 +51,23 @@ from bot.store.errors import (
     StoreURLError,
     store_errors,
 )
-from bot.store.follows import Follow, FollowedRuns
+from bot.store.follows import Follow, FollowedRuns, FollowsTable
 from bot.store.identity import KeptIdentity
 from bot.store.journal import JournaledRequest, JournaledRequests
 from bot.store.outbox import HandedOver, Outbox, OutboxRow
 from bot.store.replays import SeenRequests
-from bot.store.retention import Pruning, Retention
+from bot.store.retention import Pruner, Pruning, Retention
 from bot.store.schema import MIGRATIONS, schema_version
-from bot.store.subscriptions import StoredSubscription, Subscriptions
-from bot.store.watches import NewEvent, OwedEvent, Watches, WatchState
+from bot.store.subscriptions import StoredSubscription, Subscriptions, SubscriptionsTable
+from bot.store.watches import (
+    HitlEvents,
+    NewEvent,
+    OwedEvent,
+    Watches,
+    WatchesTable,
+    WatchState,
+    WatchStates,
+)
 
 
 class Store(
@@ -89,15 +110,23 @@ class Store(
 
 __all__ = [
     "MIGRATIONS",
+    "ActionClaims",
+    "ActionDecisions",
+    "ActionIssuer",
+    "ActionLookup",
     "AuditEntry",
+    "AuditWriter",
     "Follow",
+    "FollowsTable",
     "HandedOver",
+    "HitlEvents",
     "JournaledRequest",
     "NewAction",
     "NewEvent",
     "OutboxRow",
     "OwedEvent",
     "PendingAction",
+    "Pruner",
     "Retention",
     "Store",
     "StoreConflict",
@@ -105,7 +134,10 @@ __all__ = [
     "StoreURLError",
     "StoreUnavailable",
     "StoredSubscription",
+    "SubscriptionsTable",
     "WatchState",
+    "WatchStates",
+    "WatchesTable",
     "normalise_url",
     "schema_version",
     "shown_url",

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
 
@@ -63,6 +63,43 @@ class PendingAction:
 
     def expired(self, now: datetime | None = None) -> bool:
         return (now or clock.now()) >= self.expires_at
+
+
+class ActionIssuer(Protocol):
+    """Keeping the actions a reply's buttons stand for (bot/core/buttons.py's ``seal``)."""
+
+    def add_actions(self, actions: Sequence[NewAction]) -> list[str]: ...
+
+
+class ActionLookup(Protocol):
+    """Reading a stored action back by its id."""
+
+    def action(self, action_id: str) -> PendingAction | None: ...
+
+
+class ActionDecisions(ActionLookup, Protocol):
+    """Deciding a click on a prompt, once (bot/core/approvals.py)."""
+
+    def claim_action(
+        self, action_id: str, *, from_state: str, to_state: str, **changes: Any
+    ) -> PendingAction | None: ...
+
+    def update_action(self, action_id: str, **changes: Any) -> None: ...
+
+
+class ActionClaims(ActionLookup, Protocol):
+    """Making the clicks of many posts one answer (commands/respond.py, through the request's
+    Context)."""
+
+    def claim_once(
+        self, action_id: str, template: NewAction, *, from_state: str, to_state: str, **changes: Any
+    ) -> PendingAction | None: ...
+
+    def reclaim_stale(
+        self, action_id: str, *, state: str, decided_before: datetime, **changes: Any
+    ) -> PendingAction | None: ...
+
+    def update_action(self, action_id: str, **changes: Any) -> None: ...
 
 
 class StoredActions:
