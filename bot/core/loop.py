@@ -95,7 +95,7 @@ class Loop:
         """Start the thread (in each serving process, after any fork); nothing if it runs."""
         if self.running:
             return
-        if self._stopped.is_set():  # started again: the stop's wake is spent, not a wake() since
+        if self._stopped.is_set():  # started again: forget the wake stop() set (not one since)
             self._stopped.clear()
             self._wake.clear()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
