@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import make_url
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.app.wiring import Bot, create_bot
 from bot.config import Config, ConfigError, load_config
 from bot.config.settings import (
@@ -19,7 +16,7 @@ from bot.config.settings import (
 )
 from bot.serve.logs import configure_logging
 from bot.slack.identity import TokenRefused, token_refused_message
-from bot.store import Store
+from bot.store import Store, StoreError, shown_url, url_password
 from commands import REGISTRY
 
 
@@ -49,7 +46,7 @@ def load_all(env: Mapping[str, str] | None = None) -> tuple[Settings, Config]:
 
 def secrets_of(settings: Settings, config: Config) -> list[str]:
     values = [settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token]
-    values.append(make_url(settings.database_url).password)
+    values.append(url_password(settings.database_url))
     for dep in config.deployments.values():
         values += dep.secrets
     return [v for v in values if v]
@@ -61,13 +58,13 @@ def migrate_store(database_url: str) -> None:
     Its own short-lived Store, so no database connection made here is inherited by the
     processes gunicorn forks after start-up.
     """
-    shown = make_url(database_url).render_as_string(hide_password=True)
+    shown = shown_url(database_url)
     store = Store(database_url)
     try:
         store.migrate()
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         raise StartupError(
-            f"The bot cannot start: the state store {shown} failed: {type(exc).__name__}: "
+            f"The bot cannot start: the state store {shown} failed: {exc.kind}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}. Check DATABASE_URL."
         ) from None
     finally:

@@ -252,7 +252,7 @@ def _api_url(value: str | None, problems: list[str]) -> str | None:
 
 
 def _database_url(value: str, problems: list[str]) -> str:
-    # Heroku sets postgres://, which SQLAlchemy 2 no longer accepts.
+    # Heroku sets postgres://, which the store's database library no longer accepts.
     if value.startswith("postgres://"):
         value = "postgresql://" + value.removeprefix("postgres://")
     if not _URL_SCHEME.match(value):

@@ -10,32 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 from bot.airflow.hitl import HitlRequest
 from bot.core.hitl import claim_id
 from bot.core.reply import code
-from bot.store import NewAction, PendingAction, clock
+from bot.store import ActionClaims, NewAction, clock
 
 READY, ANSWERING, ANSWERED, ELSEWHERE = "ready", "answering", "answered", "elsewhere"
 CLAIM_TTL_S = 30 * 24 * 3600.0
 STALE_CLAIM_S = 120.0
-
-
-class ClaimsTable(Protocol):
-    """The part of the store's pending actions the claims use (bot/store/actions.py)."""
-
-    def action(self, action_id: str) -> PendingAction | None: ...
-
-    def claim_once(
-        self, action_id: str, template: NewAction, *, from_state: str, to_state: str, **changes: Any
-    ) -> PendingAction | None: ...
-
-    def reclaim_stale(
-        self, action_id: str, *, state: str, decided_before: datetime, **changes: Any
-    ) -> PendingAction | None: ...
-
-    def update_action(self, action_id: str, **changes: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +26,7 @@ class Claim:
     """A click's hold on answering one task. ``held_by``: when another click holds it (or
     answered it), who and what, and this one must send nothing."""
 
-    table: ClaimsTable
+    table: ActionClaims
     id: str
     held_by: str | None = None
 
@@ -62,7 +45,7 @@ class Claim:
 
 
 class AnswerClaims:
-    def __init__(self, table: ClaimsTable, *, verb: str) -> None:
+    def __init__(self, table: ActionClaims, *, verb: str) -> None:
         self._table = table
         self._verb = verb  # the verb whose buttons answer (kept on the claim's row)
 

@@ -20,7 +20,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.config import Deployment
 from bot.core import format as fmt
@@ -46,7 +46,7 @@ from bot.core.prompts import (
 )
 from bot.core.reply import Reply, code, context, text_reply
 from bot.core.runner import run_command
-from bot.store import NewAction, PendingAction, Store
+from bot.store import ActionDecisions, ActionIssuer, NewAction, PendingAction
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +83,16 @@ def _told(text: str) -> Decided:
     return Decided(tell=text_reply(text, ephemeral=True, ok=False))
 
 
+class ApprovalStore(ActionDecisions, ActionIssuer, Protocol):
+    """What the approvals keep in the store: the prompts' actions, and the clicks on them."""
+
+
 class Approvals:
     def __init__(
         self,
         *,
         contexts: Contexts,
-        store: Store,
+        store: ApprovalStore,
         messenger: Messenger,
         groups: Groups,
         audit: Audit,

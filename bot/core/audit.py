@@ -17,14 +17,14 @@ from bot.core.context import Context
 from bot.core.messenger import Messenger, Undelivered
 from bot.core.reply import Reply, code
 from bot.core.runner import run_command
-from bot.store import Store
+from bot.store import AuditWriter
 
 log = logging.getLogger(__name__)
 SLACK = "slack"  # the origin of every request but the console's (bot/slack/origin.py)
 
 
 class Audit:
-    def __init__(self, store: Store, *, messenger: Messenger, channel: str | None) -> None:
+    def __init__(self, store: AuditWriter, *, messenger: Messenger, channel: str | None) -> None:
         self._store = store
         self._messenger = messenger
         self._channel = channel

@@ -10,7 +10,7 @@ import dataclasses
 from typing import Any
 
 from bot.core.reply import Block, Reply
-from bot.store import NewAction, Store
+from bot.store import ActionIssuer, NewAction
 
 # Buttons that only look (pages, runs, refresh) or open a form stay usable this long; one that
 # is older says so and asks for the command again.
@@ -19,7 +19,7 @@ INTENT_PREFIX = "intent:"
 
 
 def seal(
-    reply: Reply, store: Store, *, user_id: str, channel_id: str, thread_ts: str | None
+    reply: Reply, store: ActionIssuer, *, user_id: str, channel_id: str, thread_ts: str | None
 ) -> Reply:
     """The reply with each ``intent:N`` button value replaced by the id of a stored action."""
     if not reply.intents:

@@ -8,6 +8,7 @@ import uuid
 
 from bot.core.parser import UsageError
 from bot.core.reply import Reply, code, context, section, text_reply
+from bot.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,10 @@ def denial_reply(reason: str) -> Reply:
     return text_reply(text, ephemeral=True, ok=False, outcome="denied")
 
 
-def store_failure(exc: BaseException) -> Reply:
+def store_failure(exc: StoreError) -> Reply:
     """The audit trail could not be written: refuse to act rather than act unrecorded."""
     ref = uuid.uuid4().hex[:8]
-    log.error("state store failure ref=%s: %s", ref, type(exc).__name__)
+    log.error("state store failure ref=%s: %s", ref, exc.kind)
     text = (
         "The bot cannot write its audit trail right now, so it did nothing "
         f"(reference `{ref}`). Try again in a minute; if it persists, tell the bot's operators."

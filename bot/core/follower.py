@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import socket
-import threading
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import Protocol
 
 from bot.airflow import AirflowClient, AirflowError, AirflowNotFound, DagRun
 from bot.core import format as fmt
 from bot.core.buttons import seal
+from bot.core.loop import Loop
 from bot.core.messenger import Messenger, Thread, Undelivered
 from bot.core.parser import Command
 from bot.core.reply import (
@@ -43,7 +39,8 @@ from bot.core.reply import (
     section,
     text_reply,
 )
-from bot.store import Follow, Store
+from bot.store import ActionIssuer, Follow, FollowsTable, StoreError
+from bot.store.leases import ProcessOwner
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +52,15 @@ STREAM_WINDOW_S = 10.0
 CHECK_THREADS = 4  # streams hold an api-server connection: leave room for commands
 
 
+class FollowerStore(FollowsTable, ActionIssuer, Protocol):
+    """The follows, and the buttons of what is said in their threads."""
+
+
 class Follower:
     def __init__(
         self,
         *,
-        store: Store,
+        store: FollowerStore,
         clients: Mapping[str, AirflowClient],
         messenger: Messenger,
         clear_action: str,
@@ -75,10 +76,13 @@ class Follower:
         self.limit_seconds = limit_seconds
         self._poll = poll_seconds
         self._lease = lease_seconds
-        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._wake = threading.Event()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._owner = ProcessOwner()
+        self._loop = Loop("follower", self.tick, interval=poll_seconds, what="following runs")
+
+    @property
+    def owner(self) -> str:
+        """This process's name on the follows it leases (a forked worker has its own)."""
+        return self._owner()
 
     def follow(
         self,
@@ -111,35 +115,10 @@ class Follower:
 
     def start(self) -> None:
         """Start checking in the background (in each serving process, after any fork)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._owner_after_fork()
-        self._stopped.clear()
-        self._thread = threading.Thread(target=self._loop, name="follower", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stopped.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _owner_after_fork(self) -> None:
-        # A forked worker must not share its parent's lease identity.
-        pid = f":{os.getpid()}:"
-        if pid not in self.owner:
-            self.owner = f"{socket.gethostname()[:30]}{pid}{uuid.uuid4().hex[:8]}"
-
-    def _loop(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                self.tick()
-            except SQLAlchemyError as exc:
-                log.warning("following runs: the state store failed: %s", type(exc).__name__)
-            except Exception:  # a bug must not stop every other follow
-                log.exception("following runs failed; carrying on")
-            self._wake.wait(self._poll)
-            self._wake.clear()
+        self._loop.stop()
 
     def tick(self) -> int:
         """Check every follow that is due; returns how many were checked."""
@@ -274,8 +253,8 @@ def follow_run(follower: Follower, cmd: Command, thread: Thread, user: str, run_
             header=thread.header or None,
             requested_by=user,
         )
-    except SQLAlchemyError as exc:
-        log.error("cannot follow run %s: the state store failed: %s", run_id, type(exc).__name__)
+    except StoreError as exc:
+        log.error("cannot follow run %s: the state store failed: %s", run_id, exc.kind)
 
 
 def _end_reply(

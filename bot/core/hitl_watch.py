@@ -28,7 +28,7 @@ from bot.core.hitl import (
 from bot.core.messenger import Messenger, Undelivered
 from bot.core.reply import Reply
 from bot.core.subscriptions import Watching
-from bot.store import NewEvent, OwedEvent, Store
+from bot.store import ActionLookup, HitlEvents, NewEvent, OwedEvent
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,14 @@ class HitlAirflow(Protocol):
     def run_url(self, dag_id: str, run_id: str) -> str: ...
 
 
+class HitlWatchStore(HitlEvents, ActionLookup, Protocol):
+    """The waiting tasks' posts, and the claims that say who answered (commands/respond.py)."""
+
+
 class HitlWatch:
-    def __init__(self, *, store: Store, messenger: Messenger, buttons: HitlButtons) -> None:
+    def __init__(
+        self, *, store: HitlWatchStore, messenger: Messenger, buttons: HitlButtons
+    ) -> None:
         self._store = store
         self._messenger = messenger
         self._buttons = buttons

@@ -7,12 +7,9 @@ only repeat a cheap statement. The audit trail is kept unless ``AUDIT_RETENTION_
 from __future__ import annotations
 
 import logging
-import random
-import threading
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from bot.store import Retention, Store
+from bot.core.loop import Loop
+from bot.store import Pruner, Retention, StoreError
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 3600.0
@@ -23,39 +20,28 @@ FIRST_PASS_SECONDS = (30.0, 300.0)
 
 class Housekeeper:
     def __init__(
-        self, store: Store, rules: Retention, *, interval_seconds: float = INTERVAL_SECONDS
+        self, store: Pruner, rules: Retention, *, interval_seconds: float = INTERVAL_SECONDS
     ) -> None:
         self._store = store
         self._rules = rules
-        self._interval = interval_seconds
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        first, last = FIRST_PASS_SECONDS
+        self._loop = Loop("housekeeping", self.prune, interval=interval_seconds,
+                          what="pruning the state store", first_wait=first,
+                          jitter=last - first)  # fmt: skip
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopped.clear()
-        self._thread = threading.Thread(target=self._loop, name="housekeeping", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._loop.stop()
 
     def prune(self) -> dict[str, int]:
         """One pass; returns the rows deleted by table (nothing when the store failed)."""
         try:
             deleted = self._store.prune(self._rules)
-        except SQLAlchemyError as exc:
-            log.warning("pruning the state store failed: %s; next try later", type(exc).__name__)
+        except StoreError as exc:
+            log.warning("pruning the state store failed: %s; next try later", exc.kind)
             return {}
         if any(deleted.values()):
             log.info("state store pruned: %s", ", ".join(f"{t} {n}" for t, n in deleted.items()))
         return deleted
-
-    def _loop(self) -> None:
-        wait = random.uniform(*FIRST_PASS_SECONDS)  # noqa: S311 - spreading, not secrecy
-        while not self._stopped.wait(wait):
-            self.prune()
-            wait = self._interval

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from fnmatch import fnmatchcase
+from typing import Protocol
 
 from bot.config import Config
-from bot.store import Store
+from bot.store import SubscriptionsTable, WatchStates
 
 _WILDCARD = re.compile(r"[*?\[]")
 
@@ -47,8 +48,13 @@ class Change(Enum):
     NOT_FOUND = "not found"
 
 
+class SubscriptionStore(SubscriptionsTable, WatchStates, Protocol):
+    """The subscriptions made in channels, and where each deployment's watch has read to (a
+    new subscription starts there)."""
+
+
 class SubscriptionBook:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: SubscriptionStore) -> None:
         self._config = config
         self._store = store
 

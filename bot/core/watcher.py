@@ -17,16 +17,10 @@ to a channel the bot cannot write in is not retried.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.airflow import AirflowError, DagRun
 from bot.airflow.models import RunPage, TaskInstance
@@ -40,10 +34,12 @@ from bot.core.alerts import (
 )
 from bot.core.buttons import seal
 from bot.core.hitl import HitlButtons
-from bot.core.hitl_watch import HitlAirflow, HitlWatch
+from bot.core.hitl_watch import HitlAirflow, HitlWatch, HitlWatchStore
+from bot.core.loop import Loop
 from bot.core.messenger import Messenger, Undelivered
 from bot.core.subscriptions import SubscriptionBook, Watching
-from bot.store import NewEvent, OwedEvent, Store, WatchState
+from bot.store import ActionIssuer, NewEvent, OwedEvent, StoreError, WatchesTable, WatchState
+from bot.store.leases import ProcessOwner
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +78,15 @@ class WatchedAirflow(HitlAirflow, Protocol):
     def run_url(self, dag_id: str, run_id: str) -> str: ...
 
 
+class WatcherStore(WatchesTable, HitlWatchStore, ActionIssuer, Protocol):
+    """The watches, the waiting tasks' posts, and the buttons of the alerts."""
+
+
 class Watcher:
     def __init__(
         self,
         *,
-        store: Store,
+        store: WatcherStore,
         clients: Mapping[str, WatchedAirflow],
         book: SubscriptionBook,
         messenger: Messenger,
@@ -104,45 +104,31 @@ class Watcher:
                                buttons=hitl_buttons or HitlButtons("", ""))  # fmt: skip
         self.interval = interval_seconds
         self._retry_seconds = retry_minutes * 60.0
-        self.owner = _owner()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._owner = ProcessOwner()
+        self._loop = Loop("watcher", self.tick, interval=interval_seconds, what="watching Airflow")
         self._held: set[str] = set()  # the deployments this process watched last round
+
+    @property
+    def owner(self) -> str:
+        """This process's name on the watches it leases (a forked worker has its own)."""
+        return self._owner()
 
     # -- the loop ----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start watching in the background (in each serving process, after any fork)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        if f":{os.getpid()}:" not in self.owner:
-            self.owner = _owner()  # a forked worker must not share its parent's lease identity
-        self._stopped.clear()
-        self._thread = threading.Thread(target=self._loop, name="watcher", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop, and hand the deployments watched here to another process at once (a deploy
         or a restart), rather than after their leases lapse."""
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._loop.stop()
         for deployment in sorted(self._held):
             try:
                 self._store.release_watch(deployment, self.owner)
-            except SQLAlchemyError as exc:
-                log.warning("could not hand over %s: %s", deployment, type(exc).__name__)
+            except StoreError as exc:
+                log.warning("could not hand over %s: %s", deployment, exc.kind)
         self._held.clear()
-
-    def _loop(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                self.tick()
-            except SQLAlchemyError as exc:
-                log.warning("watching Airflow: the state store failed: %s", type(exc).__name__)
-            except Exception:  # a bug must not stop the watch for good
-                log.exception("watching Airflow failed; carrying on")
-            self._stopped.wait(self.interval)
 
     def tick(self) -> None:
         """One round: every watched deployment this process holds is read, and what is owed
@@ -318,7 +304,3 @@ def _failure(client: WatchedAirflow, run: DagRun) -> Failure:
 
 def _key(run: DagRun) -> str:
     return f"{run.dag_id}/{run.run_id}"
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

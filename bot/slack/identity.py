@@ -39,10 +39,10 @@ from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
-from sqlalchemy.exc import SQLAlchemyError
 
+from bot.core.loop import STOP, After, Loop
 from bot.slack.workspace import AppIdentity
-from bot.store import Store
+from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +170,13 @@ class IdentityKeeper(Authorize):
         self._on_refused = on_refused or stop_this_bot
         self.current: Identity | None = None
         self.confirmed = False  # auth.test answered in this process (not only the store)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._delay = FIRST_DELAY_S
+        self._asking: WebClient | None = None
+        # Asks until Slack answers, waiting longer each time; stop() does not wait for an ask
+        # under way (ASK_TIMEOUT_S), the process is going.
+        self._loop = Loop("slack-identity", self._ask_again, interval=MAX_DELAY_S,
+                          first_wait=FIRST_DELAY_S, what="asking Slack's auth.test",
+                          join_seconds=0)  # fmt: skip
 
     # -- at start-up -----------------------------------------------------------------------
 
@@ -193,57 +198,54 @@ class IdentityKeeper(Authorize):
 
     def start(self) -> None:
         """In each serving process (after gunicorn forks it): ask until Slack answers."""
-        if self.confirmed or (self._thread is not None and self._thread.is_alive()):
+        if self.confirmed or self._loop.running:
             return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._keep_asking, name="slack-identity",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
+        self._delay = FIRST_DELAY_S
+        self._asking = self._client(ASK_TIMEOUT_S)
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._loop.stop()
 
-    def _keep_asking(self) -> None:
-        client = self._client(ASK_TIMEOUT_S)
-        delay = FIRST_DELAY_S
-        while not self._stopping.wait(delay):
-            try:
-                record = ask_slack(client)
-            except TokenRefused as refused:
-                log.error("%s Stopping.", token_refused_message(str(refused)))
-                self._on_refused()
-                return
-            except SlackUnreachable as exc:
-                delay = min(delay * 2, MAX_DELAY_S)
-                log.warning("Slack still does not answer auth.test (%s): asking again in %.0f s",
-                            exc, delay)  # fmt: skip
-                continue
-            self._learn(record)
-            return
+    def _ask_again(self) -> object:
+        """One ask of the background; the next comes after twice the wait, up to
+        MAX_DELAY_S, until Slack answers."""
+        assert self._asking is not None
+        try:
+            record = ask_slack(self._asking)
+        except TokenRefused as refused:
+            log.error("%s Stopping.", token_refused_message(str(refused)))
+            self._on_refused()
+            return STOP
+        except SlackUnreachable as exc:
+            self._delay = min(self._delay * 2, MAX_DELAY_S)
+            log.warning("Slack still does not answer auth.test (%s): asking again in %.0f s",
+                        exc, self._delay)  # fmt: skip
+            return After(self._delay)
+        self._learn(record)
+        return STOP
 
     def _learn(self, record: dict[str, Any]) -> None:
         identity = Identity.from_record(record)
         if self.current is not None and self.current != identity:
             log.warning("Slack names the bot token's workspace %s now (it was %s)",
                         identity.workspace, self.current.workspace)  # fmt: skip
-        elif self.current is None and self._thread is not None:
+        elif self.current is None and self._loop.running:
             log.info("Slack answered auth.test: serving workspace %s", identity.workspace.team_id)
         self.current = identity
         self.confirmed = True
         try:
             with self._store() as store:
                 store.keep_identity(self._digest, record)
-        except SQLAlchemyError as exc:
-            log.warning("could not keep the bot's identity in the store: %s",
-                        type(exc).__name__)  # fmt: skip
+        except StoreError as exc:
+            log.warning("could not keep the bot's identity in the store: %s", exc.kind)
 
     def _kept(self) -> Identity | None:
         try:
             with self._store() as store:
                 record = store.last_identity(self._digest)
-        except SQLAlchemyError as exc:
-            log.warning("could not read the bot's last identity from the store: %s",
-                        type(exc).__name__)  # fmt: skip
+        except StoreError as exc:
+            log.warning("could not read the bot's last identity from the store: %s", exc.kind)
             return None
         return None if record is None else Identity.from_record(record)
 

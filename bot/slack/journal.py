@@ -46,10 +46,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.airflow import AirflowOutcomeUnknown, writes
-from bot.store import JournaledRequest, Store, clock
+from bot.core.loop import Loop
+from bot.store import JournaledRequest, Store, StoreError, clock
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +109,13 @@ class RequestJournal:
         self._size = 0  # bytes written to the file: past ROTATE_BYTES it starts anew
         self._open: dict[str, _Open] = {}
         self._new: list[tuple[str, str]] = []  # (kind, key) not in the store yet, in order
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._said_at = -60.0
+        self._renewed = self._scanned = 0.0  # monotonic: when the leases were renewed, the
+        # folder scanned (never yet: the first round does both)
+        self._loop = Loop("chatops-journal", self._round, interval=FLUSH_S, first_wait=FLUSH_S,
+                          what="the request journal", on_store_error=self._store_failed,
+                          unexpected="request journal: unexpected error",
+                          join_seconds=2)  # fmt: skip
 
     # -- the process's own file ---------------------------------------------------------------
 
@@ -121,9 +124,8 @@ class RequestJournal:
         process, after gunicorn forks it."""
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._fd, self._path = self._new_file()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="chatops-journal", daemon=True)
-        self._thread.start()
+        self._renewed = self._scanned = 0.0
+        self._loop.start()
 
     def _new_file(self) -> tuple[int, Path]:
         owner = self._owner()
@@ -262,11 +264,10 @@ class RequestJournal:
             try:
                 self._store.journal_requests(self._owner(), lease_seconds=LEASE_S,
                                              **_net(batch, entries))  # fmt: skip
-            except SQLAlchemyError as exc:
+            except StoreError as exc:
                 with self._lock:
                     self._new[:0] = batch
-                self._say(f"the request journal could not reach the state store: "
-                          f"{type(exc).__name__}")  # fmt: skip
+                self._say(f"the request journal could not reach the state store: {exc.kind}")
                 return False
             return True
 
@@ -287,11 +288,11 @@ class RequestJournal:
         try:
             if self.flush():
                 self._store.release_journaled(self._owner(), chosen)
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             # Leased to this process: another takes them once the lease lapses, or at once
             # from this file, when this process is gone.
             log.warning("%d requests wait for this process's lease to lapse: the state store "
-                        "failed (%s)", len(chosen), type(exc).__name__)  # fmt: skip
+                        "failed (%s)", len(chosen), exc.kind)  # fmt: skip
             return len(chosen)
         with self._lock:
             self._write(b"".join(_line({"r": k}) for k in chosen))
@@ -299,9 +300,7 @@ class RequestJournal:
 
     def close(self) -> None:
         """Stop moving; remove the file when nothing in it is owed any more."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
+        self._loop.stop()
         flushed = self.flush()
         with self._lock:
             owed = any(not s.released for s in self._open.values())
@@ -312,23 +311,21 @@ class RequestJournal:
             self._path.unlink(missing_ok=True)
         os.close(fd)
 
-    def _loop(self) -> None:
-        renewed = scanned = 0.0
-        while not self._stop.wait(FLUSH_S):
-            self.flush()
-            now = time.monotonic()
-            try:
-                self._rotate()
-                if now - renewed >= RENEW_S and self._open:
-                    renewed = now
-                    self._store.renew_journaled(self._owner(), lease_seconds=LEASE_S)
-                if now - scanned >= SCAN_S:
-                    scanned = now
-                    self.recover()
-            except SQLAlchemyError as exc:
-                self._say(f"the request journal: the state store failed: {type(exc).__name__}")
-            except Exception:
-                log.exception("request journal: unexpected error")
+    def _round(self) -> None:
+        """Every FLUSH_S: what is new to the store; now and then the leases renewed and the
+        files of dead processes looked for."""
+        self.flush()  # a store that failed is said, and tried again next round
+        now = time.monotonic()
+        self._rotate()
+        if now - self._renewed >= RENEW_S and self._open:
+            self._renewed = now
+            self._store.renew_journaled(self._owner(), lease_seconds=LEASE_S)
+        if now - self._scanned >= SCAN_S:
+            self._scanned = now
+            self.recover()
+
+    def _store_failed(self, exc: StoreError) -> None:
+        self._say(f"the request journal: the state store failed: {exc.kind}")
 
     def _say(self, text: str) -> None:
         if time.monotonic() - self._said_at >= 60:  # once a minute while it lasts

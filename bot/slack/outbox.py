@@ -17,24 +17,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import random
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from slack_sdk import WebClient
-from sqlalchemy.exc import SQLAlchemyError
 
+from bot.core.loop import Loop
 from bot.core.messenger import Thread, Undelivered
 from bot.core.reply import Reply, context
 from bot.slack import delivery
 from bot.slack.delivery import PLACEHOLDER, Outcome, Refused, Retry, Sent, destination
 from bot.slack.journal import current_scope
-from bot.store import Store, clock
+from bot.store import Store, StoreError, clock
+from bot.store.leases import ProcessOwner
 from bot.store.outbox import FAILED, SENT, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -66,15 +64,20 @@ class SlackMessenger:
         self._client.retry_handlers.clear()
         self._store = store
         self._retry = timedelta(minutes=retry_minutes)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A stop still tries what is due once more, before the process goes.
+        self._loop = Loop("chatops-outbox", self._round, interval=TICK_S, first_wait=TICK_S,
+                          what="outbox loop", on_store_error=self._store_failed,
+                          unexpected="outbox loop: unexpected error", final_round=True,
+                          join_seconds=5)  # fmt: skip
+        self._said_at = -60.0
         self.tick_hooks: list[Callable[[], object]] = []  # also run by the loop (hand-overs)
+        self._owner = ProcessOwner()
 
     @property
     def owner(self) -> str:
-        # Read each time: gunicorn forks the process that built this object.
-        return f"{socket.gethostname()}:{os.getpid()}"
+        # Read each time: gunicorn forks the process that built this object, and each process
+        # is an owner of its own (bot/store/leases.py).
+        return self._owner()
 
     # -- Messenger ----------------------------------------------------------------------------
 
@@ -177,15 +180,13 @@ class SlackMessenger:
                 lease_seconds=LEASE_S,
                 key=key,
             )
-        except SQLAlchemyError as exc:
-            log.warning(
-                "the outbox could not record a message (%s): sent without it", type(exc).__name__
-            )
+        except StoreError as exc:
+            log.warning("the outbox could not record a message (%s): sent without it", exc.kind)
             return self._straight(kind, order, payload, key)
         if not now:
             if row.state == FAILED:  # recorded under this key before, and refused for good
                 raise Undelivered(row.error or "failed")
-            self._wake.set()  # behind another of its thread: the loop sends it in turn
+            self._loop.wake()  # behind another of its thread: the loop sends it in turn
             return row
         outcome = delivery.send(self._client, row, self._resolve)
         self._settle(row, outcome)
@@ -227,18 +228,18 @@ class SlackMessenger:
                     self._store.retry_message(
                         row.id, self.owner, at=at, error=outcome.error, unknown=outcome.unknown
                     )
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             # Its lease lapses and another try looks it up first: not lost, not sent twice.
-            log.warning("the outbox could not record a try (%s)", type(exc).__name__)
+            log.warning("the outbox could not record a try (%s)", exc.kind)
         # What waits behind it in its thread may go now (or when its retry is due).
-        self._wake.set()
+        self._loop.wake()
 
     def _order_of(self, channel: str, ts: str) -> str:
         """An update waits behind the message it updates, and with it, its thread."""
         if ts.startswith(PLACEHOLDER):
             try:
                 target = self._store.message_by_key(ts[len(PLACEHOLDER) :])
-            except SQLAlchemyError:
+            except StoreError:
                 target = None
             if target is not None:
                 return target.order_key
@@ -247,7 +248,7 @@ class SlackMessenger:
     def _resolve(self, ts: str) -> str | None:
         try:
             row = self._store.message_by_key(ts[len(PLACEHOLDER) :])
-        except SQLAlchemyError:
+        except StoreError:
             raise delivery.NotYet(ts) from None  # the store will say once it is back
         if row is None or row.state == FAILED:
             return None
@@ -274,30 +275,20 @@ class SlackMessenger:
         return tried
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="chatops-outbox", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)  # within Heroku's 30 s, after the 20 s drain
+        self._loop.stop()  # within Heroku's 30 s, after the 20 s drain
 
-    def _loop(self) -> None:
-        said_at = -60.0
-        while not self._stop.is_set():
-            self._wake.wait(TICK_S)
-            self._wake.clear()
-            for step in (self.deliver_due, *self.tick_hooks):
-                try:
-                    step()
-                except SQLAlchemyError as exc:
-                    if time.monotonic() - said_at >= 60:  # once a minute while it lasts
-                        said_at = time.monotonic()
-                        log.warning("outbox loop: the state store failed: %s", type(exc).__name__)
-                except Exception:
-                    log.exception("outbox loop: unexpected error")
+    def _round(self) -> None:
+        # Each step runs whatever the one before did (the store failing for one, say).
+        for step in (self.deliver_due, *self.tick_hooks):
+            self._loop.guarded(step)
+
+    def _store_failed(self, exc: StoreError) -> None:
+        if time.monotonic() - self._said_at >= 60:  # once a minute while it lasts
+            self._said_at = time.monotonic()
+            log.warning("outbox loop: the state store failed: %s", exc.kind)
 
 
 def _new_key() -> str:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_bolt import BoltContext
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.audit import SLACK
 from bot.core.buttons import seal
@@ -29,7 +28,7 @@ from bot.slack.handover import RAW_KEY, RESUMED_KEY
 from bot.slack.journal import request_key
 from bot.slack.replay import SIGNATURE_KEY, once
 from bot.slack.services import Services
-from bot.store import JournaledRequest
+from bot.store import JournaledRequest, StoreError
 
 log = logging.getLogger(__name__)
 SLASH, BUTTON = "slash", "button"  # how a request came, for the audit trail
@@ -116,13 +115,13 @@ class Pipeline:
                 answer.tell(seal(reply, self._s.store, user_id=ctx.user_id,
                                  channel_id=ctx.channel_id, thread_ts=None))  # fmt: skip
                 return
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             answer.tell(store_failure(exc))
             return
         thread = answer.thread(ctx)
         try:
             reply = self.run(ctx, req.source, thread, own_run_id=own_run_id)
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             answer.fail(store_failure(exc), thread)
             return
         if reply.ephemeral:

@@ -21,9 +21,8 @@ from collections.abc import Callable
 from slack_bolt import BoltContext
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy.exc import SQLAlchemyError
 
-from bot.store import Store
+from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 KEEP_SECONDS = 10 * 60.0  # twice the age beyond which Bolt refuses a signature anyway
@@ -88,10 +87,10 @@ def first_delivery(store: Store, signature: str | None) -> bool:
     try:
         if store.first_time(signature):
             return True
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         # Fail open: this process saw it only once, and acting is refused anyway while the
         # audit trail cannot be written; refusing here would leave the user with no answer.
-        log.warning("replay check skipped: the state store failed: %s", type(exc).__name__)
+        log.warning("replay check skipped: the state store failed: %s", exc.kind)
         return True
     log.warning("a request already served by another process was delivered again: ignored")
     return False

@@ -11,13 +11,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.store import clock
 from bot.store.engine import Database
+from bot.store.errors import StoreConflict
 from bot.store.schema import pending_action
 
 
@@ -63,6 +63,42 @@ class PendingAction:
 
     def expired(self, now: datetime | None = None) -> bool:
         return (now or clock.now()) >= self.expires_at
+
+
+class ActionIssuer(Protocol):
+    """Keeping the actions a reply's buttons stand for (bot/core/buttons.py's ``seal``)."""
+
+    def add_actions(self, actions: Sequence[NewAction]) -> list[str]: ...
+
+
+class ActionLookup(Protocol):
+    """Reading a stored action back by its id."""
+
+    def action(self, action_id: str) -> PendingAction | None: ...
+
+
+class ActionDecisions(ActionLookup, Protocol):
+    """Deciding a click on a prompt, once (bot/core/approvals.py)."""
+
+    def claim_action(
+        self, action_id: str, *, from_state: str, to_state: str, **changes: Any
+    ) -> PendingAction | None: ...
+
+    def update_action(self, action_id: str, **changes: Any) -> None: ...
+
+
+class ActionClaims(ActionLookup, Protocol):
+    """Making the clicks of many posts one answer (bot/core/answer_claims.py)."""
+
+    def claim_once(
+        self, action_id: str, template: NewAction, *, from_state: str, to_state: str, **changes: Any
+    ) -> PendingAction | None: ...
+
+    def reclaim_stale(
+        self, action_id: str, *, state: str, decided_before: datetime, **changes: Any
+    ) -> PendingAction | None: ...
+
+    def update_action(self, action_id: str, **changes: Any) -> None: ...
 
 
 class StoredActions:
@@ -122,7 +158,7 @@ class StoredActions:
             try:
                 with self._db.begin() as conn:
                     conn.execute(insert(pending_action).values(row))
-            except IntegrityError:
+            except StoreConflict:
                 pass  # made at the same moment by another click: claimed below, once
         return self.claim_action(action_id, from_state=from_state, to_state=to_state, **changes)
 

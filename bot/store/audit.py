@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, update
 
@@ -35,6 +35,35 @@ class AuditEntry:
     outcome: str | None
     run_id: str | None
     error: str | None
+
+
+class AuditWriter(Protocol):
+    """The audit trail as the core writes it (bot/core/audit.py): an entry begun, then ended."""
+
+    def begin_audit(
+        self,
+        *,
+        user_id: str,
+        channel_id: str,
+        verb: str,
+        deployment: str | None,
+        dag_id: str | None,
+        logical_date: datetime | None,
+        conf: dict[str, Any] | None,
+        source: str = ...,
+        allowed: bool = ...,
+        text: str | None = ...,
+    ) -> int: ...
+
+    def end_audit(
+        self,
+        entry_id: int,
+        *,
+        ok: bool,
+        outcome: str,
+        run_id: str | None = ...,
+        error: str | None = ...,
+    ) -> None: ...
 
 
 class AuditTrail:

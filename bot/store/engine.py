@@ -17,7 +17,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
+
+from bot.store.errors import StoreURLError, store_errors
 
 # Long enough to wait out another process's migration or a burst of writers, short enough
 # that a stuck database surfaces as an error rather than a hung command.
@@ -27,10 +30,37 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 def normalise_url(database_url: str) -> URL:
     """The SQLAlchemy URL for ``database_url``: Heroku's ``postgres://`` and a bare
     ``postgresql://`` both mean PostgreSQL through psycopg 3, the driver installed."""
-    url = make_url(database_url)
+    url = parsed_url(database_url)
     if url.drivername in ("postgres", "postgresql"):
         url = url.set(drivername="postgresql+psycopg")
     return url
+
+
+def parsed_url(database_url: str) -> URL:
+    """``database_url`` as SQLAlchemy reads it, as given; :class:`StoreURLError` (a
+    ``ValueError``) when it is not a database URL."""
+    try:
+        return make_url(database_url)
+    except (ArgumentError, ValueError) as error:
+        raise StoreURLError(str(error), kind=type(error).__name__) from error
+
+
+def shown_url(database_url: str) -> str:
+    """The URL with its password hidden (``***``): what messages and logs may show."""
+    return parsed_url(database_url).render_as_string(hide_password=True)
+
+
+def url_password(database_url: str) -> str | None:
+    """The URL's password, if it has one: a secret the logs must never show."""
+    return parsed_url(database_url).password
+
+
+def sqlite_file(database_url: str) -> str | None:
+    """The path of the SQLite file the URL names; None for a server or an in-memory one."""
+    url = parsed_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
 
 
 def engine_for(url: URL) -> Engine:
@@ -59,14 +89,17 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    # Both translate SQLAlchemy's errors into the store's (bot/store/errors.py), after the
+    # transaction is rolled back and the connection returned: the one place they are caught.
+
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
-        with self._turns, self.engine.begin() as conn:
+        with store_errors(), self._turns, self.engine.begin() as conn:
             yield conn
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[Connection]:
-        with self._turns, self.engine.connect() as conn:
+        with store_errors(), self._turns, self.engine.connect() as conn:
             yield conn
 
 

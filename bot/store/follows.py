@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
 
@@ -35,6 +35,33 @@ class Follow:
     created_at: datetime
     give_up_at: datetime
     checks: int
+
+
+class FollowsTable(Protocol):
+    """The followed runs as the follower uses them (bot/core/follower.py)."""
+
+    def add_follow(
+        self,
+        *,
+        deployment: str,
+        dag_id: str,
+        run_id: str,
+        channel_id: str,
+        thread_ts: str | None,
+        header: str | None,
+        requested_by: str,
+        limit_seconds: float,
+        reported: str = ...,
+        first_check_in: float = ...,
+    ) -> None: ...
+
+    def take_due_follows(
+        self, owner: str, *, lease_seconds: float, limit: int = ...
+    ) -> list[Follow]: ...
+
+    def report_follow(self, follow_id: int, owner: str, *, before: str, after: str) -> bool: ...
+
+    def check_follow_later(self, follow_id: int, owner: str, delay_seconds: float) -> None: ...
 
 
 class FollowedRuns:

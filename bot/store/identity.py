@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.store import clock
 from bot.store.engine import Database
+from bot.store.errors import StoreConflict
 from bot.store.schema import slack_identity
 
 
@@ -48,5 +48,5 @@ class KeptIdentity:
                 )
                 if not done.rowcount:
                     conn.execute(insert(slack_identity).values(token_sha256=token_sha256, **values))
-        except IntegrityError:
+        except StoreConflict:
             pass  # another process kept the same answer at the same moment

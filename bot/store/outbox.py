@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.store import clock
 from bot.store.engine import Database
+from bot.store.errors import StoreConflict
 from bot.store.schema import handed_over, outbox
 
 SENDING, PENDING, SENT, FAILED = "sending", "pending", "sent", "failed"
@@ -101,7 +101,7 @@ class Outbox:
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
                 return _row(conn, int(row_id)), first
-        except IntegrityError:
+        except StoreConflict:
             found = self.message_by_key(key) if key is not None else None
             if found is None:
                 raise

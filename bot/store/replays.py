@@ -9,10 +9,10 @@ request's timestamp alone would refuse it.
 from __future__ import annotations
 
 from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
 
 from bot.store import clock
 from bot.store.engine import Database
+from bot.store.errors import StoreConflict
 from bot.store.schema import seen_request
 
 
@@ -26,6 +26,6 @@ class SeenRequests:
         try:
             with self._db.begin() as conn:
                 conn.execute(insert(seen_request).values(signature=signature[:80], at=clock.now()))
-        except IntegrityError:
+        except StoreConflict:
             return False
         return True

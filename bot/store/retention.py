@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -59,6 +60,12 @@ class Retention:
     # of its journal file from doing it again; not done, nobody waits for its answer.
     journaled_requests: timedelta = timedelta(days=1)
     audit: timedelta | None = None  # None: the audit trail is kept for ever
+
+
+class Pruner(Protocol):
+    """Pruning on a schedule (bot/core/housekeeping.py)."""
+
+    def prune(self, rules: Retention, now: datetime | None = ...) -> dict[str, int]: ...
 
 
 class Pruning:

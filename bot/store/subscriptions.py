@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 
@@ -23,6 +23,27 @@ class StoredSubscription:
     created_by: str
     created_at: datetime
     starts_after: datetime | None  # the deployment's watermark when it was made
+
+
+class SubscriptionsTable(Protocol):
+    """The subscriptions made in channels, as the book keeps them (bot/core/subscriptions.py)."""
+
+    def subscribe(
+        self,
+        *,
+        channel_id: str,
+        deployment: str,
+        dag_glob: str,
+        events: frozenset[str],
+        user_id: str,
+        starts_after: datetime | None,
+    ) -> bool: ...
+
+    def unsubscribe(self, *, channel_id: str, deployment: str, dag_glob: str) -> bool: ...
+
+    def subscriptions(
+        self, *, channel_id: str | None = ..., deployment: str | None = ...
+    ) -> list[StoredSubscription]: ...
 
 
 class Subscriptions:

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.store import clock
 from bot.store.engine import Database
+from bot.store.errors import StoreConflict
 from bot.store.schema import watch, watch_event
 
 PENDING, POSTED, UNDELIVERABLE, CLOSED = "pending", "posted", "undeliverable", "closed"
@@ -55,6 +55,53 @@ class OwedEvent:
     state: str = PENDING
 
 
+class WatchesTable(Protocol):
+    """The watch's leases, watermarks and owed posts, as the watch uses them
+    (bot/core/watcher.py)."""
+
+    def take_watch(
+        self, deployment: str, owner: str, *, lease_seconds: float
+    ) -> WatchState | None: ...
+
+    def release_watch(self, deployment: str, owner: str, *, forget: bool = ...) -> None: ...
+
+    def advance_watch(
+        self,
+        deployment: str,
+        owner: str,
+        *,
+        watermark: datetime,
+        at_watermark: frozenset[str],
+        events: Sequence[NewEvent] = ...,
+    ) -> bool: ...
+
+    def owed_deployments(self) -> set[str]: ...
+
+    def owed_events(self, deployment: str, *, limit: int = ...) -> list[OwedEvent]: ...
+
+    def event_posted(self, event_id: int, message_ts: str) -> None: ...
+
+    def event_undeliverable(self, event_id: int, error: str) -> None: ...
+
+    def event_retry(self, event_id: int, *, delay_seconds: float, error: str) -> None: ...
+
+
+class HitlEvents(Protocol):
+    """The posts of tasks waiting for a person, read whole each round (bot/core/hitl_watch.py)."""
+
+    def record_events(self, deployment: str, owner: str, events: Sequence[NewEvent]) -> bool: ...
+
+    def open_events(self, deployment: str, event: str) -> list[OwedEvent]: ...
+
+    def event_closed(self, event_id: int) -> None: ...
+
+
+class WatchStates(Protocol):
+    """How far a deployment's watch has read: where a new subscription starts."""
+
+    def watch_state(self, deployment: str) -> WatchState | None: ...
+
+
 class Watches:
     """``Store``'s watch methods (``Store`` sets ``_db``)."""
 
@@ -83,7 +130,7 @@ class Watches:
                             deployment=deployment, lease_owner=owner, lease_until=until
                         )
                     )
-            except IntegrityError:
+            except StoreConflict:
                 return None  # the row is there, and someone else holds it
         return self.watch_state(deployment)
 

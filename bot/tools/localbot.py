@@ -93,7 +93,7 @@ class LocalBot:
         """Build the bot from ``env`` (settings and ``CHATOPS_CONFIG``) against a local Slack.
 
         Slack's own settings in ``env`` are ignored: tokens, API URL and Socket Mode. Raises
-        ``bot.serve.startup.StartupError`` listing every problem of the settings and the config.
+        ``bot.app.StartupError`` listing every problem of the settings and the config.
         """
         slack = SlackStandin(
             bot_token=f"xoxb-local-{secrets.token_hex(12)}",

@@ -16,9 +16,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import migrate_store
-from bot.store import MIGRATIONS, NewAction, NewEvent, OutboxRow, Retention, Store, normalise_url
+from bot.store import (
+    MIGRATIONS,
+    NewAction,
+    NewEvent,
+    OutboxRow,
+    Retention,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    normalise_url,
+)
 from bot.store.schema import outbox
 from tests.support.bot_process import procfile_command
 from tests.support.postgres_server import PASSWORD, PostgresServer
@@ -210,6 +221,46 @@ def test_an_unreachable_database_fails_start_up_without_its_password(
     assert "state store" in message and "DATABASE_URL" in message
     assert "127.0.0.1:1" in message
     assert PASSWORD not in message and PASSWORD not in caplog.text
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unreachable_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database nobody can reach: a SQLite file in a folder that is not there, a PostgreSQL
+    server on a port nothing listens on."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'no-such-folder' / 'chatops.db'}"
+    return "postgresql://chatops:secret-pw-4242@127.0.0.1:1/chatops"
+
+
+def test_an_unreachable_database_raises_the_stores_own_error(unreachable_url: str) -> None:
+    store = Store(unreachable_url)  # connects only when first used
+    try:
+        for use in (store.migrate, store.schema_version, store.audit, store.owed_deployments):
+            with pytest.raises(StoreUnavailable) as info:
+                use()
+            assert not isinstance(info.value, SQLAlchemyError)
+            assert info.value.kind == "OperationalError"  # the name operators have seen
+            assert "secret-pw-4242" not in str(info.value)
+    finally:
+        store.close()
+
+
+def test_start_up_names_the_underlying_error_of_an_unreachable_store(unreachable_url: str) -> None:
+    from bot.app import StartupError
+
+    with pytest.raises(StartupError, match=r"the state store .* failed: OperationalError: "):
+        migrate_store(unreachable_url)
+
+
+def test_a_store_not_migrated_fails_with_the_stores_error_not_the_librarys(store_url: str) -> None:
+    store = Store(store_url)
+    try:
+        with pytest.raises(StoreError) as info:
+            store.audit()  # no table yet
+        assert not isinstance(info.value, SQLAlchemyError)
+        assert info.value.kind in ("OperationalError", "ProgrammingError")
+    finally:
+        store.close()
 
 
 def test_a_wrong_database_password_is_named_without_the_password(

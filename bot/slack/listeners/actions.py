@@ -17,7 +17,6 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core import format as fmt
 from bot.core.approvals import DECISION_ACTIONS, Choice
@@ -31,7 +30,7 @@ from bot.slack.origin import origin_of
 from bot.slack.pipeline import BUTTON, Pipeline, Request
 from bot.slack.routes import Routes
 from bot.slack.services import Services
-from bot.store import PendingAction
+from bot.store import PendingAction, StoreError
 
 log = logging.getLogger(__name__)
 BUSY = ":hourglass: The bot is busy right now. Nothing was done: click again in a minute."
@@ -90,7 +89,7 @@ def register(routes: Routes, services: Services) -> None:
                 click.answer(services).tell(text_reply(note, ephemeral=True))
                 return
             run(click, action, *found)
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             click.answer(services).tell(store_failure(exc))
 
     def decide(click: Click) -> None:

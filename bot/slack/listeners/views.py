@@ -9,7 +9,6 @@ import logging
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core import format as fmt
 from bot.core.failures import store_failure
@@ -22,6 +21,7 @@ from bot.slack.origin import origin_of
 from bot.slack.pipeline import BUTTON, Pipeline, Request
 from bot.slack.routes import Routes
 from bot.slack.services import Services
+from bot.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +79,14 @@ def register(routes: Routes, services: Services) -> None:
             cmd = dataclasses.replace(cmd, typed=typed, **fields)
             req = Request(cmd, user, stored.channel_id, origin=origin, source=BUTTON)
             pipeline.handle(req, answer, own_run_id=True)
-        except SQLAlchemyError as exc:
-            log.error("state store failure on a %s form: %s", verb.name, type(exc).__name__)
+        except StoreError as exc:
+            log.error("state store failure on a %s form: %s", verb.name, exc.kind)
             tell(form_id, user, store_failure(exc).text)
 
     def tell(form_id: str, user: str, text: str) -> None:
         try:
             stored = store.action(form_id)
-        except SQLAlchemyError:
+        except StoreError:
             return
         if stored is not None:
             ClickAnswer(services.messenger, user_id=user,

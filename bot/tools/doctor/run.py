@@ -8,11 +8,9 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
-from sqlalchemy import make_url
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.config.settings import load_environment
 from bot.config.variables import VARIABLES
+from bot.store import url_password
 from bot.tools.doctor.airflow import check_deployment, secret_references
 from bot.tools.doctor.manifest import check_manifest_file, find_manifest, read_manifest
 from bot.tools.doctor.report import Exit, Report
@@ -80,6 +78,6 @@ def run_doctor(
 
 def _url_password(url: str) -> str | None:
     try:
-        return make_url(url.strip()).password if url.strip() else None
-    except (ValueError, SQLAlchemyError):
+        return url_password(url.strip()) if url.strip() else None
+    except ValueError:  # StoreURLError is one
         return None

@@ -5,23 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import make_url
-from sqlalchemy.exc import SQLAlchemyError
-
-from bot.store import MIGRATIONS, Store
+from bot.store import MIGRATIONS, Store, StoreError, StoreURLError, shown_url, sqlite_file
 from bot.tools.doctor.report import Report
 
 
 def check_store(database_url: str, report: Report) -> None:
     subject = "state store"
     try:
-        url = make_url(database_url)
-    except SQLAlchemyError:
+        shown, file = shown_url(database_url), sqlite_file(database_url)
+    except StoreURLError:
         report.fail(subject, "DATABASE_URL is not a database URL like postgresql://user:pw@host/db")
         return
-    shown = url.render_as_string(hide_password=True)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        path = Path(url.database)
+    if file is not None:
+        path = Path(file)
         if not path.exists():
             folder = path.resolve().parent
             if os.access(folder, os.W_OK):
@@ -33,9 +29,9 @@ def check_store(database_url: str, report: Report) -> None:
     try:
         store = Store(database_url)
         version = store.schema_version()
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
-        report.fail(subject, f"{shown}: {type(exc).__name__}: {first}; check DATABASE_URL")
+        report.fail(subject, f"{shown}: {exc.kind}: {first}; check DATABASE_URL")
         return
     finally:
         if store is not None:
