@@ -10,7 +10,7 @@ ours and bolt-default), the sharing set all those listed (default: all four).
 
 Sets up, all on 127.0.0.1: a real Airflow 3 (``tests.support.airflow_harness``) with the test
 DAGs and 50 more (``wide_00``..``wide_49``, one run each), the Slack stand-in
-(``tests.support.slack_standin``) and a ``DelayProxy`` in front of Airflow whose delay is set
+(``bot.tools.localslack``) and a ``DelayProxy`` in front of Airflow whose delay is set
 per scenario. Then, for every scenario (``bench.ack_scenarios``: the classic set, bursts of
 ``/airflow list``; the sharing set, 500 commands at 5 s with one and two processes), it starts
 the subject (``bench.ack_subjects``) afresh, warms it up with one command (proxy delay 0: JWT
@@ -64,10 +64,10 @@ from bench.ack_traffic import WIDE_DAGS
 from bench.dag_files import dags_folder
 from bench.list_dags import DirectApi
 from bench.report import log
+from bot.tools.localslack import SlackStandin
 from tests.support.airflow_harness import AirflowServer
 from tests.support.bot_process import ROOT
 from tests.support.delay_proxy import DelayProxy
-from tests.support.slack_standin import SlackStandin
 
 DEFAULT_DELAYS = (0.1, 5.0)
 DEFAULT_BURSTS = (1, 50, 500)

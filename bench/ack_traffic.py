@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bench.ack_subjects import USER, Subject
+from bot.tools.localslack import Call, SlackStandin
+from bot.tools.signing import sign, slash_command_body
 from tests.support.bot_process import SIGNING_SECRET
 from tests.support.conversation import visible_text
-from tests.support.signing import sign, slash_command_body
-from tests.support.slack_standin import Call, SlackStandin
 
 SLACK_ACK_LIMIT = 3.0
 """Slack shows the user an error when a slash command is not acknowledged within 3 s."""

@@ -31,11 +31,11 @@ from pathlib import Path
 from bot.slack.delivery import EVENT_TYPE
 from bot.slack.identity import STARTING_UP
 from bot.store import Store
+from bot.tools.localslack import SlackStandin
 from tests.support.bot_process import ROOT, BotProcess
 from tests.support.flow import TOKEN, ScriptedAirflow, deployment
 from tests.support.postgres_server import PostgresServer, _bin_dir
 from tests.support.scripted_tasks import ScriptedTask
-from tests.support.slack_standin import SlackStandin
 
 USER, CHANNEL, ALERTS = "U0ALICE", "C0OPS", "C0ALERTS"
 DAGS = [f"d{n:02d}" for n in range(50)]

@@ -5,7 +5,7 @@
 
 Sets up, all on 127.0.0.1: a folder of generated DAG files (``--dags`` DAGs, 100 per file, as a
 DAG factory would write them), a real Airflow (``tests.support.airflow_harness``) serialising them at
-start-up, some DAG runs, the Slack stand-in (``tests.support.slack_standin``) and a ``DelayProxy`` in
+start-up, some DAG runs, the Slack stand-in (``bot.tools.localslack``) and a ``DelayProxy`` in
 front of Airflow that records every API call and answers after ``--delays`` seconds. Two
 subjects are started side by side against the same proxy, under the Procfile's gunicorn
 settings:
@@ -62,12 +62,12 @@ import requests
 from bench.ack_subjects import Subject, start_bench_airflow, widen_backlog
 from bench.report import log, markdown_table, pyplot
 from bot.serve import gunicorn_conf
+from bot.tools.localslack import Call, SlackStandin
+from bot.tools.signing import block_actions_body, post_signed, slash_command_body
 from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
 from tests.support.bot_process import ROOT, SIGNING_SECRET
 from tests.support.conversation import visible_text
 from tests.support.delay_proxy import DelayProxy
-from tests.support.signing import block_actions_body, post_signed, slash_command_body
-from tests.support.slack_standin import Call, SlackStandin
 
 OURS = "ours"
 NAIVE = "naive"

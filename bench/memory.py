@@ -53,10 +53,10 @@ from bench.ack_subjects import (
 )
 from bench.ack_traffic import answered_ok, fire, match_answers, new_commands, warm_up
 from bench.report import host_info, log, markdown_table, pyplot
+from bot.tools.localslack import SlackStandin
 from tests.support.airflow_harness import AirflowServer
 from tests.support.bot_process import ROOT
 from tests.support.delay_proxy import DelayProxy
-from tests.support.slack_standin import SlackStandin
 
 DEFAULT_BURST = 500
 DEFAULT_DELAYS = (5.0, 0.1)

@@ -237,9 +237,9 @@ def _reading_while_sending(port: int, body: bytes) -> tuple[str, float]:
 
 
 def measure_served() -> list[Served]:
+    from bot.tools.localslack import SlackStandin
     from tests.support.bot_process import BotProcess, free_port
     from tests.support.raw_requests import CONFIG
-    from tests.support.slack_standin import SlackStandin
 
     results: list[Served] = []
     with (

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.tools.localslack import SlackStandin
 from tests.support.airflow_harness import ADMIN_PASSWORD, AirflowServer
 from tests.support.bot_process import BotProcess, free_port
 from tests.support.fake_http import FakeHTTPServer
-from tests.support.slack_standin import SlackStandin
 from tests.support.tls import LocalCA, make_ca
 
 pytest_plugins = ["tests.support.airflow_fixtures", "tests.support.postgres_server"]

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from bot.airflow import AirflowClient
+from bot.tools.localslack import SlackStandin
+from bot.tools.signing import block_actions_body, post_signed
 from tests.conftest import E2E_ENV
 from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
 from tests.support.airflow_probe import AirflowProbe
 from tests.support.bot_process import SIGNING_SECRET, BotProcess
 from tests.support.conversation import finished_conversation, visible_text
-from tests.support.signing import block_actions_body, post_signed
-from tests.support.slack_standin import SlackStandin
 
 pytestmark = pytest.mark.airflow
 CHANNEL = "C0LOGS"

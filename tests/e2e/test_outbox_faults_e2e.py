@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench import faults
+from bot.tools.localslack import SlackStandin
 from tests.support.postgres_server import PostgresServer
-from tests.support.slack_standin import SlackStandin
 
 SCALE = 0.1
 

@@ -21,6 +21,7 @@ import pytest
 from bot.airflow.clients import client_for
 from bot.config import Deployment
 from bot.config.model import MwaaEnvironment
+from bot.tools.localslack import SlackStandin
 from tests.conftest import OPERATOR_GRANT
 from tests.support.airflow_harness import AirflowServer
 from tests.support.airflow_probe import AirflowProbe
@@ -38,7 +39,6 @@ from tests.support.platforms import (
     mwaa_config,
     upstream_of,
 )
-from tests.support.slack_standin import SlackStandin
 from tests.support.tls import LocalCA
 
 USER = "U0ALICE"

@@ -17,11 +17,11 @@ import pytest
 
 from bot.slack.identity import STARTING_UP
 from bot.slack.workspace import NOT_OURS
+from bot.tools.localslack import SlackStandin
+from bot.tools.signing import post_signed, slash_command_body, slash_command_fields
 from tests.support.bot_process import SIGNING_SECRET, BotProcess
 from tests.support.conversation import finished_conversation
 from tests.support.flow import TOKEN, ScriptedAirflow, deployment
-from tests.support.signing import post_signed, slash_command_body, slash_command_fields
-from tests.support.slack_standin import SlackStandin
 
 USER, CHANNEL, DAG = "U0ALICE", "C0OPS", "etl"
 APP_TOKEN = "xapp-test-token"

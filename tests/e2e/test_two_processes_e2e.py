@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.tools.localslack import SlackStandin
 from tests.support.bot_process import BotProcess
 from tests.support.delay_proxy import DelayProxy
 from tests.support.flow import TOKEN, ScriptedAirflow
-from tests.support.slack_standin import SlackStandin
 
 USER = "U0ALICE"
 DAGS = [f"dag_{i:02d}" for i in range(30)]
