@@ -30,7 +30,7 @@ from bench.ack_traffic import (
 from bench.memory import read_memory
 from bot.serve import gunicorn_conf
 from bot.tools.localslack import SlackStandin
-from tests.support.delay_proxy import DelayProxy
+from testkit.delay_proxy import DelayProxy
 
 ANSWER_WINDOW = 60.0
 """How long after a burst's start its answers are waited for."""

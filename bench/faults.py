@@ -5,9 +5,9 @@ and alerts owed, delivered, lost and duplicated.
 
     .venv/bin/python -m bench.faults [--scale 1] [--cases slack_down,...]   # about 15 minutes
 
-The bot runs as a host runs it (the Procfile's web line, tests/support/bot_process.py) on a
+The bot runs as a host runs it (the Procfile's web line, testkit/bot_process.py) on a
 real PostgreSQL, against the Slack stand-in (bot/tools/localslack, its faults) and a scripted
-Airflow (tests/support/flow.py: 50 DAGs, answering in 0.1 s unless a case says otherwise). A
+Airflow (testkit/flow.py: 50 DAGs, answering in 0.1 s unless a case says otherwise). A
 command's answer is its threaded reply under its parent, or a message to its response_url; an
 alert is the post of a failed run in the subscribed channel. ``--scale`` shrinks the outages
 and windows (the tests run the cases at 0.1: tests/e2e/test_faults_e2e.py). Writes
@@ -32,10 +32,10 @@ from bot.slack.delivery import EVENT_TYPE
 from bot.slack.identity import STARTING_UP
 from bot.store import Store
 from bot.tools.localslack import SlackStandin
-from tests.support.bot_process import ROOT, BotProcess
-from tests.support.flow import TOKEN, ScriptedAirflow, deployment
-from tests.support.postgres_server import PostgresServer, _bin_dir
-from tests.support.scripted_tasks import ScriptedTask
+from testkit.bot_process import ROOT, BotProcess
+from testkit.flow import TOKEN, ScriptedAirflow, deployment
+from testkit.postgres_server import PostgresServer, _bin_dir
+from testkit.scripted_tasks import ScriptedTask
 
 USER, CHANNEL, ALERTS = "U0ALICE", "C0OPS", "C0ALERTS"
 DAGS = [f"d{n:02d}" for n in range(50)]

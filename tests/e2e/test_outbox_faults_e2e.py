@@ -13,7 +13,7 @@ import pytest
 
 from bench import faults
 from bot.tools.localslack import SlackStandin
-from tests.support.postgres_server import PostgresServer
+from testkit.postgres_server import PostgresServer
 
 SCALE = 0.1
 

@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from bot.tools.localslack import SlackStandin
-from tests.support.bot_process import BotProcess, free_port
-from tests.support.raw_requests import CONFIG
+from testkit.bot_process import BotProcess, free_port
+from testkit.raw_requests import CONFIG
 
 MB = 1000 * 1000
 MiB = 1024 * 1024

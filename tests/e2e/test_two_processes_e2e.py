@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from bot.tools.localslack import SlackStandin
-from tests.support.bot_process import BotProcess
-from tests.support.delay_proxy import DelayProxy
-from tests.support.flow import TOKEN, ScriptedAirflow
+from testkit.bot_process import BotProcess
+from testkit.delay_proxy import DelayProxy
+from testkit.flow import TOKEN, ScriptedAirflow
 
 USER = "U0ALICE"
 DAGS = [f"dag_{i:02d}" for i in range(30)]

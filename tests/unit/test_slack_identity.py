@@ -17,7 +17,7 @@ from bot.slack.identity import (
 )
 from bot.store import Store
 from bot.tools.localslack import SlackStandin
-from tests.support.bot_process import free_port
+from testkit.bot_process import free_port
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import requests
 
 from bot.tools.signing import post_signed, slash_command_body
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-token"
 
