@@ -14,6 +14,8 @@ and the demo (``demo/``) run against, shared by all three so none imports anothe
   and ``tls`` stand up Astronomer, Cloud Composer and MWAA on this machine.
 - The bot: ``bot_process`` runs it as the Procfile's ``web`` line does; ``flow`` runs the same
   app in process; ``airflow_client`` points the bot's client at a scripted server.
+- ``faults``: the fault suite's cases and their runner, which the benchmark (``bench.faults``)
+  runs at full scale and an end-to-end test at a tenth.
 
 Not part of the bot: it is not packaged (pyproject's ``packages.find`` takes ``bot*`` and
 ``commands*``), and is imported from the repository's root, as pytest and ``python -m bench.x``
