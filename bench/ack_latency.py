@@ -8,9 +8,9 @@ app in its default configuration.
 --subjects: the classic set measures those of ours, today and bolt-default listed (default:
 ours and bolt-default), the sharing set all those listed (default: all four).
 
-Sets up, all on 127.0.0.1: a real Airflow 3 (``tests.support.airflow_harness``) with the test
+Sets up, all on 127.0.0.1: a real Airflow 3 (``testkit.airflow_harness``) with the test
 DAGs and 50 more (``wide_00``..``wide_49``, one run each), the Slack stand-in
-(``tests.support.slack_standin``) and a ``DelayProxy`` in front of Airflow whose delay is set
+(``bot.tools.localslack``) and a ``DelayProxy`` in front of Airflow whose delay is set
 per scenario. Then, for every scenario (``bench.ack_scenarios``: the classic set, bursts of
 ``/airflow list``; the sharing set, 500 commands at 5 s with one and two processes), it starts
 the subject (``bench.ack_subjects``) afresh, warms it up with one command (proxy delay 0: JWT
@@ -64,10 +64,10 @@ from bench.ack_traffic import WIDE_DAGS
 from bench.dag_files import dags_folder
 from bench.list_dags import DirectApi
 from bench.report import log
-from tests.support.airflow_harness import AirflowServer
-from tests.support.bot_process import ROOT
-from tests.support.delay_proxy import DelayProxy
-from tests.support.slack_standin import SlackStandin
+from bot.tools.localslack import SlackStandin
+from testkit.airflow_harness import AirflowServer
+from testkit.bot_process import ROOT
+from testkit.delay_proxy import DelayProxy
 
 DEFAULT_DELAYS = (0.1, 5.0)
 DEFAULT_BURSTS = (1, 50, 500)
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-ack-"))
     today_tree, today_commit = code_of(args.today, run_dir)
     log(f"today's code: {args.today} = {today_commit[:12]}, in {today_tree}")
-    log("starting Airflow 3 (tests.support.airflow_harness) with 50 more DAGs")
+    log("starting Airflow 3 (testkit.airflow_harness) with 50 more DAGs")
     airflow = start_airflow_with_wide_dags(run_dir)
     results: list[Result] = []
     failed = True

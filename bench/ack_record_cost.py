@@ -10,7 +10,7 @@ settings and its PostgreSQL pool) used through ``Database.begin()``, one ``INSER
 commit per simulated ack, in a table shaped like design A's row made for the benchmark. Stores:
 
 - a SQLite file on local disk, the default store;
-- PostgreSQL started as the store tests start it (``tests.support.postgres_server``: fsync off);
+- PostgreSQL started as the store tests start it (``testkit.postgres_server``: fsync off);
 - the same server restarted with fsync on, PostgreSQL's default and a production server's.
 
 And, for reference, no store: building the row only. Each is measured on one thread and with
@@ -50,8 +50,8 @@ from bench.ack_report import percentile
 from bench.report import log, markdown_table
 from bot.store import clock
 from bot.store.engine import Database, engine_for, normalise_url
-from tests.support.bot_process import ROOT
-from tests.support.postgres_server import PostgresServer, _bin_dir
+from testkit.bot_process import ROOT
+from testkit.postgres_server import PostgresServer, _bin_dir
 
 DEFAULT_RECORDS = 2000
 DEFAULT_WARMUP = 200
@@ -398,7 +398,7 @@ def document(
             "process being killed (kill -9) but not the machine losing power. On Heroku the "
             "SQLite file is on the dyno's disk and emptied at every restart (README), so "
             "there design A needs PostgreSQL to survive a deploy at all.",
-            "- PostgreSQL: started by `tests.support.postgres_server` as the store tests "
+            "- PostgreSQL: started by `testkit.postgres_server` as the store tests "
             "start it (fsync off: a commit is not flushed to disk), and a second server "
             "restarted with fsync on, PostgreSQL's default, which a production server keeps. "
             "Both on this machine, reached over TCP on 127.0.0.1: no network between them.",
@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     servers: list[PostgresServer] = []
     subjects: list[Subject] = []
     try:
-        log("starting PostgreSQL twice (tests.support.postgres_server): fsync off, fsync on")
+        log("starting PostgreSQL twice (testkit.postgres_server): fsync off, fsync on")
         tests_pg = PostgresServer(bin_dir).start()
         servers.append(tests_pg)
         durable_pg = DurablePostgres(bin_dir).start()

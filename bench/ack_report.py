@@ -14,7 +14,7 @@ from bench.ack_subjects import BASELINE, OURS, SUBJECT_LABELS, TODAY
 from bench.ack_traffic import PROBE_INTERVAL, PROBES, SLACK_ACK_LIMIT
 from bench.report import host_info, markdown_table, pyplot
 from bot.serve import gunicorn_conf
-from tests.support.airflow_harness import AirflowServer
+from testkit.airflow_harness import AirflowServer
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:

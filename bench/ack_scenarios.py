@@ -29,8 +29,8 @@ from bench.ack_traffic import (
 )
 from bench.memory import read_memory
 from bot.serve import gunicorn_conf
-from tests.support.delay_proxy import DelayProxy
-from tests.support.slack_standin import SlackStandin
+from bot.tools.localslack import SlackStandin
+from testkit.delay_proxy import DelayProxy
 
 ANSWER_WINDOW = 60.0
 """How long after a burst's start its answers are waited for."""

@@ -1,6 +1,6 @@
 """The servers the ack benchmarks measure, and the Airflow they call.
 
-* ``ours``: the bot as the Procfile's ``web`` line runs it (``tests.support.bot_process``), with
+* ``ours``: the bot as the Procfile's ``web`` line runs it (``testkit.bot_process``), with
   its default settings (``WORKER_THREADS`` 32, ``MAX_PENDING`` 1000).
 * ``today``: the same, on the code of another git revision (``--today``, default main just
   before issue 19 was merged), taken with ``git archive`` and put first on ``PYTHONPATH``: the
@@ -27,9 +27,9 @@ from typing import Any
 
 import requests
 
-from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
-from tests.support.airflow_harness import start as start_airflow
-from tests.support.bot_process import ROOT, BotProcess
+from testkit.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
+from testkit.airflow_harness import start as start_airflow
+from testkit.bot_process import ROOT, BotProcess
 
 OURS = "ours"
 TODAY = "today"

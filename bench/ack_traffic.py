@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bench.ack_subjects import USER, Subject
-from tests.support.bot_process import SIGNING_SECRET
-from tests.support.conversation import visible_text
-from tests.support.signing import sign, slash_command_body
-from tests.support.slack_standin import Call, SlackStandin
+from bot.tools.localslack import Call, SlackStandin
+from bot.tools.signing import sign, slash_command_body
+from testkit.bot_process import SIGNING_SECRET
+from testkit.conversation import visible_text
 
 SLACK_ACK_LIMIT = 3.0
 """Slack shows the user an error when a slash command is not acknowledged within 3 s."""
@@ -28,7 +28,7 @@ WARM_UP_TIMEOUT = 60.0
 WARM_UP_ROUNDS = 10
 COMMAND_TEXT = "list"
 ANSWER_MARKER = "etl_daily"
-"""A DAG of tests/support/dags that any answer listing the DAGs names."""
+"""A DAG of testkit/dags that any answer listing the DAGs names."""
 WIDE_DAGS = [f"wide_{n:02d}" for n in range(50)]
 """The 50 DAGs the spread scenario asks about (bench.ack_latency adds them to Airflow; their ids
 sort after the test DAGs', so an unfiltered list still shows etl_daily)."""

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.client_vs_official [--majors 3,2] [--rounds 5] [--threads 8]
         [--list-calls 200] [--get-calls 200] [--trigger-calls 100]
 
-For each Airflow major version, it starts a real Airflow on 127.0.0.1 (``tests.support.airflow_harness``,
+For each Airflow major version, it starts a real Airflow on 127.0.0.1 (``testkit.airflow_harness``,
 no scheduler) with the test DAGs and filler DAGs enough for a full page of 20, and measures
 calls per second of three operations through both clients:
 
@@ -72,7 +72,7 @@ from bench.report import log, markdown_table, pyplot
 from bot.airflow import AirflowClient
 from bot.airflow.clients import client_for
 from bot.config import Deployment
-from tests.support.airflow_harness import (
+from testkit.airflow_harness import (
     ADMIN_PASSWORD,
     ADMIN_USER,
     AirflowServer,
@@ -470,7 +470,7 @@ def run_major(
 ) -> MajorRun:
     began = time.monotonic()
     venv = official_v2_venv() if major == 2 else None
-    log(f"starting Airflow {major} (tests.support.airflow_harness, no scheduler)")
+    log(f"starting Airflow {major} (testkit.airflow_harness, no scheduler)")
     # The same room in Airflow 3's database pool as bench.ack_latency gives it: with the
     # default 5 + 10, its api-server can freeze for good under ~24 concurrent calls.
     airflow = start_bench_airflow(

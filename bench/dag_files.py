@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.support.airflow_harness import DAGS_FOLDER
+from testkit.airflow_harness import DAGS_FOLDER
 
 GENERATED = '''\
 """{doc}"""

@@ -4,13 +4,13 @@
         [--repeats 5]
 
 Sets up, all on 127.0.0.1: a folder of generated DAG files (``--dags`` DAGs, 100 per file, as a
-DAG factory would write them), a real Airflow (``tests.support.airflow_harness``) serialising them at
-start-up, some DAG runs, the Slack stand-in (``tests.support.slack_standin``) and a ``DelayProxy`` in
+DAG factory would write them), a real Airflow (``testkit.airflow_harness``) serialising them at
+start-up, some DAG runs, the Slack stand-in (``bot.tools.localslack``) and a ``DelayProxy`` in
 front of Airflow that records every API call and answers after ``--delays`` seconds. Two
 subjects are started side by side against the same proxy, under the Procfile's gunicorn
 settings:
 
-* ``ours``: the bot as the Procfile's ``web`` line runs it (``tests.support.bot_process.BotProcess``);
+* ``ours``: the bot as the Procfile's ``web`` line runs it (``testkit.bot_process.BotProcess``);
 * ``naive``: ``bench/naive_list_app.py``, a Bolt app that pages through ``GET /dags`` until it
   has every DAG (100 per call, Airflow's cap) and shows 20 of them.
 
@@ -62,12 +62,12 @@ import requests
 from bench.ack_subjects import Subject, start_bench_airflow, widen_backlog
 from bench.report import log, markdown_table, pyplot
 from bot.serve import gunicorn_conf
-from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
-from tests.support.bot_process import ROOT, SIGNING_SECRET
-from tests.support.conversation import visible_text
-from tests.support.delay_proxy import DelayProxy
-from tests.support.signing import block_actions_body, post_signed, slash_command_body
-from tests.support.slack_standin import Call, SlackStandin
+from bot.tools.localslack import Call, SlackStandin
+from bot.tools.signing import block_actions_body, post_signed, slash_command_body
+from testkit.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
+from testkit.bot_process import ROOT, SIGNING_SECRET
+from testkit.conversation import visible_text
+from testkit.delay_proxy import DelayProxy
 
 OURS = "ours"
 NAIVE = "naive"
@@ -1021,9 +1021,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         generate_seconds = time.monotonic() - generated
         with SlackStandin() as slack:
             for major in args.airflow:
-                log(
-                    f"starting Airflow {major} with {args.dags} DAGs (tests.support.airflow_harness)"
-                )
+                log(f"starting Airflow {major} with {args.dags} DAGs (testkit.airflow_harness)")
                 deployment = start_deployment(major, dags, run_dir / f"airflow{major}", args.dags)
                 try:
                     results.append(

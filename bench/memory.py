@@ -53,10 +53,10 @@ from bench.ack_subjects import (
 )
 from bench.ack_traffic import answered_ok, fire, match_answers, new_commands, warm_up
 from bench.report import host_info, log, markdown_table, pyplot
-from tests.support.airflow_harness import AirflowServer
-from tests.support.bot_process import ROOT
-from tests.support.delay_proxy import DelayProxy
-from tests.support.slack_standin import SlackStandin
+from bot.tools.localslack import SlackStandin
+from testkit.airflow_harness import AirflowServer
+from testkit.bot_process import ROOT
+from testkit.delay_proxy import DelayProxy
 
 DEFAULT_BURST = 500
 DEFAULT_DELAYS = (5.0, 0.1)
@@ -773,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.monotonic()
     run_dir = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     runs: list[SubjectRun] = []
-    log("starting Airflow 3 (tests.support.airflow_harness)")
+    log("starting Airflow 3 (testkit.airflow_harness)")
     airflow = start_bench_airflow(3, run_dir / "airflow")
     failed = True
     try:

@@ -92,7 +92,7 @@ def measure_one(case: str, subject: str) -> Result:
     from bot.serve.wsgi import EVENTS_PATH, wsgi_app
     from bot.tools.localbot import LocalBot
     from bot.tools.signing import sign
-    from tests.support.bot_process import free_port
+    from testkit.bot_process import free_port
 
     logging.disable(logging.CRITICAL)
     tmp = Path(tempfile.mkdtemp(prefix="bench-limits-"))
@@ -237,9 +237,9 @@ def _reading_while_sending(port: int, body: bytes) -> tuple[str, float]:
 
 
 def measure_served() -> list[Served]:
-    from tests.support.bot_process import BotProcess, free_port
-    from tests.support.raw_requests import CONFIG
-    from tests.support.slack_standin import SlackStandin
+    from bot.tools.localslack import SlackStandin
+    from testkit.bot_process import BotProcess, free_port
+    from testkit.raw_requests import CONFIG
 
     results: list[Served] = []
     with (

@@ -1,6 +1,6 @@
 """What the state store holds after a soak of commands, and what pruning leaves of it.
 
-The real bot in process (tests.support.flow: the app the Procfile serves, the Slack stand-in, a
+The real bot in process (testkit.flow: the app the Procfile serves, the Slack stand-in, a
 scripted Airflow 3 with 25 DAGs) answers N signed commands, a mix of what people type: lists
 (each reply's buttons are stored actions), statuses, triggers (each run followed to its end)
 and triggers on a deployment with ``confirm: true`` (each a pending confirmation). Then the
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.report import log, markdown_table
 from bot.store import Retention
-from tests.support.flow import FlowBot, ScriptedAirflow, deployment, flow_bot
+from testkit.flow import FlowBot, ScriptedAirflow, deployment, flow_bot
 
 FOLLOW_WAIT_S = 2.5  # longer than the follower's poll (2 s), so every ended run is reported
 RESULTS = Path(__file__).parent / "results" / "store_soak.md"

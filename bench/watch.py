@@ -1,7 +1,7 @@
 """Watching 5,000 DAGs for 100 subscriptions: Airflow calls per interval, time to the alert,
 resident memory, and every alert posted once.
 
-The real bot in process (tests.support.flow: the app the Procfile serves, with its watcher
+The real bot in process (testkit.flow: the app the Procfile serves, with its watcher
 running in the background as in production, the Slack stand-in) against a scripted Airflow 3
 holding 5,000 DAGs (10 teams x 5 kinds x 100) and 10,000 runs that ended before the watch
 began. 100 subscriptions over 10 channels, made by signed ``/airflow subscribe`` commands: per
@@ -61,8 +61,8 @@ import requests
 from bench.report import log, markdown_table, pyplot
 from bot.core.watcher import PAGE, PAGES_PER_ROUND, Watcher
 from bot.store import Store
-from tests.support.fake_http import Request, Response
-from tests.support.flow import TOKEN, FlowBot, ScriptedAirflow, deployment, flow_bot
+from testkit.fake_http import Request, Response
+from testkit.flow import TOKEN, FlowBot, ScriptedAirflow, deployment, flow_bot
 
 RESULTS = Path(__file__).parent / "results" / "watch.md"
 CHART = RESULTS.with_suffix(".png")
@@ -715,7 +715,7 @@ def report(o: Outcome, f: Figures) -> str:
         f"# Watching {len(dag_ids()):,} DAGs for {len(subscriptions())} subscriptions",
         "",
         f"`WATCH_INTERVAL_SECONDS={o.interval}`; one deployment, Airflow 3's API "
-        f"(tests.support.flow.ScriptedAirflow, in this process) with {len(dag_ids()):,} DAGs and "
+        f"(testkit.flow.ScriptedAirflow, in this process) with {len(dag_ids()):,} DAGs and "
         f"{len(dag_ids()) * HISTORY:,} runs that ended before the watch began; "
         f"{len(subscriptions())} subscriptions over {TEAMS} channels by signed `/airflow "
         f"subscribe` (50 patterns, 50 exact DAG ids; failures and successes), together "

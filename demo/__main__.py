@@ -1,7 +1,7 @@
 """``./scripts/demo``: try the bot on this machine, with nothing of your own to set up.
 
 Starts a real Airflow 3 on 127.0.0.1 with the sample DAGs in ``demo/dags`` (installed on first use
-and cached, by ``tests/support/airflow_harness.py``), writes a config that makes you an operator,
+and cached, by ``testkit/airflow_harness.py``), writes a config that makes you an operator,
 and opens ``python -m bot console`` against it. Everything stops, and the temporary files go, when
 the console ends (Ctrl-D).
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot.airflow import AirflowClient, AirflowError
 from bot.tools.console import DEFAULT_USER, run_console
-from tests.support.airflow_harness import (
+from testkit.airflow_harness import (
     ADMIN_PASSWORD,
     ADMIN_USER,
     AIRFLOW_VERSIONS,

@@ -1,4 +1,4 @@
-"""Shared fixtures: real Airflows (tests.support.airflow_fixtures), the Slack stand-in, the bot
+"""Shared fixtures: real Airflows (testkit.airflow_fixtures), the Slack stand-in, the bot
 process."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.airflow_harness import ADMIN_PASSWORD, AirflowServer
-from tests.support.bot_process import BotProcess, free_port
-from tests.support.fake_http import FakeHTTPServer
-from tests.support.slack_standin import SlackStandin
-from tests.support.tls import LocalCA, make_ca
+from bot.tools.localslack import SlackStandin
+from testkit.airflow_harness import ADMIN_PASSWORD, AirflowServer
+from testkit.bot_process import BotProcess, free_port
+from testkit.fake_http import FakeHTTPServer
+from testkit.tls import LocalCA, make_ca
 
-pytest_plugins = ["tests.support.airflow_fixtures", "tests.support.postgres_server"]
+pytest_plugins = ["testkit.airflow_fixtures", "testkit.postgres_server"]
 
 # No test may ask a cloud's metadata service (169.254.169.254) who this machine is: Google's and
 # Amazon's libraries go there when nothing else gives them credentials. Set before either is
@@ -28,7 +28,7 @@ DOWN_TIMEOUT = 2
 
 @pytest.fixture
 def server() -> Iterator[FakeHTTPServer]:
-    """A scriptable HTTP server (tests.support.fake_http), for the Airflow client's unit tests."""
+    """A scriptable HTTP server (testkit.fake_http), for the Airflow client's unit tests."""
     with FakeHTTPServer() as srv:
         yield srv
 

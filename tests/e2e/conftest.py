@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.airflow_fixtures import scheduled_airflow
-from tests.support.airflow_harness import AirflowServer
+from testkit.airflow_fixtures import scheduled_airflow
+from testkit.airflow_harness import AirflowServer
 
-# The DAGs whose runs the modules start (tests/support/dags/).
+# The DAGs whose runs the modules start (testkit/dags/).
 RUN_DAGS = ("quick_success", "always_fails", "logs_then_fails")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.airflow_harness import (
+from testkit.airflow_harness import (
     ADMIN_PASSWORD,
     ADMIN_USER,
     AIRFLOW_VERSIONS,

@@ -16,15 +16,15 @@ from bot.airflow import (
     AirflowNotFound,
     AirflowUnavailable,
 )
-from tests.support.airflow_harness import (
+from testkit.airflow_harness import (
     ADMIN_PASSWORD,
     ADMIN_USER,
     VIEWER_PASSWORD,
     VIEWER_USER,
     AirflowServer,
 )
-from tests.support.airflow_probe import AirflowProbe
-from tests.support.bot_process import free_port
+from testkit.airflow_probe import AirflowProbe
+from testkit.bot_process import free_port
 
 
 def admin(server: AirflowServer, **kwargs: object) -> AirflowClient:

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
+from bot.tools.localslack import Call, SlackStandin
+from bot.tools.signing import block_actions_body, post_signed, view_submission_body
+from testkit.airflow_harness import AirflowServer
+from testkit.airflow_probe import AirflowProbe
+from testkit.bot_process import SIGNING_SECRET, BotProcess
+from testkit.conversation import finished_conversation, visible_text
 from tests.conftest import E2E_ENV
-from tests.support.airflow_harness import AirflowServer
-from tests.support.airflow_probe import AirflowProbe
-from tests.support.bot_process import SIGNING_SECRET, BotProcess
-from tests.support.conversation import finished_conversation, visible_text
-from tests.support.signing import block_actions_body, post_signed, view_submission_body
-from tests.support.slack_standin import Call, SlackStandin
 
 ALICE, CAROL, VIEWER = "U0ALICE", "U0CAROL", "U0VIEWER"
 APPROVERS = "S0APPROVERS"

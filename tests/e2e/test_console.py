@@ -26,7 +26,7 @@ import pytest
 
 from bot.tools.console import Console
 from bot.tools.localbot import LocalBot
-from tests.support.airflow_harness import ADMIN_PASSWORD, AirflowServer
+from testkit.airflow_harness import ADMIN_PASSWORD, AirflowServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """

@@ -1,6 +1,6 @@
 """``python -m bot doctor`` on a good setup and on broken ones, each failure named.
 
-Real Airflows (tests.support.airflow_fixtures) and the local Slack stand-in play the deployments and
+Real Airflows (testkit.airflow_fixtures) and the local Slack stand-in play the deployments and
 Slack; a tiny scripted server plays an Airflow whose clock is off.
 """
 
@@ -23,8 +23,8 @@ import pytest
 from bot.tools.doctor import run_doctor
 from bot.tools.localslack import SlackStandin
 from bot.tools.manifest_check import Handled, check_manifest, handled_by_code, load_manifest
-from tests.support.airflow_harness import ADMIN_PASSWORD, AirflowServer
-from tests.support.bot_process import free_port
+from testkit.airflow_harness import ADMIN_PASSWORD, AirflowServer
+from testkit.bot_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNING_SECRET = "doctor-signing-secret-0123"

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.bot_process import BotProcess, free_port
-from tests.support.fake_http import FakeHTTPServer, Response
-from tests.support.mwaa_standin import MwaaApi, aws_env
-from tests.support.platforms import ENVIRONMENT, REGION, mwaa_config
-from tests.support.raw_requests import CONFIG
-from tests.support.slack_standin import SlackStandin
-from tests.support.token_endpoint import SERVICE_ACCOUNT, TokenEndpoint, service_account_key
+from bot.tools.localslack import SlackStandin
+from testkit.bot_process import BotProcess, free_port
+from testkit.fake_http import FakeHTTPServer, Response
+from testkit.mwaa_standin import MwaaApi, aws_env
+from testkit.platforms import ENVIRONMENT, REGION, mwaa_config
+from testkit.raw_requests import CONFIG
+from testkit.token_endpoint import SERVICE_ACCOUNT, TokenEndpoint, service_account_key
 
 COMMANDS = {
     "procfile-web": None,  # the Procfile's line, through a shell

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
+from bot.tools.localslack import SlackStandin
+from bot.tools.signing import block_actions_body, post_signed, slash_command_body
+from testkit.airflow_harness import AirflowServer
+from testkit.airflow_probe import AirflowProbe
+from testkit.bot_process import SIGNING_SECRET, BotProcess
+from testkit.conversation import finished_conversation, visible_text
+from testkit.delay_proxy import DelayProxy
 from tests.conftest import E2E_ENV
-from tests.support.airflow_harness import AirflowServer
-from tests.support.airflow_probe import AirflowProbe
-from tests.support.bot_process import SIGNING_SECRET, BotProcess
-from tests.support.conversation import finished_conversation, visible_text
-from tests.support.delay_proxy import DelayProxy
-from tests.support.signing import block_actions_body, post_signed, slash_command_body
-from tests.support.slack_standin import SlackStandin
 
 USER, CHANNEL = "U0ALICE", "C0FAULTS"
 DAG = "manual_only"

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
+from bot.tools.localslack import SlackStandin
+from bot.tools.signing import block_actions_body, post_signed, view_submission_body
+from testkit import airflow_harness
+from testkit.airflow_harness import AirflowServer
+from testkit.airflow_probe import AirflowProbe
+from testkit.bot_process import SIGNING_SECRET, BotProcess
+from testkit.conversation import visible_text
 from tests.conftest import E2E_ENV
-from tests.support import airflow_harness
-from tests.support.airflow_harness import AirflowServer
-from tests.support.airflow_probe import AirflowProbe
-from tests.support.bot_process import SIGNING_SECRET, BotProcess
-from tests.support.conversation import visible_text
-from tests.support.signing import block_actions_body, post_signed, view_submission_body
-from tests.support.slack_standin import SlackStandin
 
 pytestmark = pytest.mark.airflow
 CHANNEL, ALICE = "C0HITLE2E", "U0ALICE"

@@ -1,5 +1,5 @@
 """`/airflow logs`, marking a run and the runs that ended, against a real Airflow 2 and 3 whose
-scheduler really runs ``logs_then_fails`` (tests/support/dags/logs.py): its failing task prints
+scheduler really runs ``logs_then_fails`` (testkit/dags/logs.py): its failing task prints
 60 numbered lines and a hostile one, then raises.
 
 Runs are started as someone outside the bot would start them (the API), as a failure alert's
@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from bot.airflow import AirflowClient
+from bot.tools.localslack import SlackStandin
+from bot.tools.signing import block_actions_body, post_signed
+from testkit.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
+from testkit.airflow_probe import AirflowProbe
+from testkit.bot_process import SIGNING_SECRET, BotProcess
+from testkit.conversation import finished_conversation, visible_text
 from tests.conftest import E2E_ENV
-from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
-from tests.support.airflow_probe import AirflowProbe
-from tests.support.bot_process import SIGNING_SECRET, BotProcess
-from tests.support.conversation import finished_conversation, visible_text
-from tests.support.signing import block_actions_body, post_signed
-from tests.support.slack_standin import SlackStandin
 
 pytestmark = pytest.mark.airflow
 CHANNEL = "C0LOGS"

@@ -1,4 +1,4 @@
-"""The fault suite of what the bot owes Slack (bench/faults.py), at a tenth of its durations:
+"""The fault suite of what the bot owes Slack (testkit/faults.py), at a tenth of its durations:
 the bot as a host runs it, on PostgreSQL, through Slack's outage (also while it starts), a
 deploy, a crash, a database restart and an Airflow outage, a kill -9 of one worker or of every
 process (on this machine or with the machine lost). Each command acknowledged gets one answer
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import faults
-from tests.support.postgres_server import PostgresServer
-from tests.support.slack_standin import SlackStandin
+from bot.tools.localslack import SlackStandin
+from testkit import faults
+from testkit.postgres_server import PostgresServer
 
 SCALE = 0.1
 

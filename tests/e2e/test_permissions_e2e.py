@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
+from bot.tools.localslack import Call, SlackStandin
+from testkit.airflow_harness import AirflowServer
+from testkit.airflow_probe import AirflowProbe
+from testkit.bot_process import BotProcess
+from testkit.conversation import finished_conversation, visible_text
 from tests.conftest import E2E_ENV
-from tests.support.airflow_harness import AirflowServer
-from tests.support.airflow_probe import AirflowProbe
-from tests.support.bot_process import BotProcess
-from tests.support.conversation import finished_conversation, visible_text
-from tests.support.slack_standin import Call, SlackStandin
 
 OPERATOR, VIEWER, TEAM_MEMBER, OUTSIDER = "U0OPERATOR", "U0VIEWER", "U0TEAMMATE", "U0OUTSIDER"
 TEAM_GROUP = "S0ETLTEAM"

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.tools.localslack import SlackStandin
-from tests.e2e.test_doctor import doctor, fails, setup
-from tests.support.airflow_harness import AirflowServer
-from tests.support.platforms import (
+from testkit.airflow_harness import AirflowServer
+from testkit.platforms import (
     ENVIRONMENT,
     REGION,
     Platform,
@@ -26,8 +25,9 @@ from tests.support.platforms import (
     mwaa_config,
     upstream_of,
 )
-from tests.support.tls import LocalCA
-from tests.support.token_endpoint import SERVICE_ACCOUNT
+from testkit.tls import LocalCA
+from testkit.token_endpoint import SERVICE_ACCOUNT
+from tests.e2e.test_doctor import doctor, fails, setup
 
 GRANT = "grants:\n  - role: operator\n    users: [U012ABCDEF]\n"
 

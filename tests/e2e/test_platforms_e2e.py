@@ -21,12 +21,12 @@ import pytest
 from bot.airflow.clients import client_for
 from bot.config import Deployment
 from bot.config.model import MwaaEnvironment
-from tests.conftest import OPERATOR_GRANT
-from tests.support.airflow_harness import AirflowServer
-from tests.support.airflow_probe import AirflowProbe
-from tests.support.bot_process import BotProcess
-from tests.support.conversation import finished_conversation
-from tests.support.platforms import (
+from bot.tools.localslack import SlackStandin
+from testkit.airflow_harness import AirflowServer
+from testkit.airflow_probe import AirflowProbe
+from testkit.bot_process import BotProcess
+from testkit.conversation import finished_conversation
+from testkit.platforms import (
     ENVIRONMENT,
     REGION,
     Platform,
@@ -38,8 +38,8 @@ from tests.support.platforms import (
     mwaa_config,
     upstream_of,
 )
-from tests.support.slack_standin import SlackStandin
-from tests.support.tls import LocalCA
+from testkit.tls import LocalCA
+from tests.conftest import OPERATOR_GRANT
 
 USER = "U0ALICE"
 SHORT_LIFETIME = 10.0  # the token of `short`: renewed after 5 s

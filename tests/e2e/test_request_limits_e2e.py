@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.bot_process import BotProcess, free_port
-from tests.support.raw_requests import CONFIG
-from tests.support.slack_standin import SlackStandin
+from bot.tools.localslack import SlackStandin
+from testkit.bot_process import BotProcess, free_port
+from testkit.raw_requests import CONFIG
 
 MB = 1000 * 1000
 MiB = 1024 * 1024

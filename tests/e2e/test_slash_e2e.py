@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.tools.localslack import SlackStandin
+from testkit.airflow_harness import AirflowServer
+from testkit.airflow_probe import AirflowProbe
+from testkit.bot_process import BotProcess
+from testkit.conversation import finished_conversation, visible_text
+from testkit.delay_proxy import DelayProxy
 from tests.conftest import DOWN_TIMEOUT, E2E_ENV, OPERATOR_GRANT, e2e_config
-from tests.support.airflow_harness import AirflowServer
-from tests.support.airflow_probe import AirflowProbe
-from tests.support.bot_process import BotProcess
-from tests.support.conversation import finished_conversation, visible_text
-from tests.support.delay_proxy import DelayProxy
-from tests.support.slack_standin import SlackStandin
 
 USER = "U0ALICE"
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.tools.localslack import SlackStandin
+from bot.tools.signing import slash_command_fields
+from testkit.airflow_harness import AirflowServer
+from testkit.bot_process import BotProcess
+from testkit.conversation import finished_conversation, visible_text
 from tests.conftest import E2E_ENV, OPERATOR_GRANT, e2e_config
-from tests.support.airflow_harness import AirflowServer
-from tests.support.bot_process import BotProcess
-from tests.support.conversation import finished_conversation, visible_text
-from tests.support.signing import slash_command_fields
-from tests.support.slack_standin import SlackStandin
 
 APP_TOKEN = "xapp-test-token"
 

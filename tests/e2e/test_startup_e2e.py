@@ -2,7 +2,7 @@
 ``python -m bot``) runs it, against the Slack stand-in answering 503.
 
 Only a token Slack refuses stops the start; Slack not answering never does. No Airflow is
-needed beyond a scripted one (tests/support/flow.py).
+needed beyond a scripted one (testkit/flow.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import pytest
 
 from bot.slack.identity import STARTING_UP
 from bot.slack.workspace import NOT_OURS
-from tests.support.bot_process import SIGNING_SECRET, BotProcess
-from tests.support.conversation import finished_conversation
-from tests.support.flow import TOKEN, ScriptedAirflow, deployment
-from tests.support.signing import post_signed, slash_command_body, slash_command_fields
-from tests.support.slack_standin import SlackStandin
+from bot.tools.localslack import SlackStandin
+from bot.tools.signing import post_signed, slash_command_body, slash_command_fields
+from testkit.bot_process import SIGNING_SECRET, BotProcess
+from testkit.conversation import finished_conversation
+from testkit.flow import TOKEN, ScriptedAirflow, deployment
 
 USER, CHANNEL, DAG = "U0ALICE", "C0OPS", "etl"
 APP_TOKEN = "xapp-test-token"

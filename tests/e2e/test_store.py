@@ -31,8 +31,8 @@ from bot.store import (
     normalise_url,
 )
 from bot.store.schema import outbox
-from tests.support.bot_process import procfile_command
-from tests.support.postgres_server import PASSWORD, PostgresServer
+from testkit.bot_process import procfile_command
+from testkit.postgres_server import PASSWORD, PostgresServer
 
 
 def _record(store: Store, n: int = 0, **overrides: object) -> int:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.bot_process import BotProcess
-from tests.support.delay_proxy import DelayProxy
-from tests.support.flow import TOKEN, ScriptedAirflow
-from tests.support.slack_standin import SlackStandin
+from bot.tools.localslack import SlackStandin
+from testkit.bot_process import BotProcess
+from testkit.delay_proxy import DelayProxy
+from testkit.flow import TOKEN, ScriptedAirflow
 
 USER = "U0ALICE"
 DAGS = [f"dag_{i:02d}" for i in range(30)]

@@ -1,6 +1,6 @@
 """What the flow tests share: a scripted Airflow, the real bot started with a test's config
-(tests.support.flow), for one test or for a whole module, and a bare local bot for the tests of
-what reaches ``POST /slack/events`` (tests.support.raw_requests)."""
+(testkit.flow), for one test or for a whole module, and a bare local bot for the tests of
+what reaches ``POST /slack/events`` (testkit.raw_requests)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from bot.serve.wsgi import WsgiApp, wsgi_app
 from bot.tools.localbot import LocalBot
-from tests.support.flow import ScriptedAirflow, StartFlow, flows
-from tests.support.raw_requests import local_env
+from testkit.flow import ScriptedAirflow, StartFlow, flows
+from testkit.raw_requests import local_env
 
 
 @contextmanager
@@ -34,7 +34,7 @@ def airflow() -> Iterator[ScriptedAirflow]:
 
 @pytest.fixture
 def start_flow(tmp_path: Path) -> Iterator[StartFlow]:
-    """``start_flow(config, env=None, follower=...)``: the bot (``tests.support.flow.flow_bot``)
+    """``start_flow(config, env=None, follower=...)``: the bot (``testkit.flow.flow_bot``)
     with that config, on a store under the test's ``tmp_path``; stopped after the test."""
     with flows(tmp_path) as start:
         yield start
@@ -59,7 +59,7 @@ def start_module_flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Star
 def local(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalBot]:
-    """The bare local bot (``tests.support.raw_requests.local_env``), with the settings in the
+    """The bare local bot (``testkit.raw_requests.local_env``), with the settings in the
     test module's ``LOCAL_ENV`` if it has one; one per module."""
     more: dict[str, str] = getattr(request.module, "LOCAL_ENV", {})
     bot = LocalBot.start(local_env(tmp_path_factory.mktemp("local"), **more))

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
+from testkit.conversation import visible_text
+from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from bot.store import AuditEntry
-from tests.support.conversation import visible_text
-from tests.support.fake_http import Request
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment, find_button
+from testkit.conversation import visible_text
+from testkit.fake_http import Request
+from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, deployment, find_button
 
 ALICE, BOB, CAROL, DAN, VIEWER = "U0ALICE", "U0BOB", "U0CAROL", "U0DAN", "U0VIEWER"
 APPROVER_GROUP = "S0APPROVE"  # Dan is in it; Bob is an approver by name

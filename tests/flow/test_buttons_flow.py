@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.conversation import visible_text
-from tests.support.fake_http import Request
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, find_button, flow_config
+from testkit.conversation import visible_text
+from testkit.fake_http import Request
+from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, find_button, flow_config
 
 ALICE, BOB, VIEWER = "U0ALICE", "U0BOB", "U0VIEWER"
 CHANNEL = "C0FLOW"

@@ -12,7 +12,7 @@ import pytest
 
 from bot.slack.origin import CONSOLE_HEADER, origin_of
 from bot.tools.console import Console
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
+from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 
 USER, CHANNEL, AUDIT = "U0ALICE", "C0FLOW", "C0AUDIT"
 

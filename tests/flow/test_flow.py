@@ -1,12 +1,12 @@
-"""The in-process flow harness (tests.support.flow) against the real bot: what other flow tests
+"""The in-process flow harness (testkit.flow) against the real bot: what other flow tests
 rely on."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
+from testkit.conversation import visible_text
+from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, find_button, flow_config
+from testkit.conversation import visible_text
+from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, find_button, flow_config
 
 ALICE = "U0ALICE"
 CHANNEL = "C0FLOW"

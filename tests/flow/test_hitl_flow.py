@@ -17,9 +17,9 @@ from bot.airflow.hitl import HitlAnswered, hitl_from_json
 from bot.core.hitl import claim_id
 from bot.store import NewAction
 from commands import respond
+from testkit.conversation import visible_text
+from testkit.flow import TOKEN, FlowBot, ScriptedAirflow, StartFlow, deployment
 from tests.flow.test_watch_flow import quiet
-from tests.support.conversation import visible_text
-from tests.support.flow import TOKEN, FlowBot, ScriptedAirflow, StartFlow, deployment
 
 ALICE, BOB, VIEWER = "U0ALICE", "U0BOB", "U0VIEW"
 HITL, OTHER = "C0HITL", "C0OTHER"

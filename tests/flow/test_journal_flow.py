@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.app import journal_dir
-from tests.support.flow import (
+from testkit.flow import (
     USER,
     Delivery,
     FlowBot,

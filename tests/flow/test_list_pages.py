@@ -19,8 +19,8 @@ from bot.core.permissions import Access, Scope
 from bot.core.reply import Reply
 from commands import REGISTRY
 from commands import list as list_
-from tests.support.conversation import visible_text
-from tests.support.fake_http import FakeHTTPServer, Request, Response
+from testkit.conversation import visible_text
+from testkit.fake_http import FakeHTTPServer, Request, Response
 
 VERB_FACTS = REGISTRY.facts()
 DAG_COUNT = 45

@@ -13,9 +13,9 @@ import pytest
 
 from bot.core.buttons import seal
 from bot.core.reply import Buttons, Intent, Reply, actions, section
-from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, deployment, flow_bot
-from tests.support.scripted_tasks import ScriptedTask
+from testkit.conversation import visible_text
+from testkit.flow import FlowBot, ScriptedAirflow, deployment, flow_bot
+from testkit.scripted_tasks import ScriptedTask
 
 ALICE, VERA, NOBODY = "U0ALICE", "U0VERA", "U0NOBODY"
 CHANNEL = "C0FLOW"

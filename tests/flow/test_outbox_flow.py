@@ -16,8 +16,8 @@ from sqlalchemy import update
 
 from bot.slack.delivery import EVENT_TYPE
 from bot.store.schema import outbox
-from tests.support.conversation import visible_text
-from tests.support.flow import CHANNEL, USER, FlowBot, ScriptedAirflow, StartFlow, flow_config
+from testkit.conversation import visible_text
+from testkit.flow import CHANNEL, USER, FlowBot, ScriptedAirflow, StartFlow, flow_config
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """What reaches Slack: no mention, channel ping or link exists unless the bot's code made it.
 
 Whatever a user types, Airflow returns or the config holds is escaped where it is rendered
-(issue 13, item 2). The real bot runs in process (tests.support.flow) against a scripted Airflow
+(issue 13, item 2). The real bot runs in process (testkit.flow) against a scripted Airflow
 whose DAG ids, descriptions, run notes and error messages are hostile; every call it makes to Slack,
 and every ack, is searched for live markup.
 """
@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core.reply import code, code_block, escape, link
-from tests.support.fake_http import Response
-from tests.support.flow import API, FlowBot, ScriptedAirflow, StartFlow, deployment
+from testkit.fake_http import Response
+from testkit.flow import API, FlowBot, ScriptedAirflow, StartFlow, deployment
 
 GRANTED, VIEWER, NOBODY = "U0ALICE", "U0VIEWER", "U0NOBODY"
 CHANNEL, AUDIT = "C0FLOW", "C0AUDIT"

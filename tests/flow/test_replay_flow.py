@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.flow import (
+from testkit.flow import (
     Delivery,
     FlowBot,
     ScriptedAirflow,

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from bot.serve.wsgi import WsgiApp
 from bot.tools.localbot import LocalBot
 from bot.tools.signing import sign
-from tests.support.raw_requests import call, environ
+from testkit.raw_requests import call, environ
 
 LIMIT = 64 * 1024
 LOCAL_ENV = {"MAX_REQUEST_BYTES": str(LIMIT)}  # the local bot's (tests/flow/conftest.py)

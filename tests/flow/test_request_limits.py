@@ -23,7 +23,7 @@ from bot.serve.request_limits import MAX_JSON_DEPTH, discard_body, too_large
 from bot.serve.wsgi import WsgiApp
 from bot.tools.localbot import LocalBot
 from bot.tools.signing import sign, slash_command_body
-from tests.support.raw_requests import call, environ
+from testkit.raw_requests import call, environ
 
 MiB = 1024 * 1024
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.conversation import visible_text
-from tests.support.flow import ScriptedAirflow, StartFlow, deployment
+from testkit.conversation import visible_text
+from testkit.flow import ScriptedAirflow, StartFlow, deployment
 
 ALICE, BOB, CAROL, DAVE = "U0ALICE", "U0BOB", "U0CAROL", "U0DAVE"
 CHANNEL = "C0FLOW"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.conversation import visible_text
-from tests.support.fake_http import Response
-from tests.support.flow import FlowBot, ScriptedAirflow, deployment, flow_bot
+from testkit.conversation import visible_text
+from testkit.fake_http import Response
+from testkit.flow import FlowBot, ScriptedAirflow, deployment, flow_bot
 
 LIST_PATH = "/api/v2/dags"
 RUNS_LIST_PATH = "/api/v2/dags/~/dagRuns/list"

@@ -18,7 +18,7 @@ from bot.serve.socket_mode import LimitedSocketModeHandler
 from bot.slack.workspace import NOT_OURS
 from bot.tools.localslack import SlackStandin
 from bot.tools.signing import slash_command_fields
-from tests.support.raw_requests import local_env
+from testkit.raw_requests import local_env
 
 LIMIT = 64 * 1024
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.conversation import visible_text
-from tests.support.flow import CHANNEL, FlowBot, ScriptedAirflow, StartFlow, deployment
+from testkit.conversation import visible_text
+from testkit.flow import CHANNEL, FlowBot, ScriptedAirflow, StartFlow, deployment
 
 ALICE, LIMITED, VIEWER = "U0ALICE", "U0LIMIT", "U0VIEW"
 ALERTS = "C0ALERTS"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
+from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 
 ALICE, DAN, ERIN = "U0ALICE", "U0DAN", "U0ERIN"
 OPS, APPROVE = "S0OPS", "S0APPROVE"  # Erin is an operator through OPS; Dan approves through APPROVE

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bot.core.watcher import Watcher
-from tests.support.conversation import visible_text
-from tests.support.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
-from tests.support.scripted_tasks import ScriptedTask
+from testkit.conversation import visible_text
+from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
+from testkit.scripted_tasks import ScriptedTask
 
 ALICE, VIEWER = "U0ALICE", "U0VIEW"
 ALERTS, OTHER = "C0ALERTS", "C0FLOW"

@@ -23,7 +23,7 @@ from bot.tools.signing import (
     slash_command_body,
     view_submission_payload,
 )
-from tests.support.raw_requests import call, environ
+from testkit.raw_requests import call, environ
 
 OTHER_TEAM = "T0OTHER"
 

@@ -19,8 +19,8 @@ import requests
 
 from bot.airflow import AirflowError, AirflowNotAllowed, AirflowUnavailable
 from bot.airflow.auth import BasicAuth, BearerAuth, JwtPasswordAuth, jwt_lifetime
-from tests.support.airflow_client import SECRET, client, make_jwt
-from tests.support.fake_http import FakeHTTPServer, Request, Response, hang_up
+from testkit.airflow_client import SECRET, client, make_jwt
+from testkit.fake_http import FakeHTTPServer, Request, Response, hang_up
 
 DAG = {"dag_id": "etl", "is_paused": False}
 

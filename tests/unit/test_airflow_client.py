@@ -21,8 +21,8 @@ from bot.airflow import (
     AirflowUnavailable,
 )
 from bot.airflow.auth import jwt_lifetime
-from tests.support.airflow_client import SECRET, V2_RUN, client, make_jwt
-from tests.support.fake_http import FakeHTTPServer, InFlight, Request, Response
+from testkit.airflow_client import SECRET, V2_RUN, client, make_jwt
+from testkit.fake_http import FakeHTTPServer, InFlight, Request, Response
 
 # -- API version --------------------------------------------------------------------------
 

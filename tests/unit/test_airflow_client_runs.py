@@ -23,8 +23,8 @@ from bot.airflow import (
     AirflowRateLimited,
     AirflowUnavailable,
 )
-from tests.support.airflow_client import SECRET, V2_RUN, client, make_jwt
-from tests.support.fake_http import FakeHTTPServer, InFlight, Response, hang_up
+from testkit.airflow_client import SECRET, V2_RUN, client, make_jwt
+from testkit.fake_http import FakeHTTPServer, InFlight, Response, hang_up
 
 RUNS = "/api/v2/dags/etl/dagRuns"
 

@@ -21,10 +21,10 @@ from bot.airflow import (
 from bot.airflow.clients import client_for
 from bot.airflow.google_adc import NO_CREDENTIALS, GoogleAuth
 from bot.config import Deployment
-from tests.support.fake_http import FakeHTTPServer, Response
-from tests.support.platform_gateway import Upstream
-from tests.support.platforms import Platform, check_renewed_before_expiry, composer
-from tests.support.token_endpoint import SERVICE_ACCOUNT
+from testkit.fake_http import FakeHTTPServer, Response
+from testkit.platform_gateway import Upstream
+from testkit.platforms import Platform, check_renewed_before_expiry, composer
+from testkit.token_endpoint import SERVICE_ACCOUNT
 
 DAG = {"dag_id": "etl", "is_paused": False}
 

@@ -25,12 +25,12 @@ from bot.airflow.clients import client_for
 from bot.airflow.mwaa.aws import NO_CREDENTIALS
 from bot.config import Deployment
 from bot.config.model import MwaaEnvironment
-from tests.support.fake_http import FakeHTTPServer, Response
-from tests.support.mwaa_standin import MwaaApi, aws_env
-from tests.support.platform_gateway import Upstream
-from tests.support.platforms import ENVIRONMENT, REGION, Platform, mwaa
-from tests.support.tls import LocalCA
-from tests.support.two_workers import second_worker_while_the_first_fills_the_budget
+from testkit.fake_http import FakeHTTPServer, Response
+from testkit.mwaa_standin import MwaaApi, aws_env
+from testkit.platform_gateway import Upstream
+from testkit.platforms import ENVIRONMENT, REGION, Platform, mwaa
+from testkit.tls import LocalCA
+from testkit.two_workers import second_worker_while_the_first_fills_the_budget
 
 DAG = {"dag_id": "etl", "is_paused": False}
 RUN = {"dag_id": "etl", "dag_run_id": "manual__1", "state": "queued", "conf": {"a": 1}}

@@ -27,9 +27,9 @@ from bot.airflow.oauth2 import ClientCredentialsAuth
 from bot.airflow.parse import dag_from_json
 from bot.config import Deployment
 from bot.config.model import ClientCredentials
-from tests.support.fake_http import FakeHTTPServer, Response
-from tests.support.platform_gateway import Upstream
-from tests.support.platforms import (
+from testkit.fake_http import FakeHTTPServer, Response
+from testkit.platform_gateway import Upstream
+from testkit.platforms import (
     CLIENT_ID,
     CLIENT_SECRET,
     Platform,

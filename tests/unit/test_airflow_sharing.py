@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.airflow import AirflowClient, AirflowNotFound, AirflowUnavailable
-from tests.support.fake_http import FakeHTTPServer, InFlight, Request, Response
+from testkit.fake_http import FakeHTTPServer, InFlight, Request, Response
 
 TOKEN = "sharing-token-0123456789"
 DAG = {"dag_id": "etl", "is_paused": False}

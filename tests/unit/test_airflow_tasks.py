@@ -18,8 +18,8 @@ from bot.airflow import (
     TaskInstance,
 )
 from bot.airflow.logs import MAX_LINE_CHARS
-from tests.support.airflow_client import client
-from tests.support.fake_http import FakeHTTPServer, Request, Response
+from testkit.airflow_client import client
+from testkit.fake_http import FakeHTTPServer, Request, Response
 
 RUN = "manual__2026-12-01T17:36:09+00:00"
 Q_RUN = "manual__2026-12-01T17%3A36%3A09%2B00%3A00"  # as the client puts it in the path

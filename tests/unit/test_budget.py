@@ -19,9 +19,9 @@ from bot.airflow import dyno
 from bot.airflow.budget import LocalBudget, SharedBudget, budget_for
 from bot.airflow.clients import client_for
 from bot.config import Deployment
-from tests.support.airflow_client import SECRET, make_jwt
-from tests.support.fake_http import FakeHTTPServer, Response
-from tests.support.two_workers import second_worker_while_the_first_fills_the_budget
+from testkit.airflow_client import SECRET, make_jwt
+from testkit.fake_http import FakeHTTPServer, Response
+from testkit.two_workers import second_worker_while_the_first_fills_the_budget
 
 fork = multiprocessing.get_context("fork")
 

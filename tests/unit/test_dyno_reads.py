@@ -25,7 +25,7 @@ from bot.airflow import (
 )
 from bot.airflow.dyno_reads import DynoReads
 from bot.airflow.sharing import SharedReads
-from tests.support.fake_http import FakeHTTPServer, Request, Response
+from testkit.fake_http import FakeHTTPServer, Request, Response
 
 fork = multiprocessing.get_context("fork")
 DAGS = {"dags": [{"dag_id": "etl", "is_paused": False}], "total_entries": 1}

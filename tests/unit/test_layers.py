@@ -26,6 +26,8 @@ PROBES = {
     "bot/store/_probe.py": ("import bot.tools", "bot.store is not allowed to import bot.tools"),
     "commands/_probe.py": ("import bot.store", "commands is not allowed to import bot.store"),
     "bench/_probe.py": ("import tests", "bench is not allowed to import tests"),
+    "tests/_probe.py": ("import bench", "tests is not allowed to import bench"),
+    "testkit/_probe.py": ("import tests", "testkit is not allowed to import tests"),
 }
 
 

@@ -11,8 +11,8 @@ from bot.config import parse_config
 from bot.core.permissions import Permissions
 from bot.slack.usergroups import UserGroups
 from bot.slack.web import make_web_client
+from bot.tools.localslack import SlackStandin
 from commands import REGISTRY
-from tests.support.slack_standin import SlackStandin
 
 VERB_FACTS = REGISTRY.facts()
 DEPLOYMENTS = """

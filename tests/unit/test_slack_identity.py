@@ -16,8 +16,8 @@ from bot.slack.identity import (
     ask_slack,
 )
 from bot.store import Store
-from tests.support.bot_process import free_port
-from tests.support.slack_standin import SlackStandin
+from bot.tools.localslack import SlackStandin
+from testkit.bot_process import free_port
 
 
 @pytest.fixture(scope="module")

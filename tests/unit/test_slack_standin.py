@@ -29,7 +29,8 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
 
-from tests.support.signing import (
+from bot.tools.localslack import Call, SlackStandin
+from bot.tools.signing import (
     block_actions_body,
     block_actions_payload,
     post_signed,
@@ -38,7 +39,6 @@ from tests.support.signing import (
     slash_command_fields,
     view_submission_body,
 )
-from tests.support.slack_standin import Call, SlackStandin
 
 BOT = "xoxb-test-token"
 APP = "xapp-test-token"

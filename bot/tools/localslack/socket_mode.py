@@ -155,12 +155,6 @@ class SocketMode(StandinState):
             {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-standin"}}
         )
 
-    @property
-    def socket_acks(self) -> list[dict[str, Any]]:
-        """Acknowledgements (messages with ``envelope_id``) received from the app, in order."""
-        with self._lock:
-            return copy.deepcopy(self._socket_acks)
-
     def wait_for_socket_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         with self._cond:

@@ -18,9 +18,9 @@ from typing import Any
 
 import requests
 
-from tests.support.signing import post_signed, slash_command_body
+from bot.tools.signing import post_signed, slash_command_body
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-token"
 

@@ -1,12 +1,12 @@
 """The task instances of a scripted run and their logs, as Airflow 3's ``/api/v2`` answers them
-(``tests.support.flow.ScriptedAirflow`` routes a run's ``taskInstances`` paths here)."""
+(``testkit.flow.ScriptedAirflow`` routes a run's ``taskInstances`` paths here)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.fake_http import Request, Response
+from testkit.fake_http import Request, Response
 
 TIME = "2026-12-01T17:36:16.111623Z"
 

@@ -29,8 +29,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.support.fake_http import FakeHTTPServer, Request, Response
-from tests.support.platform_gateway import Gateway, Upstream, bearer, cookie
+from testkit.fake_http import FakeHTTPServer, Request, Response
+from testkit.platform_gateway import Gateway, Upstream, bearer, cookie
 
 ACCESS_KEY = "AKIACHATOPSLOCALTEST"
 SECRET_KEY = "chatops-local-secret-key-0123456789abcdef"

@@ -1,5 +1,5 @@
 """pytest plugin: session-wide real Airflow 2 and Airflow 3 servers from
-tests.support.airflow_harness.
+testkit.airflow_harness.
 
 Fixtures ``airflow2`` and ``airflow3`` (session scope, no scheduler) and ``airflow``
 (parametrized over both, ids ``af2``/``af3``). Tests using any of them are marked ``airflow``,
@@ -18,8 +18,8 @@ from types import FrameType
 
 import pytest
 
-from tests.support.airflow_harness import AIRFLOW_VERSIONS, AirflowServer, start
-from tests.support.airflow_probe import AirflowProbe
+from testkit.airflow_harness import AIRFLOW_VERSIONS, AirflowServer, start
+from testkit.airflow_probe import AirflowProbe
 
 AIRFLOW_FIXTURES = frozenset({"airflow", "airflow2", "airflow3"})
 

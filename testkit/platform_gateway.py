@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from tests.support.fake_http import FakeHTTPServer, Request, Response
+from testkit.fake_http import FakeHTTPServer, Request, Response
 
 _HOP_BY_HOP = {
     "connection",

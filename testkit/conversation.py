@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support.slack_standin import Call, SlackStandin
+from bot.tools.localslack import Call, SlackStandin
 
 
 def visible_text(message: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""The bot's Airflow client pointed at a scripted local server (tests.support.fake_http): what
+"""The bot's Airflow client pointed at a scripted local server (testkit.fake_http): what
 the client's unit tests share."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import base64
 import json
 
 from bot.airflow import AirflowClient
-from tests.support.fake_http import FakeHTTPServer
+from testkit.fake_http import FakeHTTPServer
 
 SECRET = "s3cr3t-value-never-shown"
 V2_RUN = {

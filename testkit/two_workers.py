@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.airflow import AirflowClient
-from tests.support.fake_http import FakeHTTPServer, InFlight, Request, Response
+from testkit.fake_http import FakeHTTPServer, InFlight, Request, Response
 
 fork = multiprocessing.get_context("fork")
 # Long enough for the second worker's first request to reach the server, were it let go.

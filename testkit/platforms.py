@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.airflow import AirflowClient
-from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
-from tests.support.mwaa_standin import MwaaApi, WebLogin, aws_env
-from tests.support.platform_gateway import Gateway, Upstream, bearer
-from tests.support.tls import LocalCA
-from tests.support.token_endpoint import TokenEndpoint, service_account_key
+from testkit.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
+from testkit.mwaa_standin import MwaaApi, WebLogin, aws_env
+from testkit.platform_gateway import Gateway, Upstream, bearer
+from testkit.tls import LocalCA
+from testkit.token_endpoint import TokenEndpoint, service_account_key
 
 CLIENT_ID = "astro-key-id-0001"
 CLIENT_SECRET = "astro-key-secret-do-not-show-0123"

@@ -36,9 +36,9 @@ from bot.tools.signing import (
     slash_command_fields,
     view_submission_payload,
 )
-from tests.support.conversation import visible_text
-from tests.support.fake_http import FakeHTTPServer, Request, Response
-from tests.support.scripted_tasks import ScriptedTask, task_answer
+from testkit.conversation import visible_text
+from testkit.fake_http import FakeHTTPServer, Request, Response
+from testkit.scripted_tasks import ScriptedTask, task_answer
 
 API = "/api/v2"
 FAILED_TASK_STATES = ("failed", "upstream_failed")  # what clearing only the failed clears

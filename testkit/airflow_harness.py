@@ -2,11 +2,11 @@
 
 Importable (``start(3)`` returns a running :class:`AirflowServer`) and runnable::
 
-    python -m tests.support.airflow_harness install 2|3|all
-    python -m tests.support.airflow_harness start 2|3 [--port P] [--scheduler] [--dags DIR]
+    python -m testkit.airflow_harness install 2|3|all
+    python -m testkit.airflow_harness start 2|3 [--port P] [--scheduler] [--dags DIR]
 
 Each Airflow version lives in its own venv under :func:`cache_dir` (Airflow's dependencies clash
-with the bot's and with each other), pinned by ``tests/support/airflow/constraints-<version>.txt``.
+with the bot's and with each other), pinned by ``testkit/airflow/constraints-<version>.txt``.
 Every start gets a fresh ``AIRFLOW_HOME`` with its own SQLite database.
 """
 
@@ -42,9 +42,9 @@ ADMIN_PASSWORD = "admin-pass"
 VIEWER_USER = "viewer"
 VIEWER_PASSWORD = "viewer-pass"
 
-TESTS_DIR = Path(__file__).resolve().parent
-DAGS_FOLDER: Path = TESTS_DIR / "dags"
-CONSTRAINTS_DIR: Path = TESTS_DIR / "airflow"
+KIT_DIR = Path(__file__).resolve().parent
+DAGS_FOLDER: Path = KIT_DIR / "dags"
+CONSTRAINTS_DIR: Path = KIT_DIR / "airflow"
 
 # Bump when the template database recipe changes, so cached templates are rebuilt.
 _TEMPLATE_FORMAT = 1
@@ -715,7 +715,7 @@ def _print_server(server: AirflowServer, seconds: float) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.support.airflow_harness",
+        prog="python -m testkit.airflow_harness",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

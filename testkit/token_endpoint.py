@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.support.fake_http import FakeHTTPServer, Request, Response
+from testkit.fake_http import FakeHTTPServer, Request, Response
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 # The audience google-auth's assertions name, whatever the key file's token_uri, as Google checks.

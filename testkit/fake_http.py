@@ -56,11 +56,11 @@ Handler = Callable[[Request], Response]
 
 class FakeHTTPServer:
     def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
-        """``tls``: serve HTTPS with this server context (tests.support.tls makes one)."""
+        """``tls``: serve HTTPS with this server context (testkit.tls makes one)."""
         self.requests: list[Request] = []
         self._routes: dict[tuple[str, str], list[Handler | Response]] = {}
         # Answers what no route names (a scripted server with paths of its own, e.g.
-        # tests.support.flow).
+        # testkit.flow).
         self.fallback: Handler | None = None
         # Requests received and not yet answered, on every path, and the most there were at
         # once: what reached this server concurrently (sign-ins and version checks included).

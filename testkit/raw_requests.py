@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.serve.wsgi import EVENTS_PATH, WsgiApp
-from tests.support.bot_process import free_port
+from testkit.bot_process import free_port
 
 CONFIG = """
 deployments:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import requests
 
-from tests.support.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
+from testkit.airflow_harness import ADMIN_PASSWORD, ADMIN_USER, AirflowServer
 
 
 class AirflowProbe:
