@@ -253,6 +253,12 @@ class RequestJournal:
 
     # -- moving to the store --------------------------------------------------------------------
 
+    @property
+    def moving(self) -> bool:
+        """Whether something written down is not in the store yet, or on its way there."""
+        with self._lock:
+            return bool(self._new) or self._flushing.locked()
+
     def flush(self) -> bool:
         """Move what is new to the store; False if the store failed (it is tried again)."""
         with self._flushing:

@@ -140,8 +140,13 @@ class LocalBot:
     @property
     def busy(self) -> bool:
         """Whether the bot still has work in flight (an Airflow call, a reply being posted, a
-        message of the outbox due now)."""
-        return self.bot.workers.in_flight > 0 or self.bot.store.messages_owed_now() > 0
+        message of the outbox due now, requests being moved from the journal to the store)."""
+        journal = self.bot.journal
+        return (
+            self.bot.workers.in_flight > 0
+            or self.bot.store.messages_owed_now() > 0
+            or (journal is not None and journal.moving)
+        )
 
     def slash(
         self, text: str, *, user: str, channel: str, response_url: str, console: bool = False
