@@ -19,6 +19,7 @@ class Dag:
     tags: tuple[str, ...] = ()
     owners: tuple[str, ...] = ()
     has_import_errors: bool = False
+    max_active_runs: int | None = None  # in the DAG's details (``dag_details``) only
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class DagRun:
     run_type: str | None = None
     conf: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
+    queued_at: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -74,3 +76,34 @@ class TaskInstance:
     map_index: int = -1  # -1: not a mapped task
     start_date: datetime | None = None
     end_date: datetime | None = None
+    # Filled where instances of many runs are listed at once (``waiting_tasks``).
+    dag_id: str = ""
+    run_id: str = ""
+    queued_at: datetime | None = None  # Airflow's queued_when
+    scheduled_at: datetime | None = None  # Airflow 3's scheduled_when (None on Airflow 2)
+    pool: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of task instances across runs; ``total`` counts every one matching."""
+
+    tasks: tuple[TaskInstance, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class DagImportError:
+    """A DAG file that does not import, as Airflow's ``importErrors`` lists it."""
+
+    id: int
+    filename: str
+    stack_trace: str
+    timestamp: datetime | None = None
+    bundle: str | None = None  # Airflow 3's bundle_name
+
+
+@dataclass(frozen=True)
+class ImportErrorPage:
+    errors: tuple[DagImportError, ...]
+    total: int

@@ -15,10 +15,12 @@ from bot.config.model import (
     DEFAULT_CONFIRM_TIMEOUT,
     DEFAULT_MAX_IN_FLIGHT,
     Config,
+    Deadline,
     Deployment,
     Grant,
     Subscription,
     VerbFacts,
+    WatchOptions,
 )
 
 __all__ = [
@@ -29,10 +31,12 @@ __all__ = [
     "MAX_TIMEOUT",
     "Config",
     "ConfigError",
+    "Deadline",
     "Deployment",
     "Grant",
     "Subscription",
     "VerbFacts",
+    "WatchOptions",
     "load_config",
     "parse_config",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 
 __all__ = [
     "API_VERSIONS",
@@ -16,23 +17,35 @@ __all__ = [
     "DEFAULT_CONFIRM_TIMEOUT",
     "DEFAULT_EVENTS",
     "DEFAULT_MAX_IN_FLIGHT",
+    "DEFAULT_QUEUED_AFTER",
     "EVENTS",
+    "MIN_LONG_AFTER",
     "MWAA_MODES",
+    "WEEKDAYS",
     "ClientCredentials",
     "Config",
+    "Deadline",
     "Deployment",
     "Grant",
     "MwaaEnvironment",
     "Subscription",
+    "WatchOptions",
 ]
 
 API_VERSIONS: tuple[str, ...] = ("auto", "v1", "v2")
 DEFAULT_MAX_IN_FLIGHT = 16  # a default Airflow 3 api-server was seen to hang at 24, not 16
 DEFAULT_CONFIRM_TIMEOUT = 600.0  # a confirmation or approval left longer is likely forgotten
 # What a subscription can watch for: a run that failed, one that succeeded, a task waiting
-# for a human (Airflow 3.1+).
-EVENTS: tuple[str, ...] = ("failed", "success", "hitl")
+# for a human (Airflow 3.1+), and the trouble Airflow makes no sound about: a run running too
+# long, a run or task queued too long, a DAG with no success by a deadline, a DAG file that
+# does not import.
+EVENTS: tuple[str, ...] = (
+    "failed", "success", "hitl", "long", "queued", "late", "import_errors",
+)  # fmt: skip
 DEFAULT_EVENTS = frozenset({"failed"})
+DEFAULT_QUEUED_AFTER = 15 * 60.0  # seconds a run or task may wait in the queue unremarked
+MIN_LONG_AFTER = 10 * 60.0  # the automatic `long` limit (twice the usual run) is never less
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Astronomer's Deployment API keys are exchanged here, for this audience (its OAuth2 server).
 ASTRO_TOKEN_URL = "https://auth.astronomer.io/oauth/token"  # noqa: S105 (a URL, not a secret)
 ASTRO_AUDIENCE = "astronomer-ee"
@@ -141,6 +154,26 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class Deadline:
+    """``late``: by ``at`` (wall-clock time in ``zone``) on ``days``, each DAG has succeeded
+    within the ``window`` before."""
+
+    at: time
+    zone: str = "UTC"  # an IANA time zone name
+    days: frozenset[int] = frozenset(range(7))  # Monday is 0
+    window_seconds: float = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """The limits of a subscription's silent-trouble events (``long``, ``queued``, ``late``)."""
+
+    long_after: float | None = None  # seconds; None: twice the DAG's usual duration
+    queued_after: float = DEFAULT_QUEUED_AFTER
+    late: Deadline | None = None  # set exactly when the events include ``late``
+
+
+@dataclass(frozen=True)
 class Subscription:
     """A channel watching a deployment's DAGs matching ``dag_glob`` for ``events``."""
 
@@ -148,6 +181,7 @@ class Subscription:
     deployment: str
     dag_glob: str
     events: frozenset[str]
+    options: WatchOptions = field(default_factory=WatchOptions)
 
 
 @dataclass(frozen=True)

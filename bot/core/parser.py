@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from bot.config.model import DEFAULT_EVENTS, EVENTS
+from bot.config.model import DEFAULT_EVENTS, EVENTS, WatchOptions
 from bot.core.json_depth import too_deep
 from bot.core.reply import code
 from bot.core.verbs import Arg, Registry, Verb
@@ -68,6 +68,8 @@ class Command:
     topic: str | None = None  # for help: the verb asked about
     glob: str | None = None  # subscribe, unsubscribe: the DAG ids watched
     events: frozenset[str] = frozenset()  # subscribe: what is posted
+    # subscribe: the limits of long, queued and late
+    options: WatchOptions = field(default_factory=WatchOptions)
     task_id: str | None = None
     # From a button only: which try and which mapped instance of the task (logs' pages).
     try_number: int | None = None

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from fnmatch import fnmatchcase
 from typing import Protocol
 
-from bot.config import Config
+from bot.config import Config, WatchOptions
 from bot.store import SubscriptionsTable, WatchStates
 
 _WILDCARD = re.compile(r"[*?\[]")
@@ -31,6 +31,7 @@ class Watching:
     declared: bool  # in the config file: only the file can remove it
     starts_after: datetime | None = None  # runs that ended at or before it are not posted
     created_by: str | None = None
+    options: WatchOptions = field(default_factory=WatchOptions)  # limits of long, queued, late
 
     def wants(self, dag_id: str, event: str, ended: datetime) -> bool:
         return (

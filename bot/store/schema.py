@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     func,
     insert,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Connection
@@ -148,6 +149,9 @@ subscription = Table(
     Column("created_by", String(32), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("starts_after", DateTime(timezone=True)),
+    # The limits of long, queued and late ({"long_after": 1800, "late": {"at": "09:00", ...}});
+    # NULL: the defaults. Added by step 10.
+    Column("options", JSON),
     Index("ux_subscription", "channel_id", "deployment", "dag_glob", unique=True),
 )
 
@@ -185,8 +189,28 @@ watch_event = Table(
     Column("posted_at", DateTime(timezone=True)),
     Column("message_ts", String(32)),
     Column("error", String(64)),
+    # When what it tells of was over (a run that ended, a file that imports again): no longer
+    # an open incident; one resolved before it was posted is still posted, as it then reads.
+    # Added by step 10.
+    Column("closed_at", DateTime(timezone=True)),
     Index("ux_watch_event", "channel_id", "deployment", "dag_id", "run_id", "event", unique=True),
     Index("ix_watch_event_due", "state", "next_try_at"),
+)
+
+
+# What the watch has learned of each DAG, so that it need not ask Airflow again: the
+# durations of its last successful runs (newest first; their median is the DAG's usual
+# duration, the automatic limit of `long`) and when its last success ended (for `late`).
+# A cache: any process may write it, and losing it costs a few reads.
+dag_history = Table(
+    "dag_history",
+    metadata,
+    Column("deployment", String(255), primary_key=True),
+    Column("dag_id", String(255), primary_key=True),
+    Column("durations", JSON, nullable=False),  # [seconds, ...], at most 10, newest first
+    Column("last_success_end", DateTime(timezone=True)),
+    Column("read_at", DateTime(timezone=True)),  # when Airflow was last asked (not learned)
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -311,6 +335,21 @@ def _create_slack_identity(conn: Connection) -> None:
     slack_identity.create(conn)
 
 
+def _watch_silent_trouble(conn: Connection) -> None:
+    # Columns added to tables made by earlier steps: on a database those steps made from the
+    # current Table objects (a new one), they are there already.
+    for table, column, kind in (
+        ("subscription", "options", "JSON"),
+        ("watch_event", "closed_at", "TIMESTAMP WITH TIME ZONE"),
+    ):
+        present = {c["name"] for c in inspect(conn).get_columns(table)}
+        if column not in present:
+            if conn.dialect.name == "sqlite":
+                kind = "DATETIME" if kind.startswith("TIMESTAMP") else kind
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    dag_history.create(conn)
+
+
 # The schema's history: step N brings a database at version N-1 to version N. Append only;
 # a released step is never edited, since databases out there already ran it.
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
@@ -323,6 +362,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _create_delivery,
     _create_journaled_request,
     _create_slack_identity,
+    _watch_silent_trouble,
 )
 
 
