@@ -74,6 +74,7 @@ class Command:
     # From a button only: which try and which mapped instance of the task (logs' pages).
     try_number: int | None = None
     map_index: int | None = None
+    state: str | None = None  # mark: the state a button sets (success when none)
 
     # The text as typed (whitespace folded), for the parent message; not part of equality.
     typed: str = field(default="", compare=False)
@@ -123,6 +124,7 @@ def stored_command(action: Stored, *, verb: str | None = None, typed: str = "") 
         task_id=_stored_str(args.get("task_id")),
         try_number=_stored_int(args.get("try_number")),
         map_index=_stored_int(args.get("map_index")),
+        state=_stored_str(args.get("state")),
         conf=dict(conf or {}),
         typed=typed,
     )

@@ -45,7 +45,7 @@ class Offer(Enum):
 
     LOGS = "a failed task's log, under a failure alert"
     CLEAR = "clear a failed run's tasks, under a failure alert or a followed run"
-    MARK = "mark a failed run successful, under a failure alert"
+    MARK = "mark a run successful (a failure alert) or failed (a long-running run's alert)"
     ANSWER = "an option of a task waiting for a person, under its post"
     ANSWER_FORM = "the form of a task waiting for a person, under its post"
 

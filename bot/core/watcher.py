@@ -36,10 +36,12 @@ from bot.core.buttons import seal
 from bot.core.hitl import HitlButtons
 from bot.core.hitl_watch import HitlAirflow, HitlWatch, HitlWatchStore
 from bot.core.loop import Loop
-from bot.core.messenger import Messenger, Undelivered
+from bot.core.messenger import Messenger, Thread, Undelivered
+from bot.core.silent import SilentAirflow, SilentStore, SilentWatch
 from bot.core.subscriptions import SubscriptionBook, Watching
 from bot.store import ActionIssuer, NewEvent, OwedEvent, StoreError, WatchesTable, WatchState
 from bot.store.leases import ProcessOwner
+from bot.store.watches import PENDING
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ FAILED_STATES = ("failed", "upstream_failed")
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class WatchedAirflow(HitlAirflow, Protocol):
+class WatchedAirflow(HitlAirflow, SilentAirflow, Protocol):
     """What the watch asks of a deployment's client (bot/airflow/client.py)."""
 
     def ended_runs(
@@ -78,8 +80,9 @@ class WatchedAirflow(HitlAirflow, Protocol):
     def run_url(self, dag_id: str, run_id: str) -> str: ...
 
 
-class WatcherStore(WatchesTable, HitlWatchStore, ActionIssuer, Protocol):
-    """The watches, the waiting tasks' posts, and the buttons of the alerts."""
+class WatcherStore(WatchesTable, HitlWatchStore, SilentStore, ActionIssuer, Protocol):
+    """The watches, the waiting tasks' posts, the open incidents, what the watch learned of
+    each DAG, and the buttons of the alerts."""
 
 
 class Watcher:
@@ -102,6 +105,7 @@ class Watcher:
         self._buttons = buttons
         self._hitl = HitlWatch(store=store, messenger=messenger,
                                buttons=hitl_buttons or HitlButtons("", ""))  # fmt: skip
+        self._silent = SilentWatch(store=store, buttons=buttons)
         self.interval = interval_seconds
         self._retry_seconds = retry_minutes * 60.0
         self._owner = ProcessOwner()
@@ -156,6 +160,10 @@ class Watcher:
                 self._hitl.read(deployment, self.owner, client, watching)
             except AirflowError as exc:
                 log.info("watching %s for tasks waiting for a person: %s", deployment, exc.message)
+            try:
+                self._silent.read(deployment, self.owner, client, watching)
+            except AirflowError as exc:
+                log.info("watching %s for silent trouble: %s", deployment, exc.message)
         # Posted only while the lease is ours, so that two processes never post the same.
         self._deliver(deployment)
         if not watching:
@@ -182,6 +190,7 @@ class Watcher:
         events: list[NewEvent] = []
         for run in ended:
             events += self._events(deployment, client, run, watching)
+        self._silent.learn(deployment, ended, watching)
         mark = max(r.end_date for r in ended if r.end_date is not None)
         at_mark: set[str] = {_key(r) for r in ended if r.end_date == mark}
         if mark == state.watermark:
@@ -226,13 +235,28 @@ class Watcher:
                 return
 
     def _post(self, owed: OwedEvent) -> None:
+        parent_ts: str | None = None
+        if "thread_of" in owed.message:
+            parent_ts = self._parent_ts(owed)
+            if parent_ts is None:
+                return
         reply = seal(from_message(owed.message), self._store, user_id="",
-                     channel_id=owed.channel_id, thread_ts=None)  # fmt: skip
+                     channel_id=owed.channel_id, thread_ts=parent_ts)  # fmt: skip
         try:
             # Keyed by its try: a round repeated after a crash records it once, and a retry
             # after a refusal is a new message.
             key = f"watch:{owed.id}:{owed.attempts}"
-            ts = self._messenger.send(owed.channel_id, reply, key=key)
+            if parent_ts is None:
+                ts = self._messenger.send(owed.channel_id, reply, key=key)
+            else:
+                # The alert is put as it now stands first: replacing is idempotent, so a
+                # retry of the two does it again harmlessly, and the reply is never told
+                # under an alert that still offers buttons for what is over.
+                if "replace" in owed.message:
+                    after = from_message(owed.message["replace"])
+                    self._messenger.replace(owed.channel_id, parent_ts, after)
+                thread = Thread(owed.channel_id, parent_ts, header="")
+                ts = self._messenger.reply(thread, reply, key=key)
         except Undelivered as exc:
             age = (datetime.now(UTC) - owed.created_at).total_seconds()
             if exc.needs_invite or age >= self._retry_seconds:
@@ -244,6 +268,19 @@ class Watcher:
                 self._store.event_retry(owed.id, delay_seconds=delay, error=exc.error)
             return
         self._store.event_posted(owed.id, ts)
+
+    def _parent_ts(self, owed: OwedEvent) -> str | None:
+        """The ts of the alert whose thread ``owed`` goes in; None (and ``owed`` dealt with)
+        while the alert is not posted yet, or when it never will be."""
+        parent = self._store.event_by_id(int(owed.message["thread_of"]))
+        if parent is not None and parent.message_ts:
+            return parent.message_ts
+        if parent is not None and parent.state == PENDING:
+            # Its alert is still owed (Slack was out): this waits behind it.
+            self._store.event_retry(owed.id, delay_seconds=self.interval, error="alert owed")
+        else:
+            self._store.event_undeliverable(owed.id, "its alert was never posted")
+        return None
 
 
 def _newest(client: WatchedAirflow) -> tuple[datetime, frozenset[str]]:

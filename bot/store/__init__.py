@@ -36,6 +36,7 @@ from bot.store.actions import (
     StoredActions,
 )
 from bot.store.audit import AuditEntry, AuditTrail, AuditWriter
+from bot.store.dag_history import DagHistories, DagHistory, DagHistoryTable, Success
 from bot.store.engine import (
     Database,
     engine_for,
@@ -61,6 +62,7 @@ from bot.store.schema import MIGRATIONS, schema_version
 from bot.store.subscriptions import StoredSubscription, Subscriptions, SubscriptionsTable
 from bot.store.watches import (
     HitlEvents,
+    Incidents,
     NewEvent,
     OwedEvent,
     Watches,
@@ -77,6 +79,7 @@ class Store(
     SeenRequests,
     Subscriptions,
     Watches,
+    DagHistoryTable,
     Outbox,
     JournaledRequests,
     KeptIdentity,
@@ -116,10 +119,13 @@ __all__ = [
     "ActionLookup",
     "AuditEntry",
     "AuditWriter",
+    "DagHistories",
+    "DagHistory",
     "Follow",
     "FollowsTable",
     "HandedOver",
     "HitlEvents",
+    "Incidents",
     "JournaledRequest",
     "NewAction",
     "NewEvent",
@@ -135,6 +141,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredSubscription",
     "SubscriptionsTable",
+    "Success",
     "WatchState",
     "WatchStates",
     "WatchesTable",

@@ -29,7 +29,7 @@ from bot.store.schema import (
     seen_request,
     watch_event,
 )
-from bot.store.watches import PENDING
+from bot.store.watches import INCIDENT_EVENTS, PENDING, POSTED
 
 # Rows deleted in one transaction. Read at each pass, not bound at import, so that a test can
 # make it small (monkeypatch bot.store.retention.PRUNE_BATCH).
@@ -90,6 +90,13 @@ class Pruning:
             "watch_event": and_(
                 watch_event.c.state != PENDING,
                 watch_event.c.created_at < now - rules.delivered_events,
+                # An incident still open (a run hanging for days, a file broken for weeks)
+                # is kept: its thread is where its end is told.
+                ~and_(
+                    watch_event.c.state == POSTED,
+                    watch_event.c.closed_at.is_(None),
+                    watch_event.c.event.in_(INCIDENT_EVENTS),
+                ),
             ),
             "outbox": and_(
                 outbox.c.state.in_((SENT, FAILED)),

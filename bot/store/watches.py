@@ -22,6 +22,10 @@ from bot.store.errors import StoreConflict
 from bot.store.schema import watch, watch_event
 
 PENDING, POSTED, UNDELIVERABLE, CLOSED = "pending", "posted", "undeliverable", "closed"
+# The events whose post stays open until what it tells of is over (bot/core/silent.py), and
+# the replies told in their threads.
+INCIDENT_EVENTS = ("long", "queued", "late", "import_errors")
+THREAD = "thread"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class NewEvent:
     run_id: str
     event: str
     message: dict[str, Any]
+    # Recorded only to say it was done (a deadline checked): never posted.
+    marker: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class OwedEvent:
     attempts: int
     message_ts: str | None = None
     state: str = PENDING
+    closed_at: datetime | None = None  # what it told of is over (the incident resolved)
 
 
 class WatchesTable(Protocol):
@@ -94,6 +101,21 @@ class HitlEvents(Protocol):
     def open_events(self, deployment: str, event: str) -> list[OwedEvent]: ...
 
     def event_closed(self, event_id: int) -> None: ...
+
+
+class Incidents(HitlEvents, Protocol):
+    """The alerts of silent trouble, open until what they tell of is over
+    (bot/core/silent.py)."""
+
+    def resolve_event(
+        self, event_id: int, *, resolved: dict[str, Any], thread: NewEvent | None
+    ) -> None: ...
+
+    def event_by_id(self, event_id: int) -> OwedEvent | None: ...
+
+    def has_event(
+        self, channel_id: str, deployment: str, dag_id: str, run_id: str, event: str
+    ) -> bool: ...
 
 
 class WatchStates(Protocol):
@@ -195,7 +217,7 @@ class Watches:
         return True
 
     def open_events(self, deployment: str, event: str) -> list[OwedEvent]:
-        """The ``event`` rows of a deployment still pending or posted (not closed)."""
+        """The ``event`` rows of a deployment still pending or posted, and not resolved."""
         with self._db.connect() as conn:
             rows = conn.execute(
                 select(watch_event)
@@ -203,6 +225,7 @@ class Watches:
                     watch_event.c.deployment == deployment,
                     watch_event.c.event == event,
                     watch_event.c.state.in_((PENDING, POSTED)),
+                    watch_event.c.closed_at.is_(None),
                 )
                 .order_by(watch_event.c.id)
             ).mappings().all()  # fmt: skip
@@ -212,6 +235,40 @@ class Watches:
         """What the event was about is over (a request answered): its post says so, or it is
         never posted."""
         self._set_event(event_id, state=CLOSED)
+
+    def resolve_event(
+        self, event_id: int, *, resolved: dict[str, Any], thread: NewEvent | None
+    ) -> None:
+        """What the alert told of is over. Not posted yet: it will be posted as ``resolved``
+        reads (one message, no thread). Posted: ``thread`` (a reply in its thread, which also
+        puts ``resolved`` in its place) is recorded, once. Both in one transaction."""
+        now = clock.now()
+        with self._db.begin() as conn:
+            row = conn.execute(
+                select(watch_event.c.state, watch_event.c.deployment)
+                .where(watch_event.c.id == event_id, watch_event.c.closed_at.is_(None))
+            ).first()  # fmt: skip
+            if row is None:
+                return  # resolved already
+            values: dict[str, Any] = {"closed_at": now}
+            if row.state == PENDING:
+                values["message"] = resolved
+            elif thread is not None:
+                _insert_events(conn, row.deployment, [thread], now)
+            conn.execute(update(watch_event).where(watch_event.c.id == event_id).values(values))
+
+    def event_by_id(self, event_id: int) -> OwedEvent | None:
+        with self._db.connect() as conn:
+            row = conn.execute(select(watch_event).where(watch_event.c.id == event_id))
+            found = row.mappings().one_or_none()
+        return _owed(found) if found is not None else None
+
+    def has_event(
+        self, channel_id: str, deployment: str, dag_id: str, run_id: str, event: str
+    ) -> bool:
+        key = _key(channel_id, deployment, dag_id, run_id, event)
+        with self._db.connect() as conn:
+            return conn.execute(select(watch_event.c.id).where(*key)).first() is not None
 
     def owed_events(self, deployment: str, *, limit: int = 50) -> list[OwedEvent]:
         """Events recorded and not yet posted whose next try is due, oldest first."""
@@ -274,18 +331,23 @@ def _owed(row: Any) -> OwedEvent:
         attempts=row["attempts"],
         message_ts=row["message_ts"],
         state=row["state"],
+        closed_at=clock.utc(row["closed_at"]) if row["closed_at"] is not None else None,
+    )
+
+
+def _key(channel_id: str, deployment: str, dag_id: str, run_id: str, event: str) -> Any:
+    return (
+        watch_event.c.channel_id == channel_id,
+        watch_event.c.deployment == deployment,
+        watch_event.c.dag_id == dag_id,
+        watch_event.c.run_id == run_id,
+        watch_event.c.event == event,
     )
 
 
 def _insert_events(conn: Any, deployment: str, events: Sequence[NewEvent], now: datetime) -> None:
     for event in events:
-        key = (
-            watch_event.c.channel_id == event.channel_id,
-            watch_event.c.deployment == deployment,
-            watch_event.c.dag_id == event.dag_id,
-            watch_event.c.run_id == event.run_id,
-            watch_event.c.event == event.event,
-        )
+        key = _key(event.channel_id, deployment, event.dag_id, event.run_id, event.event)
         if conn.execute(select(watch_event.c.id).where(*key)).first() is None:
             conn.execute(
                 insert(watch_event).values(
@@ -295,7 +357,8 @@ def _insert_events(conn: Any, deployment: str, events: Sequence[NewEvent], now: 
                     run_id=event.run_id,
                     event=event.event,
                     message=event.message,
-                    state=PENDING,
+                    state=CLOSED if event.marker else PENDING,
+                    closed_at=now if event.marker else None,
                     created_at=now,
                     next_try_at=now,
                     attempts=0,

@@ -11,6 +11,7 @@ import bot.store
 from bot.core.approvals import ApprovalStore
 from bot.core.follower import FollowerStore
 from bot.core.hitl_watch import HitlWatchStore
+from bot.core.silent import SilentStore
 from bot.core.subscriptions import SubscriptionStore
 from bot.core.watcher import WatcherStore
 from bot.store import (
@@ -19,8 +20,10 @@ from bot.store import (
     ActionIssuer,
     ActionLookup,
     AuditWriter,
+    DagHistories,
     FollowsTable,
     HitlEvents,
+    Incidents,
     Pruner,
     Store,
     SubscriptionsTable,
@@ -30,11 +33,11 @@ from bot.store import (
 
 
 def _each_protocol_is_met_by(store: Store) -> tuple[
-    ActionClaims, ActionDecisions, ActionIssuer, ActionLookup, AuditWriter, FollowsTable,
-    HitlEvents, Pruner, SubscriptionsTable, WatchesTable, WatchStates, ApprovalStore,
-    FollowerStore, HitlWatchStore, SubscriptionStore, WatcherStore,
+    ActionClaims, ActionDecisions, ActionIssuer, ActionLookup, AuditWriter, DagHistories,
+    FollowsTable, HitlEvents, Incidents, Pruner, SubscriptionsTable, WatchesTable, WatchStates,
+    ApprovalStore, FollowerStore, HitlWatchStore, SilentStore, SubscriptionStore, WatcherStore,
 ]:  # fmt: skip
-    return (store,) * 16  # type-checked by mypy against each protocol in turn
+    return (store,) * 19  # type-checked by mypy against each protocol in turn
 
 
 PROTOCOLS = [
@@ -45,7 +48,7 @@ PROTOCOLS = [
 
 
 def test_every_protocol_of_the_store_names_methods_the_store_has() -> None:
-    assert len(PROTOCOLS) == 11
+    assert len(PROTOCOLS) == 13
     for protocol in PROTOCOLS:
         names = {n for k in protocol.__mro__ if k.__module__.startswith("bot.") for n in vars(k)
                  if not n.startswith("_")}  # fmt: skip

@@ -1,0 +1,596 @@
+"""The watch's part for the trouble Airflow makes no sound about (``long``, ``queued``, ``late``,
+``import_errors`` subscriptions): each is a state, not an event, so each round looks at what
+holds now, opens an alert (once per channel: the ``watch_event`` row) for what newly holds, and
+closes those whose trouble is over, telling how in the alert's thread.
+
+What it costs Airflow, per deployment and round, whatever the number of DAGs: one call for the
+runs running or queued (when a ``long`` or ``queued`` subscription needs it), one for the task
+instances scheduled or queued (``queued``), one for the import errors (``import_errors``); and
+at most ``DETAIL_CALLS`` more for the details of new trouble (the tasks of a long run, why a run
+waits, a DAG's usual duration read once, a late DAG's last success), the rest left for the
+next rounds. An incident is closed only from a complete listing: a run missing from a page
+that was cut is not taken for a run that ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from functools import partial
+from typing import Any, Protocol, TypeVar
+
+from bot.airflow import AirflowError, AirflowNotFound, Dag, DagPage, DagRun, RunPage
+from bot.airflow.models import ImportErrorPage, TaskInstance, TaskPage
+from bot.config import MIN_LONG_AFTER
+from bot.core import deadlines
+from bot.core import format as fmt
+from bot.core.alerts import AlertButtons, to_message
+from bot.core.reply import Reply
+from bot.core.silent_alerts import (
+    Links,
+    import_error_changed,
+    import_error_post,
+    late_alert,
+    late_now,
+    late_success,
+    long_alert,
+    queued_alert,
+    resolved,
+    run_ended,
+    run_started,
+)
+from bot.core.subscriptions import Watching
+from bot.store import DagHistories, DagHistory, Incidents, NewEvent, OwedEvent, Success
+
+log = logging.getLogger(__name__)
+
+LONG, QUEUED, LATE, IMPORT_ERRORS = "long", "queued", "late", "import_errors"
+THREAD = "thread"  # a reply in an alert's thread (bot/store/watches.py)
+CHECKED = "late:checked"  # a deadline looked at for a channel: never posted
+DETAIL_CALLS = 2  # calls a round may spend on the details of new trouble
+PAGE = 100
+_WILDCARD = re.compile(r"[*?\[]")
+T = TypeVar("T")
+
+
+class SilentAirflow(Protocol):
+    """What the silent-trouble watch asks of a deployment's client (bot/airflow)."""
+
+    def active_runs(self, *, limit: int = ..., offset: int = ...) -> RunPage: ...
+
+    def waiting_tasks(self, *, limit: int = ..., offset: int = ...) -> TaskPage: ...
+
+    def task_dependencies(
+        self, dag_id: str, run_id: str, task_id: str, *, map_index: int = ...
+    ) -> list[str]: ...
+
+    def import_errors(self, *, limit: int = ..., offset: int = ...) -> ImportErrorPage: ...
+
+    def successful_runs(self, dag_id: str, *, limit: int = ...) -> list[DagRun]: ...
+
+    def dag_details(self, dag_id: str) -> Dag: ...
+
+    def get_run(self, dag_id: str, run_id: str) -> DagRun: ...
+
+    def list_dags(
+        self, *, pattern: str | None = ..., limit: int = ..., offset: int = ...
+    ) -> DagPage: ...
+
+    def latest_runs(self, dag_ids: Sequence[str]) -> dict[str, DagRun]: ...
+
+    def task_instances(
+        self, dag_id: str, run_id: str, *, states: Sequence[str] | None = None
+    ) -> list[TaskInstance]: ...
+
+    def dag_url(self, dag_id: str) -> str: ...
+
+    def run_url(self, dag_id: str, run_id: str) -> str: ...
+
+
+class SilentStore(Incidents, DagHistories, Protocol):
+    """The open incidents and what the watch learned of each DAG."""
+
+
+class OutOfCalls(Exception):
+    """This round's calls for details are spent: the rest waits for the next round."""
+
+
+@dataclass
+class _Round:
+    """One round of one deployment: what was read, what it may still read, what it found."""
+
+    deployment: str
+    client: SilentAirflow
+    now: datetime
+    calls: int = DETAIL_CALLS
+    events: list[NewEvent] = field(default_factory=list)
+    resolutions: list[tuple[OwedEvent, str]] = field(default_factory=list)
+
+    def detail(self, read: Callable[[], T]) -> T:
+        """A call for a detail, while this round may still make one."""
+        if self.calls <= 0:
+            raise OutOfCalls
+        self.calls -= 1
+        return read()
+
+    def links(self, dag_id: str, run_id: str) -> Links:
+        return Links(self.client.dag_url(dag_id), self.client.run_url(dag_id, run_id))
+
+
+@dataclass
+class _LateList:
+    """The DAGs a ``late`` pattern covers, read a page per call across rounds at a deadline."""
+
+    dags: dict[str, Dag] = field(default_factory=dict)
+    offset: int = 0
+    done: bool = False
+
+
+class SilentWatch:
+    def __init__(self, *, store: SilentStore, buttons: AlertButtons) -> None:
+        self._store = store
+        self._buttons = buttons
+        # When a task first showed waiting, where Airflow gives no time (Airflow 2's scheduled
+        # tasks): by (deployment, dag, run, task, map index). Lost at a restart: the wait is
+        # then counted again from the restart, late rather than false.
+        self._first_seen: dict[tuple[str, str, str, str, int], datetime] = {}
+        self._late_lists: dict[tuple[str, str, datetime], _LateList] = {}
+
+    # -- one round ---------------------------------------------------------------------------
+
+    def read(
+        self,
+        deployment: str,
+        owner: str,
+        client: SilentAirflow,
+        watching: Sequence[Watching],
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        """Open alerts for what newly holds, close those whose trouble is over."""
+        r = _Round(deployment, client, now or datetime.now(UTC))
+        wanting = {
+            k: [w for w in watching if k in w.events] for k in (LONG, QUEUED, LATE, IMPORT_ERRORS)
+        }
+        open_rows = {
+            k: self._store.open_events(deployment, k) for k in (LONG, QUEUED, IMPORT_ERRORS)
+        }
+        active: RunPage | None = None
+        if wanting[LONG] or wanting[QUEUED] or open_rows[LONG] or open_rows[QUEUED]:
+            active = client.active_runs(limit=PAGE)
+        waiting: TaskPage | None = None
+        if wanting[QUEUED] or open_rows[QUEUED]:
+            waiting = client.waiting_tasks(limit=PAGE)
+        try:
+            if active is not None:
+                self._long(r, active, wanting[LONG], open_rows[LONG])
+            if active is not None and waiting is not None:
+                self._queued(r, active, waiting, wanting[QUEUED], open_rows[QUEUED])
+            if wanting[IMPORT_ERRORS] or open_rows[IMPORT_ERRORS]:
+                self._imports(
+                    r,
+                    client.import_errors(limit=PAGE),
+                    wanting[IMPORT_ERRORS],
+                    open_rows[IMPORT_ERRORS],
+                )
+            if wanting[LATE]:
+                self._late(r, wanting[LATE])
+        except OutOfCalls:
+            pass  # what is left holds next round too, and is found then
+        finally:
+            self._commit(r, owner)
+
+    def learn(self, deployment: str, ended: Sequence[DagRun], watching: Sequence[Watching]) -> None:
+        """What the runs the watch read teach: the usual duration of their DAGs, and the
+        success that ends a ``late`` incident (told in its thread). Costs Airflow nothing."""
+        wins = [r for r in ended if r.state == "success" and r.end_date is not None]
+        if not wins or not any(LONG in w.events or LATE in w.events for w in watching):
+            return
+        self._store.learn_successes(
+            deployment,
+            [Success(r.dag_id, r.end_date, r.duration_seconds) for r in wins if r.end_date],
+        )
+        late_rows = self._store.open_events(deployment, LATE)
+        for row in late_rows:
+            won = [r for r in wins if r.dag_id == row.dag_id]
+            if won:
+                deadline = datetime.fromisoformat(str(row.message.get("deadline")))
+                self._resolve(row, late_success(won[-1], deadline))
+
+    # -- long --------------------------------------------------------------------------------
+
+    def _long(
+        self, r: _Round, active: RunPage, wanting: list[Watching], open_rows: list[OwedEvent]
+    ) -> None:
+        running = [run for run in active.runs if run.state == "running" and run.start_date]
+        if active.total <= len(active.runs):
+            still = {(run.dag_id, run.run_id) for run in running}
+            for row in open_rows:
+                if (row.dag_id, row.run_id) not in still:
+                    self._resolve(row, run_ended(self._final(r, row), row.run_id))
+        opened = {(row.channel_id, row.dag_id, row.run_id) for row in open_rows}
+        auto = {
+            run.dag_id
+            for run in running
+            for w in wanting
+            if w.options.long_after is None and fnmatchcase(run.dag_id, w.dag_glob)
+        }
+        history = self._store.dag_histories(r.deployment, auto) if auto else {}
+        for run in running:
+            assert run.start_date is not None
+            age = (r.now - run.start_date).total_seconds()
+            channels: list[tuple[str, float]] = []
+            for w in wanting:
+                if not fnmatchcase(run.dag_id, w.dag_glob):
+                    continue
+                limit = w.options.long_after
+                if limit is None:
+                    limit = _auto_limit(self._history(r, run.dag_id, history))
+                if (
+                    limit is not None
+                    and age > limit
+                    and (w.channel_id, run.dag_id, run.run_id) not in opened
+                ):
+                    channels.append((w.channel_id, limit))
+            channels = [
+                (c, lim)
+                for c, lim in channels
+                if not self._told(r, c, run.dag_id, run.run_id, LONG)
+            ]
+            if not channels:
+                continue
+            usual = _usual(history.get(run.dag_id))
+            try:
+                tasks = r.detail(
+                    partial(r.client.task_instances, run.dag_id, run.run_id, states=["running"])
+                )
+                missing = None
+            except AirflowError as exc:
+                tasks, missing = None, f"The running tasks could not be read: {exc.message}"
+            for channel, limit in sorted(set(channels)):
+                reply = long_alert(
+                    r.deployment,
+                    run,
+                    now=r.now,
+                    limit=limit,
+                    usual=usual,
+                    running=tasks,
+                    links=r.links(run.dag_id, run.run_id),
+                    buttons=self._buttons,
+                    missing=missing,
+                )
+                r.events.append(NewEvent(channel, run.dag_id, run.run_id, LONG, to_message(reply)))
+
+    def _history(self, r: _Round, dag_id: str, history: dict[str, DagHistory]) -> DagHistory:
+        """The DAG's history, read from Airflow once when the store has none."""
+        if dag_id not in history:
+            runs = r.detail(lambda: r.client.successful_runs(dag_id, limit=10))
+            history[dag_id] = self._store.record_history(
+                r.deployment,
+                dag_id,
+                [Success(x.dag_id, x.end_date, x.duration_seconds) for x in runs if x.end_date],
+            )
+        return history[dag_id]
+
+    # -- queued ------------------------------------------------------------------------------
+
+    def _queued(
+        self,
+        r: _Round,
+        active: RunPage,
+        waiting: TaskPage,
+        wanting: list[Watching],
+        open_rows: list[OwedEvent],
+    ) -> None:
+        runs = {(run.dag_id, run.run_id): run for run in active.runs}
+        tasks: dict[tuple[str, str], list[TaskInstance]] = {}
+        seen: set[tuple[str, str, str, str, int]] = set()
+        for ti in waiting.tasks:
+            tasks.setdefault((ti.dag_id, ti.run_id), []).append(ti)
+            seen.add((r.deployment, ti.dag_id, ti.run_id, ti.task_id, ti.map_index))
+        for key in [k for k in self._first_seen if k[0] == r.deployment and k not in seen]:
+            del self._first_seen[key]
+        for key in seen - self._first_seen.keys():
+            self._first_seen[key] = r.now
+        complete = active.total <= len(active.runs) and waiting.total <= len(waiting.tasks)
+        if complete:
+            for row in open_rows:
+                self._queued_over(r, row, runs.get((row.dag_id, row.run_id)), tasks)
+        opened = {(row.channel_id, row.dag_id, row.run_id) for row in open_rows}
+        for (dag_id, run_id), run in runs.items():
+            for channel, since, stuck in self._stuck(
+                r, run, tasks.get((dag_id, run_id), []), wanting
+            ):
+                if (channel, dag_id, run_id) in opened or self._told(
+                    r, channel, dag_id, run_id, QUEUED
+                ):
+                    continue
+                why = self._why(r, run, stuck, runs.values())
+                reply = queued_alert(
+                    r.deployment,
+                    run,
+                    now=r.now,
+                    since=since,
+                    tasks=stuck,
+                    why=why,
+                    links=r.links(dag_id, run_id),
+                )
+                message = to_message(reply)
+                message["queued"] = {
+                    "run": run.state == "queued",
+                    "tasks": [[t.task_id, t.map_index] for t in stuck],
+                }
+                r.events.append(NewEvent(channel, dag_id, run_id, QUEUED, message))
+
+    def _stuck(
+        self, r: _Round, run: DagRun, tasks: list[TaskInstance], wanting: list[Watching]
+    ) -> list[tuple[str, datetime, list[TaskInstance]]]:
+        """The channels for which the run (or some of its tasks) has waited too long: each with
+        since when, and the tasks that have (none when the run itself is queued)."""
+        found: list[tuple[str, datetime, list[TaskInstance]]] = []
+        for w in wanting:
+            if not fnmatchcase(run.dag_id, w.dag_glob):
+                continue
+            limit = timedelta(seconds=w.options.queued_after)
+            if run.state == "queued" and run.queued_at and r.now - run.queued_at > limit:
+                found.append((w.channel_id, run.queued_at, []))
+                continue
+            if run.state != "running":
+                continue
+            waited = [(self._since(r, t), t) for t in tasks]
+            stuck = sorted((s, t) for s, t in waited if r.now - s > limit)
+            if stuck:
+                found.append((w.channel_id, stuck[0][0], [t for _, t in stuck]))
+        return found
+
+    def _since(self, r: _Round, ti: TaskInstance) -> datetime:
+        given = ti.queued_at if ti.state == "queued" else ti.scheduled_at
+        return (
+            given
+            or self._first_seen[(r.deployment, ti.dag_id, ti.run_id, ti.task_id, ti.map_index)]
+        )
+
+    def _why(self, r: _Round, run: DagRun, stuck: list[TaskInstance], runs: Any) -> list[str]:
+        """Why it waits, in Airflow's words where it gives them; read once, for the alert."""
+        try:
+            if stuck:
+                first = stuck[0]
+                reasons: list[str] = r.detail(
+                    lambda: r.client.task_dependencies(
+                        run.dag_id, run.run_id, first.task_id, map_index=first.map_index
+                    )
+                )
+                return reasons or [
+                    "Airflow gives no reason: its scheduler or executor may be busy."
+                ]
+            dag: Dag = r.detail(lambda: r.client.dag_details(run.dag_id))
+        except AirflowError as exc:
+            return [f"Why could not be read: {exc.message}"]
+        if dag.is_paused:
+            return ["The DAG is paused: its runs wait until it is unpaused."]
+        holding = sorted(x.run_id for x in runs if x.dag_id == run.dag_id and x.state == "running")
+        if dag.max_active_runs is not None and len(holding) >= dag.max_active_runs:
+            held = ", ".join(holding[:5])
+            return [f"max_active_runs ({dag.max_active_runs}) is reached: held by {held}."]
+        return ["Airflow gives no reason: its scheduler may be busy, or not running."]
+
+    def _queued_over(
+        self,
+        r: _Round,
+        row: OwedEvent,
+        run: DagRun | None,
+        tasks: dict[tuple[str, str], list[TaskInstance]],
+    ) -> None:
+        facts = row.message.get("queued") or {}
+        named = {(str(t[0]), int(t[1])) for t in facts.get("tasks") or []}
+        still = {(t.task_id, t.map_index) for t in tasks.get((row.dag_id, row.run_id), [])}
+        if (run is not None and run.state == "queued") or named & still:
+            return
+        if run is None:
+            self._resolve(row, run_ended(self._final(r, row), row.run_id))
+        elif named:
+            self._resolve(row, "Started: the tasks it waited for are no longer queued.")
+        else:
+            self._resolve(row, run_started(run, row.run_id))
+
+    # -- import errors -----------------------------------------------------------------------
+
+    def _imports(
+        self,
+        r: _Round,
+        page: ImportErrorPage,
+        wanting: list[Watching],
+        open_rows: list[OwedEvent],
+    ) -> None:
+        errors = {_file_key(e.filename): e for e in page.errors}
+        by_channel = {(row.channel_id, row.dag_id): row for row in open_rows}
+        if page.total <= len(page.errors):
+            for row in open_rows:
+                if row.dag_id not in errors:
+                    self._resolve(
+                        row, f"Imports again: Airflow lists no error for it at {fmt.when(r.now)}."
+                    )
+        for key, error in errors.items():
+            digest = _digest(error.stack_trace)
+            for channel in sorted(
+                {w.channel_id for w in wanting if fnmatchcase(error.filename, w.dag_glob)}
+            ):
+                told = by_channel.get((channel, key))
+                if told is None:
+                    message = to_message(import_error_post(r.deployment, error))
+                    message["import_error"] = {"digest": digest}
+                    r.events.append(NewEvent(channel, key, str(error.id), IMPORT_ERRORS, message))
+                elif (told.message.get("import_error") or {}).get("digest") != digest:
+                    changed = to_message(import_error_changed(error))
+                    changed["thread_of"] = told.id
+                    r.events.append(
+                        NewEvent(channel, key, f"{told.id}:changed:{digest}", THREAD, changed)
+                    )
+
+    # -- late --------------------------------------------------------------------------------
+
+    def _late(self, r: _Round, wanting: list[Watching]) -> None:
+        grace = timedelta(seconds=deadlines.GRACE_SECONDS)
+        for key in [k for k in self._late_lists if k[0] == r.deployment and k[2] < r.now - grace]:
+            del self._late_lists[key]  # a listing a deadline left unfinished
+        for w in wanting:
+            deadline = w.options.late
+            if deadline is None:
+                continue
+            at = deadlines.due(deadline, r.now, since=w.starts_after)
+            if at is None:
+                continue
+            mark = f"late@{at.isoformat()}"
+            if self._store.has_event(w.channel_id, r.deployment, w.dag_glob, mark, CHECKED):
+                continue
+            listing = self._listing(r, w.dag_glob, at)
+            if not listing.done:
+                continue
+            history = self._store.dag_histories(r.deployment, listing.dags)
+            start = at - timedelta(seconds=deadline.window_seconds)
+            late = []
+            for dag_id in sorted(listing.dags):
+                known = history.get(dag_id)
+                # What the watch learned may lag Airflow by a round: a DAG that looks late is
+                # asked once (unless asked since the deadline). A success since the deadline
+                # (the bot was down at it) is not news any more.
+                if known is None or (not _won(known, start, r.now) and not _read_since(known, at)):
+                    known = self._last_success(r, dag_id, history)
+                if not _won(known, start, r.now):
+                    late.append((dag_id, known.last_success_end))
+            newest = r.detail(partial(r.client.latest_runs, [d for d, _ in late])) if late else {}
+            shown = deadlines.shown(deadline, at)
+            for dag_id, last in late:
+                now_doing = late_now(newest.get(dag_id), listing.dags[dag_id].is_paused)
+                reply = late_alert(
+                    r.deployment,
+                    dag_id,
+                    deadline=shown,
+                    window=fmt.duration(deadline.window_seconds),
+                    last_success=last,
+                    now_doing=now_doing,
+                    dag_url=r.client.dag_url(dag_id),
+                )
+                message = to_message(reply)
+                message["deadline"] = at.isoformat()
+                r.events.append(NewEvent(w.channel_id, dag_id, mark, LATE, message))
+            r.events.append(NewEvent(w.channel_id, w.dag_glob, mark, CHECKED, {}, marker=True))
+            del self._late_lists[(r.deployment, w.dag_glob, at)]
+
+    def _listing(self, r: _Round, glob: str, at: datetime) -> _LateList:
+        """The DAGs ``glob`` covers, a page per call, kept across rounds until complete."""
+        listing = self._late_lists.setdefault((r.deployment, glob, at), _LateList())
+        if not _WILDCARD.search(glob):
+            if not listing.done:
+                with suppress(AirflowNotFound):  # no such DAG: nothing is late
+                    listing.dags[glob] = r.detail(lambda: r.client.dag_details(glob))
+                listing.done = True
+            return listing
+        literal = max(_WILDCARD.split(glob), key=len)
+        while not listing.done:
+            page: DagPage = r.detail(
+                lambda: r.client.list_dags(
+                    pattern=literal or None, limit=PAGE, offset=listing.offset
+                )
+            )
+            listing.dags.update({d.dag_id: d for d in page.dags if fnmatchcase(d.dag_id, glob)})
+            listing.offset += len(page.dags)
+            listing.done = not page.dags or listing.offset >= page.total
+        return listing
+
+    def _last_success(self, r: _Round, dag_id: str, history: dict[str, DagHistory]) -> DagHistory:
+        runs = r.detail(lambda: r.client.successful_runs(dag_id, limit=10))
+        history[dag_id] = self._store.record_history(
+            r.deployment,
+            dag_id,
+            [Success(x.dag_id, x.end_date, x.duration_seconds) for x in runs if x.end_date],
+        )
+        return history[dag_id]
+
+    # -- shared ------------------------------------------------------------------------------
+
+    def _told(self, r: _Round, channel: str, dag_id: str, run_id: str, event: str) -> bool:
+        """An alert of this already recorded, and since closed (a run cleared and running
+        again is not told twice), or recorded this round."""
+        if any(
+            (e.channel_id, e.dag_id, e.run_id, e.event) == (channel, dag_id, run_id, event)
+            for e in r.events
+        ):
+            return True
+        return self._store.has_event(channel, r.deployment, dag_id, run_id, event)
+
+    def _final(self, r: _Round, row: OwedEvent) -> DagRun | None:
+        """The run an alert was about, as it ended (one call, from this round's details)."""
+        try:
+            run: DagRun = r.detail(lambda: r.client.get_run(row.dag_id, row.run_id))
+        except AirflowNotFound:
+            return None
+        return run
+
+    def _resolve(self, row: OwedEvent, line: str) -> None:
+        """Close the alert: a reply in its thread, and the alert without its buttons (or, not
+        posted yet, the alert posted as it then reads)."""
+        after = resolved(row.message, line)
+        thread = Reply(
+            text=_plain(line),
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line}}],
+        )
+        reply = to_message(thread)
+        reply["thread_of"] = row.id
+        reply["replace"] = after
+        self._store.resolve_event(
+            row.id,
+            resolved=after,
+            thread=NewEvent(row.channel_id, row.dag_id, f"{row.id}:end", THREAD, reply),
+        )
+
+    def _commit(self, r: _Round, owner: str) -> None:
+        if r.events and not self._store.record_events(r.deployment, owner, r.events):
+            log.info(
+                "the watch of %s went to another process before its alerts were recorded",
+                r.deployment,
+            )
+
+
+def _auto_limit(history: DagHistory) -> float | None:
+    """Twice the usual duration, never under MIN_LONG_AFTER; None without a successful run."""
+    usual = _usual(history)
+    return None if usual is None else max(MIN_LONG_AFTER, 2 * usual)
+
+
+def _usual(history: DagHistory | None) -> float | None:
+    if history is None or not history.durations:
+        return None
+    return float(statistics.median(history.durations))
+
+
+def _won(history: DagHistory, start: datetime, end: datetime) -> bool:
+    last = history.last_success_end
+    return last is not None and start <= last <= end
+
+
+def _read_since(history: DagHistory, at: datetime) -> bool:
+    return history.read_at is not None and history.read_at >= at
+
+
+def _file_key(filename: str) -> str:
+    """A file's key in the store (its ``dag_id`` column, 255 characters): the path, or, for a
+    longer one, its end after a digest of the whole."""
+    if len(filename) <= 255:
+        return filename
+    return f"{_digest(filename)}…{filename[-230:]}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _plain(mrkdwn: str) -> str:
+    return mrkdwn.replace("`", "")
