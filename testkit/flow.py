@@ -42,6 +42,7 @@ from testkit.scripted_tasks import ScriptedTask, task_answer
 
 API = "/api/v2"
 FAILED_TASK_STATES = ("failed", "upstream_failed")  # what clearing only the failed clears
+ENDED_STATES = ("failed", "success")  # what the runs of every DAG are, unless asked
 TOKEN = "scripted-airflow-token-0123456789"
 
 
@@ -55,6 +56,7 @@ class ScriptedDag:
     tasks: dict[str, list[ScriptedTask]] = field(default_factory=dict)  # by run id, with logs
     # For runs without tasks of their own: every run's failed tasks, and their logs' lines.
     logs: dict[str, list[str]] = field(default_factory=dict)
+    max_active_runs: int = 16  # in its details only, as Airflow's
 
     def json(self) -> dict[str, Any]:
         return {
@@ -67,10 +69,16 @@ class ScriptedDag:
             "has_import_errors": False,
         }
 
+    def details(self) -> dict[str, Any]:
+        return {**self.json(), "max_active_runs": self.max_active_runs, "params": {}}
+
 
 class ScriptedAirflow:
     """Airflow 3 as far as the bot asks it: DAGs, runs, pause, trigger, failed tasks, clear,
-    task instances and their logs (``add_run``), a run's state.
+    task instances and their logs (``add_run``), a run's state; for the watcher, runs under
+    way since a given time (``add_running_run``, ``add_queued_run``), task instances waiting
+    across runs and why (``ScriptedTask`` fields), files that do not import
+    (``add_import_error``), a DAG's details (``ScriptedDag.max_active_runs``).
 
     Every request is kept (``.http.requests``) so a test can say what reached Airflow."""
 
@@ -79,6 +87,8 @@ class ScriptedAirflow:
         self.dags: dict[str, ScriptedDag] = {}
         # Human-in-the-loop requests (3.1+), by "dag_id/run_id/task_id/map_index".
         self.hitl: dict[str, dict[str, Any]] = {}
+        # What /importErrors lists, by file name (``add_import_error``, ``fix_import_error``).
+        self.import_errors: dict[str, dict[str, Any]] = {}
         self.delay = 0.0  # seconds before each answer, as a slow Airflow takes
         self.down_until = 0.0  # time.monotonic() until which every call answers 503
         self.http = FakeHTTPServer()
@@ -122,6 +132,7 @@ class ScriptedAirflow:
             "dag_run_id": run_id,
             "state": state,
             "logical_date": None,
+            "queued_at": now,
             "run_after": now,
             "start_date": now,
             "end_date": now,
@@ -133,6 +144,68 @@ class ScriptedAirflow:
         dag.runs[run_id] = run
         dag.tasks[run_id] = list(tasks)
         return run
+
+    def add_running_run(
+        self,
+        dag_id: str,
+        since: datetime,
+        *,
+        run_id: str | None = None,
+        tasks: Sequence[ScriptedTask] = (),
+    ) -> dict[str, Any]:
+        """A run of ``dag_id`` running since ``since`` (queued a moment before), with these
+        task instances (e.g. one running, one scheduled with its ``dependencies``)."""
+        started = since.isoformat()
+        queued = (since - timedelta(seconds=1)).isoformat()
+        return self._run_since(dag_id, run_id, tasks, state="running", queued_at=queued,
+                               start_date=started)  # fmt: skip
+
+    def add_queued_run(
+        self,
+        dag_id: str,
+        queued_at: datetime,
+        *,
+        run_id: str | None = None,
+        tasks: Sequence[ScriptedTask] = (),
+    ) -> dict[str, Any]:
+        """A run of ``dag_id`` queued since ``queued_at`` that has not started."""
+        return self._run_since(dag_id, run_id, tasks, state="queued",
+                               queued_at=queued_at.isoformat(), start_date=None)  # fmt: skip
+
+    def _run_since(
+        self,
+        dag_id: str,
+        run_id: str | None,
+        tasks: Sequence[ScriptedTask],
+        **fields: Any,
+    ) -> dict[str, Any]:
+        with self._lock:
+            dag = self.dags[dag_id]
+            run = self._new_run(dag, {"dag_run_id": run_id or f"manual__{fields['queued_at']}",
+                                      "state": fields["state"]})  # fmt: skip
+            run.update(fields, run_after=fields["queued_at"])
+            dag.tasks[run["dag_run_id"]] = list(tasks)
+            return run
+
+    def add_import_error(self, filename: str, stack_trace: str) -> dict[str, Any]:
+        """``filename`` does not import (as the DAG processor found it, now); returns the
+        entry /importErrors lists, which the test may edit."""
+        with self._lock:
+            ids = [e["import_error_id"] for e in self.import_errors.values()]
+            entry = {
+                "import_error_id": max(ids, default=0) + 1,
+                "timestamp": datetime.now(UTC).isoformat(),
+                "filename": filename,
+                "bundle_name": "dags-folder",
+                "stack_trace": stack_trace,
+            }
+            self.import_errors[filename] = entry
+            return entry
+
+    def fix_import_error(self, filename: str) -> None:
+        """``filename`` imports again: /importErrors no longer lists it."""
+        with self._lock:
+            self.import_errors.pop(filename, None)
 
     def end_runs(self, state: str = "success") -> int:
         """End every run still queued or running, as the scheduler would; returns how many."""
@@ -203,7 +276,11 @@ class ScriptedAirflow:
         if parts == ["dags"] and req.method == "GET":
             return self._list(req)
         if parts == ["dags", "~", "dagRuns"] and req.method == "GET":
-            return self._ended(req)
+            return self._across(req)
+        if parts == ["dags", "~", "dagRuns", "~", "taskInstances"] and req.method == "GET":
+            return self._waiting(req)
+        if parts == ["importErrors"] and req.method == "GET":
+            return self._import_errors(req)
         if parts == ["dags", "~", "dagRuns", "list"]:
             wanted = set(req.json().get("dag_ids") or [])
             runs = [r for d in self.dags.values() if d.dag_id in wanted for r in d.runs.values()]
@@ -223,9 +300,10 @@ class ScriptedAirflow:
             return Response(200, dag.json())
         if rest == ["dagRuns"] and req.method == "POST":
             return self._trigger(dag, req.json())
+        if rest == ["details"]:
+            return Response(200, dag.details())
         if rest == ["dagRuns"]:
-            runs = sorted(dag.runs.values(), key=lambda r: r["run_after"], reverse=True)
-            return Response(200, {"dag_runs": runs, "total_entries": len(runs)})
+            return _runs_page(list(dag.runs.values()), req, default_order="-run_after")
         if rest == ["clearTaskInstances"]:
             run_id = str(req.json().get("dag_run_id"))
             failed = [t for t in dag.tasks.get(run_id, []) if t.state in FAILED_TASK_STATES]
@@ -259,24 +337,29 @@ class ScriptedAirflow:
             return Response(200, {"content": records, "continuation_token": None})
         return Response(404, {"detail": "Not Found"})
 
-    def _ended(self, req: Request) -> Response:
-        """Runs of every DAG that ended, as Airflow 3 lists them by ``end_date``."""
-        since = (req.query.get("end_date_gte") or [""])[0]
-        states = set(req.query.get("state") or ["failed", "success"])
-        limit = int((req.query.get("limit") or ["100"])[0])
-        offset = int((req.query.get("offset") or ["0"])[0])
-        start = datetime.fromisoformat(since) if since else None
-        ended = [
-            r
-            for d in self.dags.values()
-            for r in d.runs.values()
-            if r["end_date"]
-            and r["state"] in states
-            and (start is None or datetime.fromisoformat(r["end_date"]) >= start)
+    def _across(self, req: Request) -> Response:
+        """Runs of every DAG, as Airflow 3 lists them: in ``state`` (the watcher asks for
+        those that ended, by ``end_date`` from ``end_date_gte``, and for those under way)."""
+        runs = [r for d in self.dags.values() for r in d.runs.values()]
+        return _runs_page(runs, req, default_order="id")
+
+    def _waiting(self, req: Request) -> Response:
+        """Task instances of every run (those the runs were given), in ``state``."""
+        states = req.query.get("state")
+        found = [
+            {**t.json(), "dag_id": dag.dag_id, "dag_run_id": run_id}
+            for dag in self.dags.values()
+            for run_id, tasks in dag.tasks.items()
+            for t in tasks
+            if not states or t.state in states
         ]
-        ended.sort(key=lambda r: datetime.fromisoformat(r["end_date"]))
-        page = ended[offset : offset + limit]
-        return Response(200, {"dag_runs": page, "total_entries": len(ended)})
+        page = found[_number(req, "offset", 0) :][: _number(req, "limit", 50)]
+        return Response(200, {"task_instances": page, "total_entries": len(found)})
+
+    def _import_errors(self, req: Request) -> Response:
+        errors = sorted(self.import_errors.values(), key=lambda e: str(e["filename"]))
+        page = errors[_number(req, "offset", 0) :][: _number(req, "limit", 50)]
+        return Response(200, {"import_errors": page, "total_entries": len(errors)})
 
     def _hitl(self, req: Request, parts: list[str]) -> Response:
         """hitlDetails: the waiting list (3.1+), one request, an answer (409 once answered)."""
@@ -334,6 +417,7 @@ class ScriptedAirflow:
             "dag_run_id": run_id,
             "state": state,
             "logical_date": fields.get("logical_date"),
+            "queued_at": now,
             "run_after": now,
             "start_date": None if state == "queued" else now,
             "end_date": None if state in ("queued", "running") else fields.get("end_date") or now,
@@ -347,6 +431,50 @@ class ScriptedAirflow:
 
 def _dag_id(dag: ScriptedDag) -> str:
     return dag.dag_id
+
+
+def _number(req: Request, name: str, default: int) -> int:
+    return int((req.query.get(name) or [str(default)])[0])
+
+
+def _runs_page(runs: list[dict[str, Any]], req: Request, *, default_order: str) -> Response:
+    """A page of ``runs`` as Airflow 3 answers ``.../dagRuns``: those in ``state`` (without
+    it, on ``~``, those that ended), ended at or after ``end_date_gte``, sorted by
+    ``order_by`` (a leading ``-``: descending; ``id``: in the order they were created)."""
+    across = default_order == "id"
+    states = set(req.query.get("state") or (ENDED_STATES if across else ()))
+    since = (req.query.get("end_date_gte") or [""])[0]
+    start = datetime.fromisoformat(since) if since else None
+    chosen = [
+        r
+        for r in runs
+        if (not states or r.get("state") in states)
+        # as before: across DAGs, a run marked ended here (PATCH) without an end date is not
+        # among those that ended
+        and (not across or r.get("end_date") or r.get("state") not in ENDED_STATES)
+        and (
+            start is None or (r.get("end_date") and datetime.fromisoformat(r["end_date"]) >= start)
+        )
+    ]
+    order = (req.query.get("order_by") or [default_order])[0]
+    # "id", Airflow's row id, is the order runs were created in: when they were queued.
+    key = "run_after" if order.lstrip("-") == "id" else order.lstrip("-")
+    chosen.sort(key=lambda r: _sort_value(r.get(key)), reverse=order.startswith("-"))
+    page = chosen[_number(req, "offset", 0) :][: _number(req, "limit", 100)]
+    return Response(200, {"dag_runs": page, "total_entries": len(chosen)})
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _sort_value(value: Any) -> tuple[bool, datetime, str]:
+    """Airflow's order on a field that may be null (nulls last), datetimes by instant."""
+    if value is None:
+        return (True, _NEVER, "")
+    try:
+        return (False, datetime.fromisoformat(str(value)), "")
+    except ValueError:
+        return (False, _NEVER, str(value))
 
 
 def deployment(airflow: ScriptedAirflow, **options: Any) -> str:

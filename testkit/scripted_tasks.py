@@ -20,6 +20,13 @@ class ScriptedTask:
     start_date: str | None = None
     end_date: str | None = None
     log: list[str] = field(default_factory=list)  # the lines its latest try printed
+    queued_at: str | None = None  # Airflow's queued_when
+    scheduled_at: str | None = None  # Airflow 3's scheduled_when
+    pool: str = "default_pool"
+    # Why it does not run, [{"name": ..., "reason": ...}]: what .../dependencies answers while
+    # it is scheduled or has no state (Airflow computes none for other states: a queued task
+    # waits for the executor, which gives no reason).
+    dependencies: list[dict[str, str]] = field(default_factory=list)
 
     def json(self) -> dict[str, Any]:
         return {
@@ -29,6 +36,9 @@ class ScriptedTask:
             "map_index": self.map_index,
             "start_date": self.start_date,
             "end_date": self.end_date,
+            "queued_when": self.queued_at,
+            "scheduled_when": self.scheduled_at,
+            "pool": self.pool,
         }
 
     def records(self) -> list[dict[str, Any]]:
@@ -43,7 +53,8 @@ class ScriptedTask:
 
 
 def task_answer(tasks: list[ScriptedTask], rest: list[str], req: Request) -> Response:
-    """``taskInstances`` (``rest`` empty) or ``taskInstances/{task}/logs/{try}``."""
+    """``taskInstances`` (``rest`` empty), ``taskInstances/{task}/logs/{try}`` or
+    ``taskInstances/{task}[/{map_index}]/dependencies``."""
     if not rest:
         states = req.query.get("state")
         chosen = [t.json() for t in tasks if not states or t.state in states]
@@ -58,4 +69,11 @@ def task_answer(tasks: list[ScriptedTask], rest: list[str], req: Request) -> Res
                                                                         map_index):  # fmt: skip
                 return Response(200, {"content": task.records(), "continuation_token": None})
         return Response(404, {"detail": "TaskInstance not found"})
+    if rest[-1:] == ["dependencies"] and len(rest) in (2, 3):
+        map_index = int(rest[1]) if len(rest) == 3 else -1
+        for task in tasks:
+            if (task.task_id, task.map_index) == (rest[0], map_index):
+                deps = task.dependencies if task.state in (None, "scheduled") else []
+                return Response(200, {"dependencies": deps})
+        return Response(404, {"detail": "The Task Instance was not found"})
     return Response(404, {"detail": "Not Found"})

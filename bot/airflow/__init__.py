@@ -12,7 +12,16 @@ from bot.airflow.errors import (
     AirflowSignInFailed,
     AirflowUnavailable,
 )
-from bot.airflow.models import Dag, DagPage, DagRun, RunPage, TaskInstance
+from bot.airflow.models import (
+    Dag,
+    DagImportError,
+    DagPage,
+    DagRun,
+    ImportErrorPage,
+    RunPage,
+    TaskInstance,
+    TaskPage,
+)
 
 __all__ = [
     "AirflowBadRequest",
@@ -26,8 +35,11 @@ __all__ = [
     "AirflowSignInFailed",
     "AirflowUnavailable",
     "Dag",
+    "DagImportError",
     "DagPage",
     "DagRun",
+    "ImportErrorPage",
     "RunPage",
     "TaskInstance",
+    "TaskPage",
 ]

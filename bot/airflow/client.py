@@ -24,12 +24,13 @@ from bot.airflow.models import Dag, DagPage, DagRun, RunPage
 from bot.airflow.parse import dag_from_json, run_from_json
 from bot.airflow.tasks import TaskOperations
 from bot.airflow.transport import seg as _seg
+from bot.airflow.watch_reads import WatchReads
 
 MAX_PAGE = 100  # both API versions cap a page at 100
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
-class AirflowClient(TaskOperations, HitlOperations):
+class AirflowClient(TaskOperations, HitlOperations, WatchReads):
     """The operations; the constructor's settings are ``Transport``'s."""
 
     _can_wait: bool | None = None

@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from bot.airflow.models import Dag, DagRun, TaskInstance
+from bot.airflow.models import Dag, DagImportError, DagRun, TaskInstance
 
 _HTML = re.compile(r"^\s*<", re.S)
 MAX_MESSAGE = 300
@@ -41,6 +41,7 @@ def dag_from_json(raw: dict[str, Any]) -> Dag:
         tags=tuple(str(t.get("name")) for t in raw.get("tags") or [] if isinstance(t, dict)),
         owners=tuple(str(o) for o in raw.get("owners") or []),
         has_import_errors=bool(raw.get("has_import_errors")),
+        max_active_runs=_optional_int(raw.get("max_active_runs")),  # in the details only
     )
 
 
@@ -97,6 +98,7 @@ def run_from_json(raw: dict[str, Any]) -> DagRun:
         run_type=raw.get("run_type"),
         conf=conf if isinstance(conf, dict) else {},
         note=raw.get("note"),
+        queued_at=parse_time(raw.get("queued_at")),
     )
 
 
@@ -109,7 +111,45 @@ def task_instance_from_json(raw: dict[str, Any]) -> TaskInstance:
         map_index=_int(raw.get("map_index"), -1),
         start_date=parse_time(raw.get("start_date")),
         end_date=parse_time(raw.get("end_date")),
+        dag_id=str(raw.get("dag_id") or ""),
+        run_id=str(raw.get("dag_run_id") or ""),
+        queued_at=parse_time(raw.get("queued_when")),
+        scheduled_at=parse_time(raw.get("scheduled_when")),  # Airflow 3 only
+        pool=str(raw["pool"]) if raw.get("pool") else None,
     )
+
+
+def import_error_from_json(raw: dict[str, Any]) -> DagImportError:
+    bundle = raw.get("bundle_name")  # Airflow 3 only
+    return DagImportError(
+        id=_int(raw.get("import_error_id"), 0),
+        filename=str(raw.get("filename") or ""),
+        stack_trace=str(raw.get("stack_trace") or ""),
+        timestamp=parse_time(raw.get("timestamp")),
+        bundle=str(bundle) if bundle else None,
+    )
+
+
+def dependency_reasons(raw: Any) -> list[str]:
+    """Airflow's ``dependencies`` ([{name, reason}]) as lines, "name: reason" each, or the
+    reason alone where it already starts with the name."""
+    reasons = []
+    for dep in raw if isinstance(raw, list) else []:
+        if not isinstance(dep, dict):
+            continue
+        name = str(dep.get("name") or "").strip()
+        reason = " ".join(str(dep.get("reason") or "").split())
+        if not name or reason.lower().startswith(name.lower()):
+            line = reason or name
+        else:
+            line = f"{name}: {reason}" if reason else name
+        if line:
+            reasons.append(line)
+    return reasons
+
+
+def _optional_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _int(value: Any, default: int) -> int:
