@@ -12,8 +12,8 @@ NINE_BERLIN = Deadline(at=time(9, 0), zone="Europe/Berlin")
 WEEKDAYS = frozenset(range(5))
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_the_deadline_falls_at_its_wall_clock_time_in_its_zone() -> None:
