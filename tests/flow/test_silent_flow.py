@@ -1,0 +1,346 @@
+"""The trouble Airflow makes no sound about, as a subscribed channel hears it: a run running
+long, a run or its tasks stuck in the queue, a DAG late for its deadline, a DAG file that does
+not import. Each is one alert, told once per channel (two processes, a restart, Slack failing
+included), whose end is told in its thread while the alert loses its buttons.
+
+The watcher is run one round at a time (``Watcher.tick``) against the scripted Airflow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.core.watcher import Watcher
+from testkit.conversation import visible_text
+from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
+from testkit.scripted_tasks import ScriptedTask
+
+ALICE, VIEWER = "U0ALICE", "U0VIEW"
+ALERTS = "C0ALERTS"
+NOW = datetime.now(UTC)
+DEADLINE = (NOW - timedelta(minutes=1)).strftime("%H:%M")  # one that has just passed (UTC)
+TRACE = 'Traceback (most recent call last):\n  File "dags/etl.py", line 3\nSyntaxError: bad <!here>'
+
+
+@pytest.fixture
+def config(airflow: ScriptedAirflow) -> str:
+    for dag in ("etl_daily", "etl_hourly", "etl_fresh"):
+        airflow.add_dag(dag)
+    return f"""
+deployments:
+  prod: {deployment(airflow)}
+grants:
+  - {{role: operator, users: [{ALICE}]}}
+  - {{role: viewer, users: [{VIEWER}]}}
+subscriptions:
+  - channel: {ALERTS}
+    deployment: prod
+    dags: ["etl_*"]
+    events: [long, queued]
+    long_after: 30m
+    queued_after: 15m
+  - channel: {ALERTS}
+    deployment: prod
+    dags: ["dags/*"]
+    events: [import_errors]
+"""
+
+
+def quiet(flow: FlowBot) -> Watcher:
+    watcher = flow.local.bot.watcher
+    watcher.stop()
+    return watcher
+
+
+@pytest.fixture
+def flow(start_flow: StartFlow, config: str) -> Iterator[FlowBot]:
+    bot = start_flow(config, {"WATCH_INTERVAL_SECONDS": "3600"})
+    quiet(bot).tick()
+    yield bot
+
+
+def round_(flow: FlowBot) -> None:
+    flow.local.bot.watcher.tick()
+    flow.settle()
+
+
+def posts(flow: FlowBot, channel: str = ALERTS) -> list[dict[str, Any]]:
+    return [m for m in flow.said(channel) if "thread_ts" not in m]
+
+
+def thread(flow: FlowBot, parent: dict[str, Any], channel: str = ALERTS) -> list[str]:
+    return [visible_text(m) for m in flow.said(channel) if m.get("thread_ts") == parent["ts"]]
+
+
+def actions(message: dict[str, Any]) -> list[str]:
+    return [e.get("action_id") for b in message["blocks"] for e in b.get("elements", [])
+            if b["type"] == "actions"]  # fmt: skip
+
+
+def ago(minutes: float) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+def running_long(airflow: ScriptedAirflow, dag_id: str = "etl_daily", minutes: float = 40) -> str:
+    tasks = [
+        ScriptedTask("extract", "success"),
+        ScriptedTask("load", "running", start_date=ago(minutes - 5).isoformat()),
+    ]
+    return str(airflow.add_running_run(dag_id, ago(minutes), tasks=tasks)["dag_run_id"])
+
+
+def end(airflow: ScriptedAirflow, dag_id: str, run_id: str, state: str = "success") -> None:
+    airflow.dags[dag_id].runs[run_id].update(state=state, end_date=datetime.now(UTC).isoformat())
+
+
+# -- long ------------------------------------------------------------------------------------
+
+
+def test_a_run_past_its_limit_is_told_once_and_its_end_in_the_thread(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    run_id = running_long(airflow)
+    airflow.add_running_run("etl_hourly", ago(10))  # under the limit
+    round_(flow)
+    [alert] = posts(flow)
+    text = visible_text(alert)
+    assert "Run running long" in text and "etl_daily" in text and run_id in text
+    assert "running for 40m" in text and "limit 30m 00s" in text
+    assert "`load` for 35m" in text and "extract" not in text
+    assert actions(alert) == ["logs", "mark", "open_link"]
+    round_(flow)
+    round_(flow)
+    assert len(posts(flow)) == 1 and thread(flow, alert) == []
+    end(airflow, "etl_daily", run_id)
+    round_(flow)
+    [told] = thread(flow, alert)
+    assert "ended" in told and "success" in told
+    [alert] = posts(flow)  # updated in place: its buttons gone, its link kept
+    assert actions(alert) == ["open_link"] and "success" in visible_text(alert)
+    round_(flow)
+    assert len(thread(flow, alert)) == 1
+
+
+def test_without_a_limit_twice_the_usual_duration_at_least_ten_minutes(
+    start_flow: StartFlow, airflow: ScriptedAirflow
+) -> None:
+    airflow.add_dag("etl_daily")
+    airflow.add_dag("etl_new")  # never succeeded: no automatic limit
+    for n, minutes in enumerate((4, 6, 5)):
+        run = airflow.add_past_run("etl_daily", f"scheduled__{n}", state="success")
+        run["start_date"] = (datetime.fromisoformat(run["end_date"]) - timedelta(minutes=minutes)).isoformat()
+    config = f"""
+deployments:
+  prod: {deployment(airflow)}
+subscriptions:
+  - {{channel: {ALERTS}, deployment: prod, dags: ["etl_*"], events: [long]}}
+"""
+    flow = start_flow(config, {"WATCH_INTERVAL_SECONDS": "3600"})
+    quiet(flow).tick()
+    airflow.add_running_run("etl_daily", ago(9))  # under 10 minutes: not yet
+    airflow.add_running_run("etl_new", ago(600))
+    round_(flow)
+    assert posts(flow) == []
+    running_long(airflow, "etl_daily", minutes=11)
+    round_(flow)
+    [alert] = posts(flow)
+    assert "usually 5m 00s (limit 10m 00s)" in visible_text(alert)
+    # The usual duration was read once, and is kept: no more reads of it.
+    reads = [r for r in airflow.http.requests if "state=success" in r.path + str(r.query)]
+    round_(flow)
+    assert [r for r in airflow.http.requests if "state=success" in r.path + str(r.query)] == reads
+
+
+def test_mark_failed_from_the_alert_is_authorised_afresh(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    run_id = running_long(airflow)
+    round_(flow)
+    [alert] = posts(flow)
+    mark = len(flow.slack.calls)
+    flow.click(alert, "mark", user=VIEWER, channel=ALERTS)
+    assert "None of your grants allows `mark`" in flow.told_privately_since(mark)
+    assert airflow.writes() == []
+    flow.click(alert, "mark", user=ALICE, channel=ALERTS)
+    [write] = airflow.writes()
+    assert write.method == "PATCH" and write.json() == {"state": "failed"}
+    assert airflow.dags["etl_daily"].runs[run_id]["state"] == "failed"
+
+
+# -- queued ----------------------------------------------------------------------------------
+
+
+def test_a_run_queued_behind_max_active_runs_says_which_runs_hold_the_slot(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    airflow.dags["etl_daily"].max_active_runs = 1
+    holder = airflow.add_running_run("etl_daily", ago(20), run_id="scheduled__holder")
+    waiting = airflow.add_queued_run("etl_daily", ago(16), run_id="scheduled__waiting")
+    airflow.add_queued_run("etl_hourly", ago(5))  # not yet 15 minutes
+    round_(flow)
+    [alert] = posts(flow)
+    text = visible_text(alert)
+    assert "Stuck in the queue" in text and "scheduled__waiting" in text
+    assert "max_active_runs (1) is reached: held by scheduled__holder" in text
+    round_(flow)
+    assert len(posts(flow)) == 1
+    end(airflow, "etl_daily", holder["dag_run_id"])
+    waiting.update(state="running", start_date=datetime.now(UTC).isoformat())
+    round_(flow)
+    [told] = thread(flow, alert)
+    assert "Started" in told and "running" in told
+
+
+def test_a_paused_dags_queued_run_says_it_is_paused(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    airflow.dags["etl_daily"].is_paused = True
+    airflow.add_queued_run("etl_daily", ago(30))
+    round_(flow)
+    [alert] = posts(flow)
+    assert "The DAG is paused" in visible_text(alert)
+
+
+def test_a_task_waiting_too_long_is_told_with_airflows_reason(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    reason = {"name": "Pool Slots Available", "reason": "Not scheduling since there are 0 open slots in pool <big>"}
+    task = ScriptedTask("load", "scheduled", try_number=0, scheduled_at=ago(20).isoformat(),
+                        dependencies=[reason])  # fmt: skip
+    run = airflow.add_running_run("etl_daily", ago(25), tasks=[task])
+    round_(flow)
+    [alert] = posts(flow)
+    text = visible_text(alert)
+    assert "`load` (scheduled)" in text
+    assert "Pool Slots Available: Not scheduling since there are 0 open slots in pool <big>" in text
+    assert "&lt;big&gt;" in str(alert["blocks"])
+    task.state = "running"
+    round_(flow)
+    [told] = thread(flow, alert)
+    assert "no longer queued" in told
+    assert run["dag_run_id"] in visible_text(alert)
+
+
+# -- import errors ---------------------------------------------------------------------------
+
+
+def test_a_broken_dag_file_is_posted_its_change_and_fix_told_in_the_thread(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    airflow.add_import_error("dags/etl.py", TRACE)
+    airflow.add_import_error("plugins/other.py", TRACE)  # not matched by dags/*
+    round_(flow)
+    [post] = posts(flow)
+    text = visible_text(post)
+    assert "does not import" in text and "dags/etl.py" in text and "SyntaxError" in text
+    assert "&lt;!here&gt;" in str(post["blocks"])
+    round_(flow)
+    assert len(posts(flow)) == 1 and thread(flow, post) == []
+    airflow.import_errors["dags/etl.py"]["stack_trace"] = "NameError: name 'x' is not defined"
+    round_(flow)
+    round_(flow)
+    [changed] = thread(flow, post)
+    assert "changed" in changed and "NameError" in changed
+    airflow.fix_import_error("dags/etl.py")
+    round_(flow)
+    assert "Imports again" in thread(flow, post)[-1]
+    assert len(posts(flow)) == 1
+    airflow.add_import_error("dags/etl.py", TRACE)  # broken again: a new post
+    round_(flow)
+    assert len(posts(flow)) == 2
+
+
+# -- late ------------------------------------------------------------------------------------
+
+
+def test_a_dag_with_no_success_by_the_deadline_is_late_one_with_one_is_not(
+    start_flow: StartFlow, airflow: ScriptedAirflow
+) -> None:
+    airflow.add_dag("etl_daily")
+    airflow.add_dag("etl_fresh")
+    airflow.add_past_run("etl_fresh", "scheduled__fine", state="success")
+    airflow.add_past_run("etl_daily", "scheduled__bad", state="failed")
+    config = f"""
+deployments:
+  prod: {deployment(airflow)}
+subscriptions:
+  - channel: {ALERTS}
+    deployment: prod
+    dags: ["etl_*"]
+    events: [late]
+    late: {{at: "{DEADLINE}"}}
+"""
+    flow = start_flow(config, {"WATCH_INTERVAL_SECONDS": "3600"})
+    quiet(flow).tick()
+    round_(flow)
+    [alert] = posts(flow)
+    text = visible_text(alert)
+    assert "Late" in text and "etl_daily" in text and "etl_fresh" not in text
+    assert f"before {DEADLINE} UTC" in text and "never succeeded" in text
+    assert "failed at" in text and "scheduled__bad" in text
+    round_(flow)
+    assert len(posts(flow)) == 1
+    airflow.add_run("etl_daily", state="success", dag_run_id="manual__rescue")
+    round_(flow)
+    [told] = thread(flow, alert)
+    assert "Succeeded" in told and "manual__rescue" in told
+
+
+# -- nothing lost, nothing twice -------------------------------------------------------------
+
+
+def test_two_processes_tell_each_incident_once(flow: FlowBot, airflow: ScriptedAirflow) -> None:
+    second = flow.another_process()
+    quiet(second)
+    run_id = running_long(airflow)
+    airflow.add_import_error("dags/etl.py", TRACE)
+    for _ in range(3):
+        second.local.bot.watcher.tick()
+        round_(flow)
+    assert len(posts(flow)) == 2
+    end(airflow, "etl_daily", run_id)
+    for _ in range(3):
+        second.local.bot.watcher.tick()
+        round_(flow)
+    [alert] = [p for p in posts(flow) if "running long" in visible_text(p)]
+    assert len(thread(flow, alert)) == 1
+
+
+def test_an_incident_open_across_a_restart_is_closed_after_it(
+    start_flow: StartFlow, config: str, airflow: ScriptedAirflow
+) -> None:
+    first = start_flow(config, {"WATCH_INTERVAL_SECONDS": "3600"})
+    quiet(first).tick()
+    run_id = running_long(airflow)
+    first.local.bot.watcher.tick()
+    first.settle()
+    first.close()
+    end(airflow, "etl_daily", run_id)
+    again = start_flow(config, {"WATCH_INTERVAL_SECONDS": "3600"})
+    quiet(again).tick()
+    again.settle()
+    [alert] = posts(again)
+    assert len(thread(again, alert)) == 1 and "ended" in thread(again, alert)[0]
+
+
+def test_an_alert_owed_through_an_outage_is_posted_once_as_it_then_reads(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    flow.slack.fail_next("chat.postMessage", "invalid_blocks")  # the watch retries it itself
+    run_id = running_long(airflow)
+    round_(flow)
+    assert posts(flow) == []
+    end(airflow, "etl_daily", run_id)
+    store = flow.local.bot.store
+    from bot.store.schema import watch_event
+
+    round_(flow)
+    with store._db.begin() as conn:  # its retry is due now
+        conn.execute(watch_event.update().values(next_try_at=watch_event.c.created_at))
+    round_(flow)
+    [alert] = posts(flow)
+    assert "ended" in visible_text(alert) and actions(alert) == ["open_link"]
+    assert thread(flow, alert) == []
