@@ -28,7 +28,7 @@ def run(ctx: Context) -> Reply:
         return refusal
     change = ctx.book.subscribe(
         channel_id=ctx.channel_id, deployment=dep, dag_glob=glob, events=cmd.events,
-        user_id=ctx.user_id,
+        options=cmd.options, user_id=ctx.user_id,
     )  # fmt: skip
     where = f"{code(glob)} on {code(dep)}"
     if change is Change.DECLARED:

@@ -43,7 +43,7 @@ class Watching:
 
 class Change(Enum):
     ADDED = "added"
-    UPDATED = "updated"  # the same DAGs, other events
+    UPDATED = "updated"  # the same DAGs, other events or limits
     REMOVED = "removed"
     DECLARED = "declared"  # in the config: left as it is
     NOT_FOUND = "not found"
@@ -76,6 +76,7 @@ class SubscriptionBook:
         deployment: str,
         dag_glob: str,
         events: frozenset[str],
+        options: WatchOptions,
         user_id: str,
     ) -> Change:
         if self._declared(channel_id, deployment, dag_glob):
@@ -86,6 +87,7 @@ class SubscriptionBook:
             deployment=deployment,
             dag_glob=dag_glob,
             events=events,
+            options=options,
             user_id=user_id,
             starts_after=state.watermark if state else None,
         )
@@ -107,7 +109,14 @@ class SubscriptionBook:
 
     def _all(self) -> list[Watching]:
         declared = [
-            Watching(s.channel_id, s.deployment, s.dag_glob, s.events, declared=True)
+            Watching(
+                s.channel_id,
+                s.deployment,
+                s.dag_glob,
+                s.events,
+                declared=True,
+                options=s.options,
+            )
             for s in self._config.subscriptions
             if s.deployment in self._config.deployments
         ]
@@ -120,6 +129,7 @@ class SubscriptionBook:
                 declared=False,
                 starts_after=s.starts_after,
                 created_by=s.created_by,
+                options=s.options,
             )
             for s in self._store.subscriptions()
             if s.deployment in self._config.deployments  # a deployment since removed: ignored
