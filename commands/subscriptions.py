@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.reply import Reply, code, context, section, text_reply
-from bot.core.subscriptions import Watching, glob_within
+from bot.core.subscriptions import Watching, event_limits, glob_within
 from bot.core.verbs import Verb
 
 # Seeing a subscription is like seeing the DAGs it names.
@@ -39,7 +39,7 @@ def _visible(ctx: Context, watching: Watching) -> bool:
 
 
 def _line(watching: Watching) -> str:
-    events = ", ".join(code(e) for e in sorted(watching.events))
+    events = ", ".join(event_limits(watching.events, watching.options))
     if watching.declared:
         origin = "in the config file"
     else:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from bot.config.model import DEFAULT_EVENTS, EVENTS, WatchOptions
+from bot.config.model import DEFAULT_EVENTS, DEFAULT_QUEUED_AFTER, EVENTS, WatchOptions
+from bot.config.times import TimeError, parse_deadline, parse_duration, show_duration
 from bot.core.json_depth import too_deep
 from bot.core.reply import code
 from bot.core.verbs import Arg, Registry, Verb
@@ -233,19 +234,80 @@ def _watching(
             f"{code(glob)} is not a DAG id or pattern: DAG ids are letters, digits, `_`, `.` "
             "and `-`; a pattern adds `*`, `?` and `[...]`."
         )
-    words = [t.lower() for t, _ in rest[1:]]
+    words = [t for t, _ in rest[1:]]
     if args == (Arg.GLOB,):
         if words:
             raise UsageError(f"`{name}` takes one DAG pattern; unexpected {code(' '.join(words))}.")
         return Command(verb=name, deployment=deployment, glob=glob)
-    unknown = [w for w in words if w not in EVENTS]
-    if unknown:
-        raise UsageError(
-            f"{code(unknown[0])} is not an event: name any of "
-            f"{', '.join(code(e) for e in EVENTS)}, or none for `failed`."
-        )
-    events = frozenset(words) or DEFAULT_EVENTS
-    return Command(verb=name, deployment=deployment, glob=glob, events=events)
+    events, options = _events(words)
+    return Command(
+        verb=name, deployment=deployment, glob=glob, events=events or DEFAULT_EVENTS,
+        options=options,
+    )  # fmt: skip
+
+
+# How each event is written where it takes a value; the others are their name alone.
+EVENT_FORMS = {
+    "long": "long[=<duration>]",
+    "queued": "queued[=<duration>]",
+    "late": "late=<HH:MM>[/<zone>]",
+}
+
+
+def _events(words: Sequence[str]) -> tuple[frozenset[str], WatchOptions]:
+    """The events named and the limits given with them: ``long=30m``, ``queued``,
+    ``late=09:00/Europe/Berlin``."""
+    events: set[str] = set()
+    values: dict[str, str] = {}
+    limits: dict[str, Any] = {}
+    for word in words:
+        typed, equals, value = word.partition("=")
+        event = typed.lower()
+        if event not in EVENTS:
+            forms = ", ".join(code(EVENT_FORMS.get(e, e)) for e in EVENTS)
+            raise UsageError(
+                f"{code(word)} is not an event: name any of {forms}, or none for `failed`."
+            )
+        if equals and event not in EVENT_FORMS:
+            raise UsageError(
+                f"{code(event)} takes no value: write {code(event)} alone, not {code(word)}."
+            )
+        if event == "late" and not value:
+            raise UsageError(
+                f"{code(word)} needs a time: write `late=09:00` (UTC) or "
+                "`late=09:00/Europe/Berlin`, the time by which each DAG has succeeded each day."
+            )
+        if equals and not value:
+            raise UsageError(
+                f"{code(word)} needs a duration after `=`, like `{event}=30m`, or write "
+                f"{code(event)} alone for {_default_limit(event)}."
+            )
+        if value and values.get(event, value) != value:
+            raise UsageError(
+                f"{code(event)} is named twice, with {code(values[event])} and {code(value)}: "
+                "give it one limit."
+            )
+        events.add(event)
+        if value:
+            values[event] = value
+            try:
+                limits[event] = parse_deadline(value) if event == "late" else parse_duration(value)
+            except TimeError as err:
+                raise UsageError(
+                    f"{code(err.value)} {err.problem} (in {code(word)}): {err.form}."
+                ) from None
+    options = WatchOptions(
+        long_after=limits.get("long"),
+        queued_after=limits.get("queued", DEFAULT_QUEUED_AFTER),
+        late=limits.get("late"),
+    )
+    return frozenset(events), options
+
+
+def _default_limit(event: str) -> str:
+    if event == "long":
+        return "twice the usual duration"
+    return f"the default, {show_duration(DEFAULT_QUEUED_AFTER)}"
 
 
 def _take_deployment(

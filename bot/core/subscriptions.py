@@ -17,6 +17,9 @@ from fnmatch import fnmatchcase
 from typing import Protocol
 
 from bot.config import Config, WatchOptions
+from bot.config.model import EVENTS
+from bot.config.times import show_deadline, show_duration
+from bot.core.reply import code, escape
 from bot.store import SubscriptionsTable, WatchStates
 
 _WILDCARD = re.compile(r"[*?\[]")
@@ -43,7 +46,7 @@ class Watching:
 
 class Change(Enum):
     ADDED = "added"
-    UPDATED = "updated"  # the same DAGs, other events
+    UPDATED = "updated"  # the same DAGs, other events or limits
     REMOVED = "removed"
     DECLARED = "declared"  # in the config: left as it is
     NOT_FOUND = "not found"
@@ -76,6 +79,7 @@ class SubscriptionBook:
         deployment: str,
         dag_glob: str,
         events: frozenset[str],
+        options: WatchOptions,
         user_id: str,
     ) -> Change:
         if self._declared(channel_id, deployment, dag_glob):
@@ -86,6 +90,7 @@ class SubscriptionBook:
             deployment=deployment,
             dag_glob=dag_glob,
             events=events,
+            options=options,
             user_id=user_id,
             starts_after=state.watermark if state else None,
         )
@@ -107,7 +112,14 @@ class SubscriptionBook:
 
     def _all(self) -> list[Watching]:
         declared = [
-            Watching(s.channel_id, s.deployment, s.dag_glob, s.events, declared=True)
+            Watching(
+                s.channel_id,
+                s.deployment,
+                s.dag_glob,
+                s.events,
+                declared=True,
+                options=s.options,
+            )
             for s in self._config.subscriptions
             if s.deployment in self._config.deployments
         ]
@@ -120,11 +132,37 @@ class SubscriptionBook:
                 declared=False,
                 starts_after=s.starts_after,
                 created_by=s.created_by,
+                options=s.options,
             )
             for s in self._store.subscriptions()
             if s.deployment in self._config.deployments  # a deployment since removed: ignored
         ]
         return declared + made
+
+
+def event_limits(events: frozenset[str], options: WatchOptions) -> list[str]:
+    """Each event as the verbs show it, with its limit where it has one: ``long`` (over 30m),
+    ``late`` (by 09:00 Europe/Berlin); in the order of ``EVENTS``."""
+    shown = []
+    for event in sorted(events, key=lambda e: (EVENTS.index(e) if e in EVENTS else len(EVENTS), e)):
+        limit = _limit(event, options)
+        shown.append(f"{code(event)} ({limit})" if limit else code(event))
+    return shown
+
+
+def _limit(event: str, options: WatchOptions) -> str | None:
+    if event == "long":
+        if options.long_after is None:
+            return "twice the usual duration"
+        return f"over {show_duration(options.long_after)}"
+    if event == "queued":
+        return f"over {show_duration(options.queued_after)}"
+    if event == "late":
+        # The zone was checked against the zone database, but came from a user all the same.
+        return f"by {escape(show_deadline(options.late))}" if options.late else None
+    if event == "import_errors":
+        return "DAG files matching the pattern"
+    return None
 
 
 def glob_within(glob: str, allowed: Sequence[str] | None) -> bool:

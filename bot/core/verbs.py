@@ -36,7 +36,7 @@ class Arg(Enum):
     DATE = "[<logical_date>]"
     CONF = "[<conf-json>]"  # the rest of the text, as JSON
     GLOB = "<dag-glob>"  # a DAG id or pattern (subscriptions)
-    EVENTS = "[failed] [success] [hitl]"  # what a subscription posts
+    EVENTS = "[<event>...]"  # what a subscription posts (commands/subscribe.py names them)
 
 
 class Offer(Enum):

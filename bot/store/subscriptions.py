@@ -1,14 +1,17 @@
 """Subscriptions made in Slack: a channel watches a deployment's DAGs matching a glob, for some
-events. One row per (channel, deployment, glob): subscribing again changes its events."""
+events, with the limits of those that take one (``options``, JSON: bot/config/times.py). One row
+per (channel, deployment, glob): subscribing again changes its events and their limits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 
+from bot.config import WatchOptions
+from bot.config.times import options_from_json, options_to_json
 from bot.store import clock
 from bot.store.engine import Database
 from bot.store.schema import subscription
@@ -23,6 +26,7 @@ class StoredSubscription:
     created_by: str
     created_at: datetime
     starts_after: datetime | None  # the deployment's watermark when it was made
+    options: WatchOptions = field(default_factory=WatchOptions)  # limits of long, queued, late
 
 
 class SubscriptionsTable(Protocol):
@@ -35,6 +39,7 @@ class SubscriptionsTable(Protocol):
         deployment: str,
         dag_glob: str,
         events: frozenset[str],
+        options: WatchOptions,
         user_id: str,
         starts_after: datetime | None,
     ) -> bool: ...
@@ -58,17 +63,20 @@ class Subscriptions:
         deployment: str,
         dag_glob: str,
         events: frozenset[str],
+        options: WatchOptions,
         user_id: str,
         starts_after: datetime | None,
     ) -> bool:
-        """Add the subscription, or set the events of the one there; True when it is new."""
+        """Add the subscription, or set the events and limits of the one there; True when it
+        is new."""
         key = {"channel_id": channel_id, "deployment": deployment, "dag_glob": dag_glob}
         names = ",".join(sorted(events))
+        limits = options_to_json(options)
         with self._db.begin() as conn:
             changed = conn.execute(
                 update(subscription)
                 .where(*(subscription.c[k] == v for k, v in key.items()))
-                .values(events=names)
+                .values(events=names, options=limits)
             ).rowcount
             if changed:
                 return False
@@ -76,6 +84,7 @@ class Subscriptions:
                 insert(subscription).values(
                     **key,
                     events=names,
+                    options=limits,
                     created_by=user_id,
                     created_at=clock.now(),
                     starts_after=starts_after,
@@ -116,4 +125,5 @@ def _subscription(row: Any) -> StoredSubscription:
         created_by=row["created_by"],
         created_at=clock.utc(row["created_at"]),
         starts_after=clock.utc(starts) if starts is not None else None,
+        options=options_from_json(row["options"]),
     )

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import migrate_store
+from bot.config import Deadline, WatchOptions
 from bot.store import (
     MIGRATIONS,
     NewAction,
@@ -568,10 +570,21 @@ def test_each_event_is_recorded_once_and_posted_once(store: Store) -> None:
 def test_a_subscription_is_kept_per_channel_pattern_and_deployment(store: Store) -> None:
     mark = datetime(2026, 1, 1, 12, tzinfo=UTC)
     args = {"channel_id": "C0A", "deployment": "prod", "dag_glob": "etl_*", "user_id": "U0A"}
-    assert store.subscribe(events=frozenset({"failed"}), starts_after=mark, **args)
-    assert not store.subscribe(events=frozenset({"failed", "success"}), starts_after=None, **args)
+    limits = WatchOptions(
+        long_after=1800.0, late=Deadline(at=time_of_day(9, 0), zone="Europe/Berlin")
+    )
+    assert store.subscribe(
+        events=frozenset({"long", "late"}), options=limits, starts_after=mark, **args
+    )
+    [sub] = store.subscriptions(channel_id="C0A")
+    assert (sub.events, sub.options) == (frozenset({"long", "late"}), limits)
+    assert not store.subscribe(
+        events=frozenset({"failed", "success"}), options=WatchOptions(), starts_after=None,
+        **args,
+    )  # fmt: skip
     [sub] = store.subscriptions(channel_id="C0A")
     assert (sub.events, sub.starts_after) == (frozenset({"failed", "success"}), mark)
+    assert sub.options == WatchOptions()  # replaced with the events
     assert store.subscriptions(deployment="dev") == []
     assert store.unsubscribe(channel_id="C0A", deployment="prod", dag_glob="etl_*")
     assert not store.unsubscribe(channel_id="C0A", deployment="prod", dag_glob="etl_*")

@@ -3,8 +3,11 @@ change it, and the subscriptions kept in the config file."""
 
 from __future__ import annotations
 
+from datetime import time
+
 import pytest
 
+from bot.config import Deadline, WatchOptions
 from testkit.conversation import visible_text
 from testkit.flow import CHANNEL, FlowBot, ScriptedAirflow, StartFlow, deployment
 
@@ -36,7 +39,7 @@ def said(flow: FlowBot, text: str, *, user: str = ALICE, channel: str = CHANNEL)
 
 def test_a_subscription_is_made_listed_changed_and_removed(flow: FlowBot) -> None:
     made = said(flow, "subscribe prod etl_*")
-    assert "now hears about runs of DAGs matching `etl_*` on `prod` that end `failed`" in made
+    assert "now hears about DAGs matching `etl_*` on `prod`, from now on: `failed`." in made
     assert "Everyone in the channel sees these posts" in made
     assert "`etl_*` on `prod`: `failed` (by <@U0ALICE>)" in said(flow, "subscriptions")
     changed = said(flow, "subscribe prod etl_* failed success")
@@ -105,6 +108,60 @@ def test_mistakes_are_answered_with_the_right_form(flow: FlowBot, text: str, ans
     told = str(flow.command(text).json().get("text"))
     assert answer in told
     assert "Usage: `/airflow " in told
+
+
+def test_the_silent_trouble_events_are_made_and_listed_with_their_limits(flow: FlowBot) -> None:
+    made = said(flow, "subscribe prod etl_* long=30m queued late=09:00/Europe/Berlin import_errors")
+    assert (
+        "now hears about DAGs matching `etl_*` on `prod`, from now on: `long` (over 30m), "
+        "`queued` (over 15m), `late` (by 09:00 Europe/Berlin) and `import_errors` (DAG files "
+        "matching the pattern)."
+    ) in made
+    assert (
+        "`etl_*` on `prod`: `long` (over 30m), `queued` (over 15m), `late` (by 09:00 "
+        "Europe/Berlin), `import_errors` (DAG files matching the pattern) (by <@U0ALICE>)"
+    ) in said(flow, "subscriptions")
+    [stored] = flow.local.bot.store.subscriptions(channel_id=CHANNEL)
+    assert stored.options == WatchOptions(
+        long_after=1800.0, late=Deadline(at=time(9, 0), zone="Europe/Berlin")
+    )
+    # Subscribing again replaces the events and their limits.
+    changed = said(flow, "subscribe prod etl_* failed long")
+    assert "now hears instead" in changed
+    assert "`failed` and `long` (twice the usual duration)" in changed
+    listed = said(flow, "subscriptions")
+    assert "`etl_*` on `prod`: `failed`, `long` (twice the usual duration) (by" in listed
+    assert "late" not in listed
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("subscribe prod etl_* long=5x", "`5x` is not a duration (in `long=5x`): write a number"),
+        ("subscribe prod etl_* late=25:00", "`25:00` is not a time of day (in `late=25:00`)"),
+        (
+            "subscribe prod etl_* late=09:00/Mars/Base",
+            "`Mars/Base` is not a time zone (in `late=09:00/Mars/Base`): write an IANA time zone",
+        ),
+        ("subscribe prod etl_* late", "`late` needs a time: write `late=09:00` (UTC)"),
+        ("subscribe prod etl_* digest=09:00", "`digest=09:00` is not an event"),
+    ],
+)
+def test_a_bad_limit_is_answered_privately_with_the_right_form(
+    flow: FlowBot, text: str, answer: str
+) -> None:
+    mark = len(flow.slack.calls)
+    response = flow.command(text)
+    flow.settle()
+    told = response.json()
+    assert told.get("response_type", "ephemeral") == "ephemeral"
+    assert answer in str(told.get("text"))
+    assert (
+        "Usage: `/airflow subscribe [&lt;deployment&gt;] &lt;dag-glob&gt; [&lt;event&gt;...]`"
+        in str(told.get("text"))
+    )
+    assert not [c for c in flow.slack.calls[mark:] if c.method == "chat.postMessage"]  # no thread
+    assert "has no subscriptions" in said(flow, "subscriptions")
 
 
 def test_hitl_on_airflow_30_is_refused_naming_its_version(flow: FlowBot) -> None:

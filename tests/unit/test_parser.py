@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.config import Deadline, WatchOptions
+from bot.config.model import DEFAULT_QUEUED_AFTER
 from bot.core.parser import Command, UsageError, parse_command, parse_conf, stored_command
 from bot.core.verbs import Arg
 from commands import REGISTRY
@@ -362,6 +364,67 @@ def test_subscription_mistakes_are_named_with_the_usage(text: str, problem: str)
     assert problem in err.value.problem
     verb = text.split()[0]
     assert err.value.usage == REGISTRY[verb].usage
+
+
+def test_the_silent_trouble_events_take_their_limits() -> None:
+    cmd = parse("subscribe prod etl_* long=30m queued late=09:00/Europe/Berlin import_errors")
+    assert cmd.events == frozenset({"long", "queued", "late", "import_errors"})
+    assert cmd.options == WatchOptions(
+        long_after=1800.0,
+        queued_after=DEFAULT_QUEUED_AFTER,
+        late=Deadline(at=time(9, 0), zone="Europe/Berlin"),
+    )
+    assert parse("subscribe prod etl_* long").options == WatchOptions()  # twice the usual
+    assert parse("subscribe prod etl_* queued=1h30m").options.queued_after == 5400.0
+    assert parse("subscribe prod etl_* late=18:30").options.late == Deadline(at=time(18, 30))
+    # Names are read in any case; a zone as the zone database spells it.
+    typed = parse("subscribe prod etl_* LONG=2H Late=7:05/europe/berlin failed")
+    assert typed.events == frozenset({"long", "late", "failed"})
+    assert typed.options.long_after == 7200.0
+    assert typed.options.late == Deadline(at=time(7, 5), zone="Europe/Berlin")
+    assert parse("subscribe prod etl_* long=1h long=1h").options.long_after == 3600.0
+    assert parse("subscribe prod etl_* failed").options == WatchOptions()
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        (
+            "subscribe prod etl_* long=5x",
+            "`5x` is not a duration (in `long=5x`): write a number and a unit, like `90s`, "
+            "`30m`, `2h` or `1h30m`.",
+        ),
+        ("subscribe prod etl_* queued=0s", "`0s` is no time at all (in `queued=0s`)"),
+        (
+            "subscribe prod etl_* late=25:00",
+            "`25:00` is not a time of day (in `late=25:00`): write a 24-hour time, like `09:00`",
+        ),
+        (
+            "subscribe prod etl_* late=09:00/Mars/Base",
+            "`Mars/Base` is not a time zone (in `late=09:00/Mars/Base`): write an IANA time "
+            "zone, like `Europe/Berlin`",
+        ),
+        ("subscribe prod etl_* late=9:00/Europe/Berln", "did you mean `Europe/Berlin`?"),
+        ("subscribe prod etl_* late", "`late` needs a time: write `late=09:00` (UTC) or"),
+        ("subscribe prod etl_* late=", "`late=` needs a time"),
+        ("subscribe prod etl_* long=", "`long=` needs a duration after `=`, like `long=30m`"),
+        ("subscribe prod etl_* queued=", "`queued` alone for the default, 15m"),
+        ("subscribe prod etl_* failed=1h", "`failed` takes no value: write `failed` alone"),
+        ("subscribe prod etl_* import_errors=x", "`import_errors` takes no value"),
+        ("subscribe prod etl_* long=1h long=2h", "`long` is named twice, with `1h` and `2h`"),
+        (
+            "subscribe prod etl_* digest=09:00",
+            "`digest=09:00` is not an event: name any of `failed`, `success`, `hitl`, "
+            "`long[=&lt;duration&gt;]`, `queued[=&lt;duration&gt;]`, "
+            "`late=&lt;HH:MM&gt;[/&lt;zone&gt;]`, `import_errors`, or none for `failed`.",
+        ),
+        ("subscribe prod etl_* long=<@U0BOSS>", "`&lt;@U0BOSS&gt;` is not a duration"),
+    ],
+)
+def test_a_bad_limit_is_answered_with_the_right_form(text: str, answer: str) -> None:
+    err = problem(text)
+    assert answer in err.problem
+    assert err.usage == "/airflow subscribe [<deployment>] <dag-glob> [<event>...]"
 
 
 def test_a_verb_whose_arguments_have_no_grammar_is_a_programming_error() -> None:
