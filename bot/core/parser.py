@@ -34,7 +34,8 @@ TASK_ID = DAG_ID
 RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]{1,250}$")
 _DOT_SEGMENTS = frozenset({".", ".."})
 # A DAG id, or a pattern of them (fnmatch: ``*``, ``?``, ``[...]``).
-DAG_GLOB = re.compile(r"^[\w.\-*?\[\]!]{1,250}$")
+# `/` too: `import_errors` matches the pattern against DAG files' paths (no DAG id has one).
+DAG_GLOB = re.compile(r"^[\w.\-*?\[\]!/]{1,250}$")
 RUN_ID_FORM = "letters, digits and `_ . ~ : + -`, e.g. `manual__2024-01-01T00:00:00+00:00`"
 # A conf is shown whole to whoever confirms or approves it (bot/core/approvals.py), so it is kept to
 # what a person can read there: at most this many characters of JSON, nested this deep.
@@ -232,7 +233,7 @@ def _watching(
     if not DAG_GLOB.match(glob):
         raise UsageError(
             f"{code(glob)} is not a DAG id or pattern: DAG ids are letters, digits, `_`, `.` "
-            "and `-`; a pattern adds `*`, `?` and `[...]`."
+            "and `-`; a pattern adds `*`, `?` and `[...]` (and `/`, for DAG files' paths)."
         )
     words = [t for t, _ in rest[1:]]
     if args == (Arg.GLOB,):

@@ -142,7 +142,7 @@ def queued_alert(
         what = f"Run {link(links.run, run.run_id)} ({_kind(run)}) has been queued for {waited}"
     blocks: list[Block] = [section(f"{head}\n{what}")]
     if why:
-        blocks.append(section("Why: " + "\n".join(f"• {escape(w)}" for w in why[:TASKS_SHOWN])))
+        blocks.append(section("*Why:*\n" + "\n".join(f"• {escape(w)}" for w in why[:TASKS_SHOWN])))
     blocks.append(actions(link_button("Open in Airflow", links.run)))
     text = (
         f"Run {escape(run.run_id)} of {escape(run.dag_id)} on {escape(deployment)} has waited "

@@ -209,6 +209,13 @@ class StandinState:
         with self._lock:
             return copy.deepcopy(self._messages)
 
+    def carry_over(self, messages: dict[str, list[dict[str, Any]]]) -> None:
+        """Messages posted before this stand-in started (``messages`` of another): the same
+        workspace across a restart of the bot, where each test bot has a Slack of its own."""
+        with self._lock:
+            for channel, found in messages.items():
+                self._messages.setdefault(channel, [])[:0] = copy.deepcopy(found)
+
     def thread(self, channel: str, parent_ts: str) -> list[dict[str, Any]]:
         """Replies whose ``thread_ts`` is ``parent_ts``, in order (the parent excluded)."""
         with self._lock:
