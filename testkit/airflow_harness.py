@@ -455,6 +455,86 @@ class AirflowServer:
         self._processes.append(process)
         return process
 
+    @property
+    def dags_folder(self) -> Path:
+        return Path(self.env["AIRFLOW__CORE__DAGS_FOLDER"])
+
+    @property
+    def parses_dag_files(self) -> bool:
+        """Whether a process of this server parses the DAG files as they change (Airflow 2's
+        scheduler, Airflow 3's dag-processor). Without one (the session servers), the files
+        were parsed once at start (``dags reserialize``; only Airflow 3's records its import
+        errors), and a file changed later is never noticed."""
+        parser = "scheduler" if self.major == 2 else "dag-processor"
+        return any(p.name == parser and p.exit_code() is None for p in self._processes)
+
+    def import_errors(self) -> list[dict[str, Any]]:
+        """What the REST API's ``importErrors`` lists now (the first 100)."""
+        from testkit.airflow_probe import AirflowProbe  # it imports this module
+
+        body = AirflowProbe(self).get("/importErrors", limit=100)
+        return list(body.get("import_errors") or [])
+
+    def break_dag_file(
+        self, name: str, *, message: str = "broken on purpose by a test", timeout: float = 120
+    ) -> dict[str, Any]:
+        """Write ``name`` (e.g. ``broken_mine.py``, a name no other test reads) into the DAGs
+        folder as a file that raises ``RuntimeError(message)`` on import, and wait until
+        ``importErrors`` lists it; returns that entry (v1 names the file by its full path,
+        v2 relative to its bundle, with ``bundle_name``). Pair it with ``fix_dag_file``, or
+        use ``broken_dag_file``."""
+        if not self.parses_dag_files:
+            raise RuntimeError(
+                f"Airflow {self.version} at {self.url} runs no DAG file parser (start it with "
+                "scheduler=True): it would never notice the file"
+            )
+        path = self.dags_folder / name
+        # Airflow's safe mode parses only files that mention both "airflow" and "dag".
+        path.write_text(
+            f"from airflow import DAG  # noqa: F401\n\nraise RuntimeError({message!r})\n"
+        )
+        return self._wait_import_error(name, present=True, timeout=timeout) or {}
+
+    def fix_dag_file(self, name: str, *, timeout: float = 120) -> None:
+        """Make ``name`` import cleanly (defining no DAG), wait until ``importErrors`` no
+        longer lists it, and remove it."""
+        path = self.dags_folder / name
+        try:
+            path.write_text("# airflow dag file fixed by a test: it defines no DAG\n")
+            self._wait_import_error(name, present=False, timeout=timeout)
+        finally:
+            path.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def broken_dag_file(
+        self, name: str, *, message: str = "broken on purpose by a test", timeout: float = 120
+    ) -> Iterator[dict[str, Any]]:
+        """``break_dag_file`` for the ``with`` block (its entry as the target), then
+        ``fix_dag_file``; the file is removed whatever happens."""
+        try:
+            yield self.break_dag_file(name, message=message, timeout=timeout)
+        finally:
+            self.fix_dag_file(name, timeout=timeout)
+
+    def _wait_import_error(
+        self, name: str, *, present: bool, timeout: float
+    ) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [
+                e
+                for e in self.import_errors()
+                if str(e.get("filename")) in (name, str(self.dags_folder / name))
+            ]
+            if bool(found) == present:
+                return found[0] if found else None
+            if time.monotonic() >= deadline:
+                state = "still lists" if found else "does not list"
+                raise RuntimeError(
+                    f"Airflow {self.version}: importErrors {state} {name} after {timeout:.0f}s"
+                )
+            time.sleep(1)
+
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run ``airflow <args>`` against this server's home and database; does not raise.
 

@@ -1,6 +1,11 @@
 """The client's reads for the watcher's silent-trouble events (``AirflowClient`` inherits them):
 runs under way across DAGs, task instances waiting to run and why, files that do not import,
 a DAG's last successes and its details. Each is one call, the same for /api/v1 and /api/v2.
+
+Where the versions differ (checked on 2.11 and 3.3): Airflow 2 gives no ``queued_at`` on a
+run and no ``scheduled_when`` on a task instance (None here); it names an import error's file
+by its full path, Airflow 3 relative to its bundle. Both compute a task's dependencies only
+while it has no state or is scheduled: a queued one gives none (it waits for the executor).
 """
 
 from __future__ import annotations
