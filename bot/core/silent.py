@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from bot.airflow import AirflowError, AirflowNotFound, Dag, DagPage, DagRun, RunPage
-from bot.airflow.models import ImportErrorPage, TaskInstance, TaskPage
+from bot.airflow.models import DagImportError, ImportErrorPage, TaskInstance, TaskPage
 from bot.config import MIN_LONG_AFTER
 from bot.core import deadlines
 from bot.core import format as fmt
@@ -295,6 +295,8 @@ class SilentWatch:
         for ti in waiting.tasks:
             tasks.setdefault((ti.dag_id, ti.run_id), []).append(ti)
             seen.add((r.deployment, ti.dag_id, ti.run_id, ti.task_id, ti.map_index))
+        seen |= {(r.deployment, run.dag_id, run.run_id, "", -2) for run in runs.values()
+                 if run.state == "queued" and run.queued_at is None}  # fmt: skip
         for key in [k for k in self._first_seen if k[0] == r.deployment and k not in seen]:
             del self._first_seen[key]
         for key in seen - self._first_seen.keys():
@@ -339,8 +341,9 @@ class SilentWatch:
             if not fnmatchcase(run.dag_id, w.dag_glob):
                 continue
             limit = timedelta(seconds=w.options.queued_after)
-            if run.state == "queued" and run.queued_at and r.now - run.queued_at > limit:
-                found.append((w.channel_id, run.queued_at, []))
+            queued = self._queued_since(r, run)
+            if queued is not None and r.now - queued > limit:
+                found.append((w.channel_id, queued, []))
                 continue
             if run.state != "running":
                 continue
@@ -349,6 +352,13 @@ class SilentWatch:
             if stuck:
                 found.append((w.channel_id, stuck[0][0], [t for _, t in stuck]))
         return found
+
+    def _queued_since(self, r: _Round, run: DagRun) -> datetime | None:
+        """Since when a queued run waits: Airflow 3 says (``queued_at``); Airflow 2's API does
+        not, so then since this process first saw it queued."""
+        if run.state != "queued":
+            return None
+        return run.queued_at or self._first_seen.get((r.deployment, run.dag_id, run.run_id, "", -2))
 
     def _since(self, r: _Round, ti: TaskInstance) -> datetime:
         given = ti.queued_at if ti.state == "queued" else ti.scheduled_at
@@ -419,9 +429,7 @@ class SilentWatch:
                     )
         for key, error in errors.items():
             digest = _digest(error.stack_trace)
-            for channel in sorted(
-                {w.channel_id for w in wanting if fnmatchcase(error.filename, w.dag_glob)}
-            ):
+            for channel in sorted({w.channel_id for w in wanting if _file_matches(error, w)}):
                 told = by_channel.get((channel, key))
                 if told is None:
                     message = to_message(import_error_post(r.deployment, error))
@@ -578,6 +586,13 @@ def _won(history: DagHistory, start: datetime, end: datetime) -> bool:
 
 def _read_since(history: DagHistory, at: datetime) -> bool:
     return history.read_at is not None and history.read_at >= at
+
+
+def _file_matches(error: DagImportError, watching: Watching) -> bool:
+    """Whether the subscription's pattern matches the file: its path as Airflow gives it
+    (Airflow 2: absolute; Airflow 3: within its bundle), or its name alone."""
+    name = error.filename.rsplit("/", 1)[-1]
+    return fnmatchcase(error.filename, watching.dag_glob) or fnmatchcase(name, watching.dag_glob)
 
 
 def _file_key(filename: str) -> str:

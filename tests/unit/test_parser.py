@@ -350,7 +350,7 @@ def test_subscribe_takes_a_pattern_and_events_failed_by_default() -> None:
         ("subscribe prod", "`subscribe` needs a DAG id or a pattern, like `etl_*`"),
         ("subscribe prod etl_* fails", "`fails` is not an event: name any of `failed`"),
         ("subscribe prod etl_* failed sucess", "`sucess` is not an event"),
-        ("subscribe prod etl/x", "`etl/x` is not a DAG id or pattern"),
+        ("subscribe prod etl:x", "`etl:x` is not a DAG id or pattern"),
         (
             "unsubscribe prod etl_* failed",
             "`unsubscribe` takes one DAG pattern; unexpected `failed`",
