@@ -68,6 +68,15 @@ class AirflowProbe:
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return dict(self.get(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"))
 
+    def mark(self, dag_id: str, run_id: str, state: str) -> None:
+        """Set a run's state as someone in the UI would (``failed`` stops its running tasks);
+        a run already in that state, or ended, is left as it is."""
+        self._session.patch(
+            f"{self.prefix}/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}",
+            json={"state": state},
+            timeout=30,
+        )
+
     def delete_runs(self, dag_id: str) -> None:
         for run in self.runs(dag_id):
             self._session.delete(

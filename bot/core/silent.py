@@ -140,8 +140,10 @@ class SilentWatch:
         # When a task first showed waiting, where Airflow gives no time (Airflow 2's scheduled
         # tasks): by (deployment, dag, run, task, map index). Lost at a restart: the wait is
         # then counted again from the restart, late rather than false.
-        self._first_seen: dict[tuple[str, str, str, str, int], datetime] = {}
-        self._late_lists: dict[tuple[str, str, datetime], _LateList] = {}
+        # By deployment first: each deployment's rounds run one at a time, in threads of their
+        # own (bot/core/watcher.py), so each touches only its own.
+        self._first_seen: dict[str, dict[tuple[str, str, str, int], datetime]] = {}
+        self._late_lists: dict[str, dict[tuple[str, datetime], _LateList]] = {}
 
     # -- one round ---------------------------------------------------------------------------
 
@@ -291,16 +293,14 @@ class SilentWatch:
     ) -> None:
         runs = {(run.dag_id, run.run_id): run for run in active.runs}
         tasks: dict[tuple[str, str], list[TaskInstance]] = {}
-        seen: set[tuple[str, str, str, str, int]] = set()
+        seen: set[tuple[str, str, str, int]] = set()
         for ti in waiting.tasks:
             tasks.setdefault((ti.dag_id, ti.run_id), []).append(ti)
-            seen.add((r.deployment, ti.dag_id, ti.run_id, ti.task_id, ti.map_index))
-        seen |= {(r.deployment, run.dag_id, run.run_id, "", -2) for run in runs.values()
+            seen.add((ti.dag_id, ti.run_id, ti.task_id, ti.map_index))
+        seen |= {(run.dag_id, run.run_id, "", -2) for run in runs.values()
                  if run.state == "queued" and run.queued_at is None}  # fmt: skip
-        for key in [k for k in self._first_seen if k[0] == r.deployment and k not in seen]:
-            del self._first_seen[key]
-        for key in seen - self._first_seen.keys():
-            self._first_seen[key] = r.now
+        before = self._first_seen.get(r.deployment, {})
+        self._first_seen[r.deployment] = {k: before.get(k, r.now) for k in seen}
         complete = active.total <= len(active.runs) and waiting.total <= len(waiting.tasks)
         if complete:
             for row in open_rows:
@@ -358,14 +358,13 @@ class SilentWatch:
         not, so then since this process first saw it queued."""
         if run.state != "queued":
             return None
-        return run.queued_at or self._first_seen.get((r.deployment, run.dag_id, run.run_id, "", -2))
+        first = self._first_seen.get(r.deployment, {})
+        return run.queued_at or first.get((run.dag_id, run.run_id, "", -2))
 
     def _since(self, r: _Round, ti: TaskInstance) -> datetime:
         given = ti.queued_at if ti.state == "queued" else ti.scheduled_at
-        return (
-            given
-            or self._first_seen[(r.deployment, ti.dag_id, ti.run_id, ti.task_id, ti.map_index)]
-        )
+        first = self._first_seen[r.deployment]
+        return given or first[(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)]
 
     def _why(self, r: _Round, run: DagRun, stuck: list[TaskInstance], runs: Any) -> list[str]:
         """Why it waits, in Airflow's words where it gives them; read once, for the alert."""
@@ -446,8 +445,9 @@ class SilentWatch:
 
     def _late(self, r: _Round, wanting: list[Watching]) -> None:
         grace = timedelta(seconds=deadlines.GRACE_SECONDS)
-        for key in [k for k in self._late_lists if k[0] == r.deployment and k[2] < r.now - grace]:
-            del self._late_lists[key]  # a listing a deadline left unfinished
+        lists = self._late_lists.setdefault(r.deployment, {})
+        for key in [k for k in lists if k[1] < r.now - grace]:
+            del lists[key]  # a listing a deadline left unfinished
         for w in wanting:
             deadline = w.options.late
             if deadline is None:
@@ -490,11 +490,11 @@ class SilentWatch:
                 message["deadline"] = at.isoformat()
                 r.events.append(NewEvent(w.channel_id, dag_id, mark, LATE, message))
             r.events.append(NewEvent(w.channel_id, w.dag_glob, mark, CHECKED, {}, marker=True))
-            del self._late_lists[(r.deployment, w.dag_glob, at)]
+            del lists[(w.dag_glob, at)]
 
     def _listing(self, r: _Round, glob: str, at: datetime) -> _LateList:
         """The DAGs ``glob`` covers, a page per call, kept across rounds until complete."""
-        listing = self._late_lists.setdefault((r.deployment, glob, at), _LateList())
+        listing = self._late_lists[r.deployment].setdefault((glob, at), _LateList())
         if not _WILDCARD.search(glob):
             if not listing.done:
                 with suppress(AirflowNotFound):  # no such DAG: nothing is late

@@ -17,8 +17,10 @@ to a channel the bot cannot write in is not retried.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 PAGE = 100
 PAGES_PER_ROUND = 2  # the calls one round may make to learn what ended
 OWED_PAGE = 50  # posts read from the store at a time
+ROUND_THREADS = 16  # deployments read at once by one process
 EVENT_OF_STATE = {"failed": "failed", "success": "success"}
 FAILED_STATES = ("failed", "upstream_failed")
 # Before the first round there is no watermark: start from the newest run that has ended, so a
@@ -97,6 +100,7 @@ class Watcher:
         interval_seconds: float,
         retry_minutes: float = 60.0,
         hitl_buttons: HitlButtons | None = None,
+        threads: int = ROUND_THREADS,
     ) -> None:
         self._store = store
         self._clients = clients
@@ -111,6 +115,12 @@ class Watcher:
         self._owner = ProcessOwner()
         self._loop = Loop("watcher", self.tick, interval=interval_seconds, what="watching Airflow")
         self._held: set[str] = set()  # the deployments this process watched last round
+        self._lock = threading.Lock()  # over _held and _busy: rounds run in their own threads
+        # Each deployment's round runs in a thread of its own, at most ``threads`` at once, so
+        # an Airflow answering slowly (or not at all) delays its own alerts, not the others'.
+        # A deployment whose last round is still under way is not started again.
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="watch-round")
+        self._busy: set[str] = set()
 
     @property
     def owner(self) -> str:
@@ -127,28 +137,51 @@ class Watcher:
         """Stop, and hand the deployments watched here to another process at once (a deploy
         or a restart), rather than after their leases lapse."""
         self._loop.stop()
-        for deployment in sorted(self._held):
+        with self._lock:
+            held, self._held = sorted(self._held), set()
+        for deployment in held:
             try:
                 self._store.release_watch(deployment, self.owner)
             except StoreError as exc:
                 log.warning("could not hand over %s: %s", deployment, exc.kind)
-        self._held.clear()
 
     def tick(self) -> None:
         """One round: every watched deployment this process holds is read, and what is owed
-        to channels is posted."""
+        to channels is posted; each deployment in its own thread. Returns when all are done,
+        or, at the latest, after most of an interval (a slow one goes on, and is not started
+        again while it does)."""
         watched = self._book.by_deployment()
+        started = []
         for deployment in sorted(watched.keys() | self._store.owed_deployments()):
-            self._round(deployment, watched.get(deployment, []))
+            with self._lock:
+                if deployment in self._busy:
+                    continue
+                self._busy.add(deployment)
+            started.append(
+                self._pool.submit(self._guarded, deployment, watched.get(deployment, []))
+            )
+        wait(started, timeout=0.9 * self.interval)
+
+    def _guarded(self, deployment: str, watching: list[Watching]) -> None:
+        try:
+            self._round(deployment, watching)
+        except StoreError as exc:
+            log.warning("watching %s: the store failed: %s", deployment, exc.kind)
+        except Exception:
+            log.exception("watching %s failed; the next round tries again", deployment)
+        finally:
+            with self._lock:
+                self._busy.discard(deployment)
 
     # -- one deployment ----------------------------------------------------------------------
 
     def _round(self, deployment: str, watching: list[Watching]) -> None:
         state = self._store.take_watch(deployment, self.owner, lease_seconds=2 * self.interval)
-        if state is None:
-            self._held.discard(deployment)
-            return  # another process watches it
-        self._held.add(deployment)
+        with self._lock:
+            if state is None:
+                self._held.discard(deployment)
+                return  # another process watches it
+            self._held.add(deployment)
         client = self._clients.get(deployment)
         if watching and client is not None:
             try:
@@ -169,7 +202,8 @@ class Watcher:
         if not watching:
             # Nobody subscribes any more: the next watch starts from then, not from here.
             self._store.release_watch(deployment, self.owner, forget=True)
-            self._held.discard(deployment)
+            with self._lock:
+                self._held.discard(deployment)
 
     def _read(
         self,
