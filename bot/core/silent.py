@@ -170,22 +170,26 @@ class SilentWatch:
         waiting: TaskPage | None = None
         if wanting[QUEUED] or open_rows[QUEUED]:
             waiting = client.waiting_tasks(limit=PAGE)
+        errors: ImportErrorPage | None = None
+        if wanting[IMPORT_ERRORS] or open_rows[IMPORT_ERRORS]:
+            errors = client.import_errors(limit=PAGE)
+        # Each kind on its own: one whose details use up the round's calls holds up no other's
+        # listing (what is left holds next round too, and is found then).
+        kinds: list[Callable[[], None]] = []
+        if active is not None:
+            kinds.append(partial(self._long, r, active, wanting[LONG], open_rows[LONG]))
+            if waiting is not None:
+                kinds.append(partial(self._queued, r, active, waiting, wanting[QUEUED],
+                                     open_rows[QUEUED]))  # fmt: skip
+        if errors is not None:
+            kinds.append(partial(self._imports, r, errors, wanting[IMPORT_ERRORS],
+                                 open_rows[IMPORT_ERRORS]))  # fmt: skip
+        if wanting[LATE]:
+            kinds.append(partial(self._late, r, wanting[LATE]))
         try:
-            if active is not None:
-                self._long(r, active, wanting[LONG], open_rows[LONG])
-            if active is not None and waiting is not None:
-                self._queued(r, active, waiting, wanting[QUEUED], open_rows[QUEUED])
-            if wanting[IMPORT_ERRORS] or open_rows[IMPORT_ERRORS]:
-                self._imports(
-                    r,
-                    client.import_errors(limit=PAGE),
-                    wanting[IMPORT_ERRORS],
-                    open_rows[IMPORT_ERRORS],
-                )
-            if wanting[LATE]:
-                self._late(r, wanting[LATE])
-        except OutOfCalls:
-            pass  # what is left holds next round too, and is found then
+            for kind in kinds:
+                with suppress(OutOfCalls):
+                    kind()
         finally:
             self._commit(r, owner)
 
@@ -233,6 +237,8 @@ class SilentWatch:
                 if not fnmatchcase(run.dag_id, w.dag_glob):
                     continue
                 limit = w.options.long_after
+                if limit is None and age <= MIN_LONG_AFTER:
+                    continue  # no automatic limit is shorter: its history need not be read
                 if limit is None:
                     limit = _auto_limit(self._history(r, run.dag_id, history))
                 if (

@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 from typing import Protocol
 
 from bot.config import Config, WatchOptions
-from bot.config.model import EVENTS
+from bot.config.model import EVENTS, MIN_LONG_AFTER
 from bot.config.times import show_deadline, show_duration
 from bot.core.reply import code, escape
 from bot.store import SubscriptionsTable, WatchStates
@@ -153,7 +153,8 @@ def event_limits(events: frozenset[str], options: WatchOptions) -> list[str]:
 def _limit(event: str, options: WatchOptions) -> str | None:
     if event == "long":
         if options.long_after is None:
-            return "twice the usual duration"
+            floor = show_duration(MIN_LONG_AFTER)
+            return f"twice the usual duration, at least {floor}; none for a DAG with no success yet"
         return f"over {show_duration(options.long_after)}"
     if event == "queued":
         return f"over {show_duration(options.queued_after)}"

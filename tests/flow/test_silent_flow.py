@@ -357,3 +357,22 @@ def test_an_alert_owed_through_an_outage_is_posted_once_as_it_then_reads(
     [alert] = posts(flow)
     assert "ended" in visible_text(alert) and actions(alert) == ["open_link"]
     assert thread(flow, alert) == []
+
+
+def test_details_of_many_new_alerts_are_read_a_few_a_round_and_none_is_lost(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    for n in range(5):
+        airflow.add_dag(f"etl_batch_{n}")
+        running_long(airflow, f"etl_batch_{n}")
+    counts, alerts = [], []
+    for _ in range(4):
+        before = len(airflow.http.requests)
+        round_(flow)
+        counts.append(len(airflow.http.requests) - before)
+        alerts.append(len(posts(flow)))
+    # Each round: the runs that ended, the runs under way, the tasks waiting (the config's
+    # subscriptions want long and queued; import errors for the other), and at most two calls
+    # for details (here, each long run's running tasks).
+    assert max(counts) <= 4 + 2, counts
+    assert alerts == [2, 4, 5, 5]

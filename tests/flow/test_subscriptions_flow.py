@@ -128,9 +128,12 @@ def test_the_silent_trouble_events_are_made_and_listed_with_their_limits(flow: F
     # Subscribing again replaces the events and their limits.
     changed = said(flow, "subscribe prod etl_* failed long")
     assert "now hears instead" in changed
-    assert "`failed` and `long` (twice the usual duration)" in changed
+    assert "`failed` and `long` (twice the usual duration, at least 10m; none for a DAG" in changed
     listed = said(flow, "subscriptions")
-    assert "`etl_*` on `prod`: `failed`, `long` (twice the usual duration) (by" in listed
+    assert (
+        "`etl_*` on `prod`: `failed`, `long` (twice the usual duration, at least 10m; none"
+        in listed
+    )
     assert "late" not in listed
 
 
