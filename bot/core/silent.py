@@ -279,12 +279,15 @@ class SilentWatch:
     def _history(self, r: _Round, dag_id: str, history: dict[str, DagHistory]) -> DagHistory:
         """The DAG's history, read from Airflow once when the store has none."""
         if dag_id not in history:
-            runs = r.detail(lambda: r.client.successful_runs(dag_id, limit=10))
-            history[dag_id] = self._store.record_history(
-                r.deployment,
-                dag_id,
-                [Success(x.dag_id, x.end_date, x.duration_seconds) for x in runs if x.end_date],
-            )
+            self._read_history(r, dag_id, history)
+        return history[dag_id]
+
+    def _read_history(self, r: _Round, dag_id: str, history: dict[str, DagHistory]) -> DagHistory:
+        """What Airflow says of the DAG's last successful runs, kept in the store (and in
+        ``history``)."""
+        runs = r.detail(partial(r.client.successful_runs, dag_id, limit=10))
+        wins = [Success(x.dag_id, x.end_date, x.duration_seconds) for x in runs if x.end_date]
+        history[dag_id] = self._store.record_history(r.deployment, dag_id, wins)
         return history[dag_id]
 
     # -- queued ------------------------------------------------------------------------------
@@ -313,14 +316,19 @@ class SilentWatch:
                 self._queued_over(r, row, runs.get((row.dag_id, row.run_id)), tasks)
         opened = {(row.channel_id, row.dag_id, row.run_id) for row in open_rows}
         for (dag_id, run_id), run in runs.items():
-            for channel, since, stuck in self._stuck(
-                r, run, tasks.get((dag_id, run_id), []), wanting
-            ):
-                if (channel, dag_id, run_id) in opened or self._told(
-                    r, channel, dag_id, run_id, QUEUED
-                ):
-                    continue
-                why = self._why(r, run, stuck, runs.values())
+            found = [
+                (channel, since, stuck)
+                for channel, since, stuck in self._stuck(
+                    r, run, tasks.get((dag_id, run_id), []), wanting
+                )
+                if (channel, dag_id, run_id) not in opened
+                and not self._told(r, channel, dag_id, run_id, QUEUED)
+            ]
+            if not found:
+                continue
+            # Why, read once for every channel: the tasks that have waited longest first.
+            why = self._why(r, run, max((s for _, _, s in found), key=len), runs.values())
+            for channel, since, stuck in found:
                 reply = queued_alert(
                     r.deployment,
                     run,
@@ -476,7 +484,7 @@ class SilentWatch:
                 # asked once (unless asked since the deadline). A success since the deadline
                 # (the bot was down at it) is not news any more.
                 if known is None or (not _won(known, start, r.now) and not _read_since(known, at)):
-                    known = self._last_success(r, dag_id, history)
+                    known = self._read_history(r, dag_id, history)
                 if not _won(known, start, r.now):
                     late.append((dag_id, known.last_success_end))
             newest = r.detail(partial(r.client.latest_runs, [d for d, _ in late])) if late else {}
@@ -518,15 +526,6 @@ class SilentWatch:
             listing.offset += len(page.dags)
             listing.done = not page.dags or listing.offset >= page.total
         return listing
-
-    def _last_success(self, r: _Round, dag_id: str, history: dict[str, DagHistory]) -> DagHistory:
-        runs = r.detail(lambda: r.client.successful_runs(dag_id, limit=10))
-        history[dag_id] = self._store.record_history(
-            r.deployment,
-            dag_id,
-            [Success(x.dag_id, x.end_date, x.duration_seconds) for x in runs if x.end_date],
-        )
-        return history[dag_id]
 
     # -- shared ------------------------------------------------------------------------------
 

@@ -71,6 +71,7 @@ def watching(
 ) -> Iterator[BotProcess]:
     probe = AirflowProbe(running_airflow)
     probe.trigger("quick_success")  # a success well before the deadline
+    slack.reset()  # the channels of the other Airflow's turn
     bot = BotProcess(
         workdir=tmp_path_factory.mktemp("silent"),
         config=config(running_airflow, late_at),
