@@ -495,7 +495,7 @@ class SilentWatch:
                     r.deployment,
                     dag_id,
                     deadline=shown,
-                    window=fmt.duration(deadline.window_seconds),
+                    window=_hours(deadline.window_seconds),
                     last_success=last,
                     now_doing=now_doing,
                     dag_url=r.client.dag_url(dag_id),
@@ -610,6 +610,11 @@ def _file_key(filename: str) -> str:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _hours(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:g} hours" if hours != 1 else "hour"
 
 
 def _plain(mrkdwn: str) -> str:

@@ -246,5 +246,6 @@ def resolved(message: dict[str, Any], line: str) -> dict[str, Any]:
                 blocks.append({**block, "elements": links})
             continue
         blocks.append(block)
-    blocks.append(context(f":white_check_mark: {line}"))
-    return {"text": f"(over) {message.get('text', '')}", "blocks": blocks, "intents": []}
+    # Over is not the same as well: a long run may have ended failed.
+    blocks.append(context(f":checkered_flag: {line}"))
+    return {"text": f"Over: {message.get('text', '')}", "blocks": blocks, "intents": []}

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -51,6 +51,7 @@ PAGE = 100
 PAGES_PER_ROUND = 2  # the calls one round may make to learn what ended
 OWED_PAGE = 50  # posts read from the store at a time
 ROUND_THREADS = 16  # deployments read at once by one process
+STOP_WAIT_SECONDS = 30.0  # how long stopping waits for the rounds under way
 EVENT_OF_STATE = {"failed": "failed", "success": "success"}
 FAILED_STATES = ("failed", "upstream_failed")
 # Before the first round there is no watermark: start from the newest run that has ended, so a
@@ -121,6 +122,7 @@ class Watcher:
         # A deployment whose last round is still under way is not started again.
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="watch-round")
         self._busy: set[str] = set()
+        self._rounds: list[Future[None]] = []  # the last tick's
 
     @property
     def owner(self) -> str:
@@ -137,6 +139,9 @@ class Watcher:
         """Stop, and hand the deployments watched here to another process at once (a deploy
         or a restart), rather than after their leases lapse."""
         self._loop.stop()
+        # The rounds under way finish first (each is bounded by the client's timeouts), so
+        # that none renews a lease handed over here.
+        wait(list(self._rounds), timeout=STOP_WAIT_SECONDS)
         with self._lock:
             held, self._held = sorted(self._held), set()
         for deployment in held:
@@ -160,6 +165,7 @@ class Watcher:
             started.append(
                 self._pool.submit(self._guarded, deployment, watched.get(deployment, []))
             )
+        self._rounds = started
         wait(started, timeout=0.9 * self.interval)
 
     def _guarded(self, deployment: str, watching: list[Watching]) -> None:

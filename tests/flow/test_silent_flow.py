@@ -7,6 +7,7 @@ The watcher is run one round at a time (``Watcher.tick``) against the scripted A
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -125,6 +126,8 @@ def test_a_run_past_its_limit_is_told_once_and_its_end_in_the_thread(
     round_(flow)
     [told] = thread(flow, alert)
     assert "ended" in told and "success" in told
+    [raw] = [m for m in flow.said(ALERTS) if m.get("thread_ts") == alert["ts"]]
+    assert "`" not in raw["text"]  # the notification's text is plain
     [alert] = posts(flow)  # updated in place: its buttons gone, its link kept
     assert actions(alert) == ["open_link"] and "success" in visible_text(alert)
     round_(flow)
@@ -376,3 +379,174 @@ def test_details_of_many_new_alerts_are_read_a_few_a_round_and_none_is_lost(
     # for details (here, each long run's running tasks).
     assert max(counts) <= 4 + 2, counts
     assert alerts == [2, 4, 5, 5]
+
+
+def test_the_usual_duration_is_learned_from_the_runs_the_watch_reads(
+    start_flow: StartFlow, airflow: ScriptedAirflow
+) -> None:
+    airflow.add_dag("etl_daily")
+    config = f"""
+deployments:
+  prod: {deployment(airflow)}
+subscriptions:
+  - {{channel: {ALERTS}, deployment: prod, dags: ["etl_*"], events: [long]}}
+"""
+    flow = start_flow(config, {"WATCH_INTERVAL_SECONDS": "3600"})
+    quiet(flow).tick()
+    for n, minutes in enumerate((8, 9, 10)):  # succeed while the bot watches: learned
+        run = airflow.add_past_run("etl_daily", f"scheduled__{n}", state="success")
+        run["start_date"] = (
+            datetime.fromisoformat(run["end_date"]) - timedelta(minutes=minutes)
+        ).isoformat()
+    round_(flow)
+    running_long(airflow, "etl_daily", minutes=17)  # under twice 9 minutes
+    round_(flow)
+    assert posts(flow) == []
+    asked = [r for r in airflow.http.requests if "state=success" in r.path + str(r.query)]
+    assert asked == []  # learned, not read
+    airflow.add_running_run("etl_daily", ago(20), run_id="scheduled__slow")
+    round_(flow)
+    [alert] = posts(flow)
+    assert "scheduled__slow" in visible_text(alert)
+    assert "usually 9m 00s (limit 18m 00s)" in visible_text(alert)
+
+
+def watching_only(start_flow: StartFlow, airflow: ScriptedAirflow, subscription: str) -> FlowBot:
+    """A bot whose one subscription (in ALERTS, on prod) is ``subscription``'s YAML fields."""
+    config = f"""
+deployments:
+  prod: {deployment(airflow)}
+subscriptions:
+  - {{channel: {ALERTS}, deployment: prod, {subscription}}}
+"""
+    flow = start_flow(config, {"WATCH_INTERVAL_SECONDS": "3600"})
+    quiet(flow).tick()
+    return flow
+
+
+def calls_to(airflow: ScriptedAirflow, fragment: str) -> int:
+    return sum(1 for r in airflow.http.requests if fragment in r.path + str(r.query))
+
+
+def test_a_run_cleared_after_its_alert_closed_is_not_told_again(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    run_id = running_long(airflow)
+    round_(flow)
+    end(airflow, "etl_daily", run_id)
+    round_(flow)
+    [alert] = posts(flow)
+    assert len(thread(flow, alert)) == 1
+    airflow.dags["etl_daily"].runs[run_id].update(state="running", end_date=None)  # cleared
+    round_(flow)
+    round_(flow)
+    assert len(posts(flow)) == 1
+
+
+def test_dags_outside_the_pattern_are_not_told(flow: FlowBot, airflow: ScriptedAirflow) -> None:
+    airflow.add_dag("hr_payroll")
+    running_long(airflow, "hr_payroll")
+    airflow.add_queued_run("hr_payroll", ago(60))
+    round_(flow)
+    assert posts(flow) == []
+
+
+def test_where_airflow_gives_no_time_the_wait_counts_from_when_it_was_first_seen(
+    start_flow: StartFlow, airflow: ScriptedAirflow
+) -> None:
+    # Airflow 2's API gives a queued run no queued_at, and a scheduled task no scheduled_when.
+    airflow.add_dag("etl_daily")
+    airflow.add_dag("etl_hourly")
+    flow = watching_only(start_flow, airflow, 'dags: ["etl_*"], events: [queued], queued_after: 2s')
+    run = airflow.add_queued_run("etl_daily", ago(60))
+    run["queued_at"] = None
+    task = ScriptedTask("load", "scheduled", try_number=0)
+    airflow.add_running_run("etl_hourly", ago(60), tasks=[task])
+    round_(flow)
+    assert posts(flow) == []  # however old Airflow says the runs are: first seen now
+    time.sleep(2.5)
+    round_(flow)
+    assert sorted("etl_daily" in visible_text(p) for p in posts(flow)) == [False, True]
+
+
+def test_a_queued_run_below_max_active_runs_has_no_reason_and_stays_open_while_queued(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    airflow.dags["etl_daily"].max_active_runs = 2
+    airflow.add_running_run("etl_daily", ago(20), run_id="scheduled__one")
+    airflow.add_running_run("etl_hourly", ago(20), run_id="scheduled__other_dag")
+    airflow.add_running_run("etl_hourly", ago(20), run_id="scheduled__other_dag_2")
+    airflow.add_queued_run("etl_daily", ago(16))
+    round_(flow)
+    [alert] = posts(flow)
+    assert "Airflow gives no reason" in visible_text(alert)
+    assert "max_active_runs" not in visible_text(alert)
+    round_(flow)
+    assert thread(flow, alert) == []
+
+
+def test_a_late_deadline_is_checked_once_and_a_dag_named_exactly_too(
+    start_flow: StartFlow, airflow: ScriptedAirflow
+) -> None:
+    airflow.add_dag("etl_daily")
+    flow = watching_only(
+        start_flow, airflow, f'dags: [etl_daily], events: [late], late: {{at: "{DEADLINE}"}}'
+    )
+    round_(flow)
+    [alert] = posts(flow)
+    assert "etl_daily" in visible_text(alert) and "no run at all" in visible_text(alert)
+    before = len(airflow.http.requests)
+    round_(flow)
+    round_(flow)
+    # Checked: the rounds after ask only for what ended.
+    assert all("dagRuns" in r.path and "state=success" not in str(r.query)
+               for r in airflow.http.requests[before:]), airflow.http.requests[before:]  # fmt: skip
+    assert len(posts(flow)) == 1
+
+
+def test_a_deadline_long_past_is_not_news(start_flow: StartFlow, airflow: ScriptedAirflow) -> None:
+    airflow.add_dag("etl_daily")
+    past = (datetime.now(UTC) - timedelta(hours=2)).strftime("%H:%M")
+    flow = watching_only(
+        start_flow, airflow, f'dags: ["etl_*"], events: [late], late: {{at: "{past}"}}'
+    )
+    round_(flow)
+    assert posts(flow) == []
+
+
+def test_a_late_pattern_over_more_dags_than_a_page_and_successes_learned(
+    start_flow: StartFlow, airflow: ScriptedAirflow
+) -> None:
+    for n in range(104):
+        airflow.add_dag(f"etl_{n:03d}")
+    first = watching_only(start_flow, airflow, 'dags: ["etl_*"], events: [long]')
+    # Every DAG but the last succeeds while the bot watches: learned.
+    for n in range(103):
+        airflow.add_past_run(f"etl_{n:03d}", "scheduled__ok", state="success")
+    round_(first)
+    first.close()
+    # Then a late deadline is added (the config changed, the bot restarted): the learned
+    # successes are not asked about again.
+    subscription = f'dags: ["etl_*"], events: [late], late: {{at: "{DEADLINE}"}}'
+    flow = watching_only(start_flow, airflow, subscription)
+    for _ in range(3):  # the listing's two pages, then a read of each DAG not learned
+        round_(flow)
+    late = sorted(visible_text(p).split("|")[1].split(">")[0] for p in posts(flow))
+    assert late == ["etl_103", "etl_daily"]  # etl_daily: the scripted Airflow's, never run
+    assert calls_to(airflow, "etl_000/dagRuns") == 0
+    assert calls_to(airflow, "etl_103/dagRuns") == 1
+
+
+def test_a_dag_file_with_a_long_path_is_told_and_closed(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    path = "dags/" + "deep/" * 60 + "etl.py"  # longer than the store's key column
+    airflow.add_import_error(path, TRACE)
+    round_(flow)
+    [post] = posts(flow)
+    assert "etl.py" in visible_text(post)
+    round_(flow)
+    assert len(posts(flow)) == 1
+    airflow.fix_import_error(path)
+    round_(flow)
+    assert "Imports again" in thread(flow, post)[-1]
