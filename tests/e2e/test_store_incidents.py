@@ -8,12 +8,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from sqlalchemy import insert, inspect
 
-from bot.store import NewEvent, Retention, Store, Success
+from bot.config import Deadline, WatchOptions
+from bot.store import MIGRATIONS, NewEvent, Retention, Store, Success
 from bot.store.dag_history import KEPT
+from bot.store.schema import schema_version
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 MARK = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -299,3 +302,75 @@ def test_pruning_keeps_an_open_incident_until_it_is_resolved(
     assert {e["id"] for e in store.watch_events()} == {pending, reply}
     assert store.prune(rules, now=today["now"] + timedelta(days=8))["watch_event"] == 1
     assert [e["id"] for e in store.watch_events()] == [pending]
+
+
+# -- a store made by the release before them -------------------------------------------------
+
+VERSION_9 = 9
+
+
+def _at_version_9(store: Store) -> None:
+    """The database as version 9 left it: its steps run, then what step 10 adds taken away
+    (the steps make tables from today's Table objects, which have the new columns), and the
+    rows an older bot wrote."""
+    with store._engine.begin() as conn:
+        schema_version.create(conn)
+        for version, step in enumerate(MIGRATIONS[:VERSION_9], start=1):
+            step(conn)
+            conn.execute(
+                insert(schema_version).values(version=version, applied_at=datetime.now(UTC))
+            )
+        conn.exec_driver_sql("ALTER TABLE subscription DROP COLUMN options")
+        conn.exec_driver_sql("ALTER TABLE watch_event DROP COLUMN closed_at")
+        conn.exec_driver_sql(
+            "INSERT INTO subscription (channel_id, deployment, dag_glob, events, created_by, "
+            "created_at) VALUES ('C0A', 'prod', 'etl_*', 'failed,success', 'U0A', "
+            "'2026-01-01 12:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO watch_event (channel_id, deployment, dag_id, run_id, event, message, "
+            "state, created_at, next_try_at, attempts, message_ts) VALUES ('C0A', 'prod', "
+            "'etl', 'r1', 'failed', '{\"text\": \"r1 failed\"}', 'posted', "
+            "'2026-01-01 12:00:00', '2026-01-01 12:00:00', 1, '1.1')"
+        )
+
+
+def test_a_version_9_store_gains_the_columns_and_the_history_table(store_url: str) -> None:
+    store = Store(store_url)
+    try:
+        _at_version_9(store)
+        assert store.schema_version() == VERSION_9
+        before = inspect(store._engine)
+        assert not before.has_table("dag_history")
+        assert "closed_at" not in {c["name"] for c in before.get_columns("watch_event")}
+        assert store.migrate() == len(MIGRATIONS) == VERSION_9 + 1
+        after = inspect(store._engine)
+        assert {c["name"] for c in after.get_columns("dag_history")} == {
+            "deployment", "dag_id", "durations", "last_success_end", "read_at", "updated_at",
+        }  # fmt: skip
+        assert after.get_pk_constraint("dag_history")["constrained_columns"] == [
+            "deployment", "dag_id",
+        ]  # fmt: skip
+        assert "options" in {c["name"] for c in after.get_columns("subscription")}
+        [closed_at] = [c for c in after.get_columns("watch_event") if c["name"] == "closed_at"]
+        if store._engine.dialect.name == "postgresql":  # as a new database has it
+            assert closed_at["type"].timezone  # type: ignore[attr-defined]
+        # What the older bot wrote reads as it did: no limits, an alert not resolved.
+        [old] = store.subscriptions()
+        assert (old.events, old.options) == (frozenset({"failed", "success"}), WatchOptions())
+        [alert] = store.watch_events()
+        assert alert["closed_at"] is None and alert["message"] == {"text": "r1 failed"}
+        # And the new columns and table take what the watch writes.
+        limits = WatchOptions(long_after=1800.0, late=Deadline(at=time(9, 0), zone="Europe/Berlin"))
+        args = {"channel_id": "C0A", "deployment": "prod", "dag_glob": "etl_*", "user_id": "U0B"}
+        assert not store.subscribe(
+            events=frozenset({"long", "late"}), options=limits, starts_after=None, **args
+        )
+        assert [s.options for s in store.subscriptions()] == [limits]
+        store.resolve_event(alert["id"], resolved={"text": "over"}, thread=None)
+        assert store.event_by_id(alert["id"]).closed_at is not None  # type: ignore[union-attr]
+        store.learn_successes("prod", [_win(1), _win(2)])
+        assert store.dag_histories("prod", ["etl"])["etl"].durations == (102.0, 101.0)
+        assert store.migrate() == len(MIGRATIONS)  # once only
+    finally:
+        store.close()
