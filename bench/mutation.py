@@ -90,6 +90,9 @@ UNIT_TESTS: dict[str, tuple[str, ...]] = {
         "tests/unit/test_journal_tokens.py",
         "tests/flow/test_journal_flow.py",
     ),
+    # When a `late` deadline falls, and the config's times and zones it is made of.
+    "bot/core/deadlines.py": ("tests/unit/test_deadlines.py",),
+    "bot/config/times.py": ("tests/unit/test_times.py",),
 }
 PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly")
 # Lines run outside any test (on import, in session fixtures): a mutant there runs every test.

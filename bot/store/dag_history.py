@@ -14,6 +14,7 @@ from sqlalchemy import insert, select, update
 
 from bot.store import clock
 from bot.store.engine import Database
+from bot.store.errors import StoreConflict
 from bot.store.schema import dag_history
 
 KEPT = 10  # the successful runs whose median is the usual duration
@@ -76,6 +77,14 @@ class DagHistoryTable:
             by_dag.setdefault(s.dag_id, []).append(s)
         if not by_dag:
             return
+        try:
+            self._learn(deployment, by_dag)
+        except StoreConflict:
+            # Another process wrote a DAG's first row between our read and our write (a
+            # watch whose lease lapsed mid-round, and its successor): learn again on top of it.
+            self._learn(deployment, by_dag)
+
+    def _learn(self, deployment: str, by_dag: dict[str, list[Success]]) -> None:
         known = self.dag_histories(deployment, by_dag)
         with self._db.begin() as conn:
             for dag_id, runs in by_dag.items():
@@ -96,9 +105,15 @@ class DagHistoryTable:
         """What Airflow said of the DAG's last successful runs (newest first): its history now."""
         durations = [s.duration_seconds for s in successes if s.duration_seconds is not None]
         last = max((s.ended for s in successes), default=None)
-        before = self.dag_histories(deployment, [dag_id]).get(dag_id)
-        with self._db.begin() as conn:
-            _write(conn, deployment, dag_id, durations[:KEPT], last, before, read=True)
+        for attempt in (1, 2):
+            before = self.dag_histories(deployment, [dag_id]).get(dag_id)
+            try:
+                with self._db.begin() as conn:
+                    _write(conn, deployment, dag_id, durations[:KEPT], last, before, read=True)
+                break
+            except StoreConflict:  # another process wrote its first row meanwhile: overwrite
+                if attempt == 2:
+                    raise
         return DagHistory(dag_id, tuple(durations[:KEPT]), last, clock.now())
 
 

@@ -67,3 +67,11 @@ def test_a_deadline_is_due_within_its_grace_and_not_before_the_subscription() ->
 def test_shown_as_it_was_set() -> None:
     assert shown(NINE_BERLIN, utc(2026, 12, 7, 8, 0)) == "09:00 Europe/Berlin"
     assert shown(Deadline(at=time(6, 5)), utc(2026, 12, 7, 6, 5)) == "06:05 UTC"
+
+
+def test_a_deadline_missed_by_a_bot_that_was_down_is_still_checked_for_an_hour() -> None:
+    # Down at 09:00 (a deploy), back by 10:00: who is late is still told; at 10:00:01, it
+    # would be news from the past, and the next morning's deadline comes.
+    nine = utc(2026, 12, 7, 8, 0)
+    assert due(NINE_BERLIN, nine + timedelta(hours=1), since=None) == nine
+    assert due(NINE_BERLIN, nine + timedelta(hours=1, seconds=1), since=None) is None

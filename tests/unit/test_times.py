@@ -3,6 +3,7 @@ the bot shows them back, and as the store keeps them."""
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import time
 
 import pytest
@@ -68,6 +69,10 @@ def test_a_duration_must_be_positive_and_at_most_a_year() -> None:
     with pytest.raises(ValueError, match="`400d` is too long: write at most a year"):
         parse_duration("400d")
     assert parse_duration("366d") == 366 * 86400
+    for too_long in ("367d", "366d1s"):
+        with pytest.raises(ValueError, match=f"`{too_long}` is too long"):
+            parse_duration(too_long)
+    assert parse_duration("1s") == 1  # the shortest limit there is
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration("9" * 40 + "s")  # no overflow, no traceback
 
@@ -95,7 +100,9 @@ def test_a_zone_is_spelt_as_the_zone_database_spells_it() -> None:
     assert parse_zone("utc") == "UTC"
 
 
-@pytest.mark.parametrize("text", ["25:00", "09:60", "9am", "0900", "09:00:00", "-1:00", ""])
+@pytest.mark.parametrize(
+    "text", ["24:00", "25:00", "09:60", "9am", "0900", "09:00:00", "-1:00", ""]
+)
 def test_what_is_not_a_time_of_day_is_refused_with_the_right_form(text: str) -> None:
     with pytest.raises(ValueError) as err:
         parse_deadline(text)
@@ -108,6 +115,26 @@ def test_an_unknown_zone_is_refused_naming_it_and_an_example(zone: str) -> None:
         parse_deadline(f"09:00/{zone}")
     assert f"`{zone.strip()}` is not a time zone" in str(err.value)
     assert "like `Europe/Berlin`" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "zone", ["../../etc/passwd", "/etc/localtime", "Europe/Berlin\x00", "Europe/Ber lin", "A" * 65]
+)
+def test_a_name_no_zone_has_never_reaches_the_file_system(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a user types is looked up in the system's zone files: a path, a NUL, or a name
+    # longer than any zone's (64 characters at most) is refused before any file is opened.
+    opened: list[str] = []
+
+    def zone_info(name: str) -> object:
+        opened.append(name)
+        raise zoneinfo.ZoneInfoNotFoundError(name)
+
+    monkeypatch.setattr("bot.config.times.zoneinfo.ZoneInfo", zone_info)
+    with pytest.raises(TimeError, match="is not a time zone"):
+        parse_zone(zone)
+    assert opened == []
 
 
 def test_a_misspelt_zone_is_named_with_the_one_meant() -> None:
@@ -154,6 +181,16 @@ def test_options_are_stored_as_json_and_read_back() -> None:
     assert options_to_json(every_day) == {"late": {"at": "18:30", "zone": "UTC"}}
     assert options_from_json(options_to_json(every_day)) == every_day
     assert options_from_json('{"long_after": 60}') == WatchOptions(long_after=60.0)
+
+
+def test_the_shortest_and_longest_limits_and_a_deadlines_window_are_kept() -> None:
+    shortest = WatchOptions(long_after=1.0, queued_after=366 * 86400.0)
+    assert options_from_json(options_to_json(shortest)) == shortest
+    window = WatchOptions(late=Deadline(at=time(9, 0), window_seconds=6 * 3600.0))
+    assert options_to_json(window) == {
+        "late": {"at": "09:00", "zone": "UTC", "window_seconds": 6 * 3600.0}
+    }
+    assert options_from_json(options_to_json(window)) == window
 
 
 @pytest.mark.parametrize(
