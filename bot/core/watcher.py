@@ -51,7 +51,7 @@ PAGE = 100
 PAGES_PER_ROUND = 2  # the calls one round may make to learn what ended
 OWED_PAGE = 50  # posts read from the store at a time
 ROUND_THREADS = 16  # deployments read at once by one process
-STOP_WAIT_SECONDS = 30.0  # how long stopping waits for the rounds under way
+STOP_WAIT_SECONDS = 3.0  # how long stopping waits for the rounds under way (a hung one: no more)
 EVENT_OF_STATE = {"failed": "failed", "success": "success"}
 FAILED_STATES = ("failed", "upstream_failed")
 # Before the first round there is no watermark: start from the newest run that has ended, so a

@@ -31,6 +31,8 @@ TEST_DAGS = {
     "pause_target_b",
     "quick_success",
     "reporting_weekly",
+    "silent_never",
+    "silent_slow",
 }
 HITL_DAGS = {"approval_gate", "approval_form"}  # the human-in-the-loop operators are Airflow 3.1+'s
 
