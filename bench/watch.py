@@ -31,6 +31,11 @@ instant, then one more run a second later; how many are posted.
 
     .venv/bin/python -m bench.watch                    # WATCH_INTERVAL_SECONDS=15, about 5 minutes
     .venv/bin/python -m bench.watch --interval 3 --intervals 8 --no-write   # a quick look
+    .venv/bin/python -m bench.watch --scenario silent  # every event, about 6 minutes
+    .venv/bin/python -m bench.watch --scenario many    # 50 deployments, about 5 minutes
+
+``--scenario silent`` and ``--scenario many`` are in bench/watch_silent.py (their docstring
+says what they measure); they write bench/results/watch_silent.md and watch_many.md.
 
 Writes bench/results/watch.md (also printed) and, with matplotlib (the ``bench`` extra),
 bench/results/watch.png.
@@ -234,11 +239,16 @@ def timed_rounds(watcher: Watcher) -> Iterator[list[Round]]:
         finally:
             rounds.append(Round(started, time.monotonic()))
 
+    # The loop holds the bound method it was made with (bot/core/loop.py): replaced there too.
+    loop = watcher._loop
+    inner = loop._round
     watcher.tick = timed  # type: ignore[method-assign]
+    loop._round = timed
     try:
         yield rounds
     finally:
         watcher.tick = tick  # type: ignore[method-assign]
+        loop._round = inner
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -796,17 +806,44 @@ def chart(o: Outcome, f: Figures) -> None:
 
 
 def main() -> None:
+    from bench.watch_silent import run_many, run_silent, silent_args  # it imports this module
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scenario",
+        choices=("ended", "silent", "many"),
+        default="ended",
+        help="ended: runs ending (failed, success) and a burst; silent: every "
+        "event (bench/watch_silent.py); many: 50 deployments, some slow or hung",
+    )
     parser.add_argument("--interval", type=int, default=15, help="WATCH_INTERVAL_SECONDS")
-    parser.add_argument("--intervals", type=int, default=14, help="intervals of steady endings")
-    parser.add_argument("--rate", type=int, default=8, help="runs ending per interval")
+    parser.add_argument(
+        "--intervals",
+        type=int,
+        default=None,
+        help="intervals of steady endings (default 14; many: 10)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        help="runs ending per interval (default 8; silent: 4; many: 20, overall)",
+    )
     parser.add_argument("--burst", type=int, default=300, help="runs ending at once")
     parser.add_argument("--burst-after", type=float, default=5.5, help="in intervals")
     parser.add_argument("--same-instant", default="150,199,200,250",
                         help="counts of runs ending at one instant (the edge case)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    silent_args(parser)
     args = parser.parse_args()
+    if args.scenario == "silent":
+        args.intervals, args.rate = args.intervals or 14, args.rate or 4
+        return run_silent(args)
+    if args.scenario == "many":
+        args.intervals, args.rate = args.intervals or 10, args.rate or 20
+        return run_many(args)
+    args.intervals, args.rate = args.intervals or 14, args.rate or 8
     outcome = Outcome(args.interval, args.rate, args.intervals, args.burst)
     outcome.load_start = load_average()
     log(f"load average {outcome.load_start}; {PAGE} runs a page, {PAGES_PER_ROUND} pages a round")
