@@ -64,6 +64,7 @@ from pathlib import Path
 import requests
 
 from bench.report import log, markdown_table, pyplot
+from bot.core.loop import After
 from bot.core.watcher import PAGE, PAGES_PER_ROUND, Watcher
 from bot.store import Store
 from testkit.fake_http import Request, Response
@@ -232,10 +233,10 @@ def timed_rounds(watcher: Watcher) -> Iterator[list[Round]]:
     rounds: list[Round] = []
     tick = watcher.tick
 
-    def timed() -> None:
+    def timed() -> After:
         started = time.monotonic()
         try:
-            tick()
+            return tick()
         finally:
             rounds.append(Round(started, time.monotonic()))
 

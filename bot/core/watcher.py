@@ -37,7 +37,7 @@ from bot.core.alerts import (
 from bot.core.buttons import seal
 from bot.core.hitl import HitlButtons
 from bot.core.hitl_watch import HitlAirflow, HitlWatch, HitlWatchStore
-from bot.core.loop import Loop
+from bot.core.loop import After, Loop
 from bot.core.messenger import Messenger, Thread, Undelivered
 from bot.core.silent import SilentAirflow, SilentStore, SilentWatch
 from bot.core.subscriptions import SubscriptionBook, Watching
@@ -150,11 +150,12 @@ class Watcher:
             except StoreError as exc:
                 log.warning("could not hand over %s: %s", deployment, exc.kind)
 
-    def tick(self) -> None:
+    def tick(self) -> After:
         """One round: every watched deployment this process holds is read, and what is owed
         to channels is posted; each deployment in its own thread. Returns when all are done,
         or, at the latest, after most of an interval (a slow one goes on, and is not started
         again while it does)."""
+        began = time.monotonic()
         watched = self._book.by_deployment()
         started = []
         for deployment in sorted(watched.keys() | self._store.owed_deployments()):
@@ -167,6 +168,9 @@ class Watcher:
             )
         self._rounds = started
         wait(started, timeout=0.9 * self.interval)
+        # The next tick an interval after this one began, not after it ended: a tick that
+        # waited for a slow deployment does not push back the rounds of all the others.
+        return After(max(0.0, self.interval - (time.monotonic() - began)))
 
     def _guarded(self, deployment: str, watching: list[Watching]) -> None:
         try:
