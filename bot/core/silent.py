@@ -32,7 +32,7 @@ from bot.config import MIN_LONG_AFTER
 from bot.core import deadlines
 from bot.core import format as fmt
 from bot.core.alerts import AlertButtons, to_message
-from bot.core.reply import Reply
+from bot.core.reply import Reply, section
 from bot.core.silent_alerts import (
     Links,
     import_error_changed,
@@ -48,11 +48,11 @@ from bot.core.silent_alerts import (
 )
 from bot.core.subscriptions import Watching
 from bot.store import DagHistories, DagHistory, Incidents, NewEvent, OwedEvent, Success
+from bot.store.watches import THREAD
 
 log = logging.getLogger(__name__)
 
 LONG, QUEUED, LATE, IMPORT_ERRORS = "long", "queued", "late", "import_errors"
-THREAD = "thread"  # a reply in an alert's thread (bot/store/watches.py)
 CHECKED = "late:checked"  # a deadline looked at for a channel: never posted
 DETAIL_CALLS = 2  # calls a round may spend on the details of new trouble
 PAGE = 100
@@ -553,7 +553,7 @@ class SilentWatch:
         after = resolved(row.message, line)
         thread = Reply(
             text=_plain(line),
-            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line}}],
+            blocks=[section(line)],
         )
         reply = to_message(thread)
         reply["thread_of"] = row.id
