@@ -60,6 +60,7 @@ from bot.core.watcher import ROUND_THREADS
 from bot.store.schema import watch, watch_event
 from testkit.fake_http import Request
 from testkit.flow import FlowBot, ScriptedAirflow, deployment, flow_bot
+from testkit.postgres_server import PostgresServer, _bin_dir
 from testkit.scripted_tasks import ScriptedTask
 
 RESULTS_SILENT = Path(__file__).parent / "results" / "watch_silent.md"
@@ -190,8 +191,8 @@ def call_kind(req: Request) -> str:
         return "detail: list DAGs"
     if p.endswith("/details"):
         return "detail: DAG details"
-    if p.endswith("/dagRuns/list"):
-        return "detail: latest runs"
+    if p.endswith("/dagRuns/list"):  # the late deadline's own two
+        return "deadline: recent successes" if "states" in req.json() else "deadline: latest runs"
     if p.endswith("/dagRuns"):
         return "detail: successes"
     return "detail: a run"
@@ -571,11 +572,10 @@ def silent_report(o: SilentOutcome) -> str:
     if late_lat:
         text += [
             f"The `late` deadline: its {len(late_lat)} posts came {min(late_lat):.0f}-"
-            f"{max(late_lat):.0f} s after it. At a deadline the watch lists the DAGs a "
-            f"pattern covers (a page of 100 per call) and, for each DAG whose last success it "
-            f"has not learned from the runs it read, asks Airflow once; all within the "
-            f"{DETAIL_CALLS} detail calls a round, shared with long and queued, which come "
-            "first.",
+            f"{max(late_lat):.0f} s after it. In the ten minutes before it the watch lists the "
+            f"DAGs a pattern covers (a page of 100 per call) and asks Airflow once for the last "
+            f"success of each it knows nothing of, within the {DETAIL_CALLS} detail calls a "
+            "round; at the deadline, two calls of its own tell which are late.",
             "",
         ]
     return "\n".join(text)
@@ -639,6 +639,7 @@ class ManyOutcome:
     owners: dict[str, str] = field(default_factory=dict)  # owner -> "first"/"second"
     rss_peak_kib: int = 0
     total_seconds: float = 0.0
+    store: str = "postgresql"
 
 
 @contextmanager
@@ -664,6 +665,22 @@ def many_airflows(healthy: int, slow: int, mute: int, slow_seconds: float) -> It
         yield scripted, urls
 
 
+@contextmanager
+def shared_store(kind: str) -> Iterator[str | None]:
+    """The URL of a fresh PostgreSQL database on a server of its own, or None (SQLite)."""
+    if kind == "sqlite":
+        yield None
+        return
+    bin_dir = _bin_dir()
+    if bin_dir is None:
+        raise SystemExit("--store postgresql needs PostgreSQL (apt-get install postgresql)")
+    server = PostgresServer(bin_dir).start()
+    try:
+        yield server.new_database()
+    finally:
+        server.stop()
+
+
 def many_run(args: argparse.Namespace) -> ManyOutcome:
     healthy = args.deployments - args.slow_deployments - args.mute_deployments
     o = ManyOutcome(args.interval, args.intervals, healthy, args.slow_deployments,
@@ -676,6 +693,7 @@ def many_run(args: argparse.Namespace) -> ManyOutcome:
         tempfile.TemporaryDirectory() as tmp,
         many_airflows(healthy, args.slow_deployments, args.mute_deployments, args.slow) as (
             scripted, urls),
+        shared_store(args.store) as database_url,
     ):  # fmt: skip
         lines = ["deployments:"]
         for name, url in urls.items():
@@ -687,6 +705,9 @@ def many_run(args: argparse.Namespace) -> ManyOutcome:
                          "events: [failed, success, long, queued, import_errors]}")  # fmt: skip
         config = "\n".join(lines) + "\n"
         env = {"WATCH_INTERVAL_SECONDS": str(args.interval)}
+        if database_url is not None:
+            env["DATABASE_URL"] = database_url
+        o.store = args.store
         with flow_bot(Path(tmp), config, env) as flow:
             second = flow.another_process()
             o.owners = {flow.local.bot.watcher.owner: "first",
@@ -825,7 +846,8 @@ def many_report(o: ManyOutcome) -> str:
             f"import_errors): {o.healthy} healthy, {o.slow} answering every call in "
             f"{o.slow_seconds:g} s, {o.mute} that accept the connection and never answer (each call "
             f"ends at the client's 10 s timeout). Two bot processes (`FlowBot.another_process`: a "
-            f"second bot on the same SQLite store, in this same OS process) share the leases. "
+            f"second bot on the same store, in this same OS process) share the leases; the "
+            f"store {_store_words(o.store)}. "
             f"{len(o.ended)} runs ended at random over {o.intervals} intervals on the 48 that "
             f"answer, a third failed.",
             "",
@@ -843,6 +865,12 @@ def many_report(o: ManyOutcome) -> str:
     )
 
 
+def _store_words(kind: str) -> str:
+    if kind == "sqlite":
+        return "one SQLite file"
+    return "a real PostgreSQL server (testkit.postgres_server), as several processes share it"
+
+
 def silent_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("--scenario silent and many")
     g.add_argument("--long", type=int, default=4, help="silent: runs passing long_after")
@@ -853,6 +881,9 @@ def silent_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--slow-deployments", type=int, default=5, help="many: answering slowly")
     g.add_argument("--mute-deployments", type=int, default=2, help="many: never answering")
     g.add_argument("--slow", type=float, default=5.0, help="many: seconds per slow answer")
+    g.add_argument("--store", choices=["postgresql", "sqlite"], default="postgresql",
+                   help="many: the store both processes share (a real PostgreSQL server, as in "
+                   "production; or one SQLite file)")  # fmt: skip
 
 
 def run_silent(args: argparse.Namespace) -> None:

@@ -282,10 +282,7 @@ class ScriptedAirflow:
         if parts == ["importErrors"] and req.method == "GET":
             return self._import_errors(req)
         if parts == ["dags", "~", "dagRuns", "list"]:
-            wanted = set(req.json().get("dag_ids") or [])
-            runs = [r for d in self.dags.values() if d.dag_id in wanted for r in d.runs.values()]
-            runs.sort(key=lambda r: r["run_after"], reverse=True)
-            return Response(200, {"dag_runs": runs, "total_entries": len(runs)})
+            return self._batch(req.json())
         if parts[-1:] == ["hitlDetails"]:
             return self._hitl(req, parts)
         if len(parts) < 2 or parts[0] != "dags":
@@ -336,6 +333,9 @@ class ScriptedAirflow:
             records = [{"event": line, "level": "info"} for line in dag.logs.get(rest[3], [])]
             return Response(200, {"content": records, "continuation_token": None})
         return Response(404, {"detail": "Not Found"})
+
+    def _batch(self, form: dict[str, Any]) -> Response:
+        return _batch_page([r for d in self.dags.values() for r in d.runs.values()], form)
 
     def _across(self, req: Request) -> Response:
         """Runs of every DAG, as Airflow 3 lists them: in ``state`` (the watcher asks for
@@ -435,6 +435,29 @@ def _dag_id(dag: ScriptedDag) -> str:
 
 def _number(req: Request, name: str, default: int) -> int:
     return int((req.query.get(name) or [str(default)])[0])
+
+
+def _batch_page(runs: list[dict[str, Any]], form: dict[str, Any]) -> Response:
+    """A page of ``runs`` as both versions answer ``POST /dags/~/dagRuns/list``: those of
+    ``dag_ids`` in ``states``, ended at or after ``end_date_gte``, sorted by ``order_by``
+    (newest ``run_after`` first without it), ``page_limit`` of them."""
+    wanted = set(form.get("dag_ids") or [])
+    states = set(form.get("states") or [])
+    since = form.get("end_date_gte")
+    start = datetime.fromisoformat(since) if since else None
+    chosen = [
+        r
+        for r in runs
+        if r["dag_id"] in wanted
+        and (not states or r.get("state") in states)
+        and (
+            start is None or (r.get("end_date") and datetime.fromisoformat(r["end_date"]) >= start)
+        )
+    ]
+    order = form.get("order_by") or "-run_after"
+    chosen.sort(key=lambda r: _sort_value(r.get(order.lstrip("-"))), reverse=order.startswith("-"))
+    page = chosen[int(form.get("page_offset") or 0) :][: int(form.get("page_limit") or 100)]
+    return Response(200, {"dag_runs": page, "total_entries": len(chosen)})
 
 
 def _runs_page(runs: list[dict[str, Any]], req: Request, *, default_order: str) -> Response:

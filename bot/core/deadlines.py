@@ -34,6 +34,21 @@ def last_deadline(deadline: Deadline, now: datetime) -> datetime | None:
     return None
 
 
+def ahead(deadline: Deadline, now: datetime, *, lead: float) -> datetime | None:
+    """The next instant after ``now`` (UTC) at which ``deadline`` falls, if it falls within
+    ``lead`` seconds; None otherwise."""
+    zone = ZoneInfo(deadline.zone)
+    today = now.astimezone(zone).date()
+    for forward in range(8):
+        day = today + timedelta(days=forward)
+        if day.weekday() not in deadline.days:
+            continue
+        at = datetime.combine(day, deadline.at, tzinfo=zone).astimezone(UTC)
+        if at > now:
+            return at if (at - now).total_seconds() <= lead else None
+    return None
+
+
 def due(deadline: Deadline, now: datetime, *, since: datetime | None) -> datetime | None:
     """The deadline to check now, if any: the last one, unless it fell more than the grace
     ago or before ``since`` (a subscription made after it starts with the next one)."""

@@ -7,8 +7,9 @@ What it costs Airflow, per deployment and round, whatever the number of DAGs: on
 runs running or queued (when a ``long`` or ``queued`` subscription needs it), one for the task
 instances scheduled or queued (``queued``), one for the import errors (``import_errors``); and
 at most ``DETAIL_CALLS`` more for the details of new trouble (the tasks of a long run, why a run
-waits, a DAG's usual duration read once, a late DAG's last success), the rest left for the
-next rounds. An incident is closed only from a complete listing: a run missing from a page
+waits, a DAG's usual duration read once, a late DAG's last success, read in the ten minutes
+before its deadline), the rest left for the next rounds; at a ``late`` deadline, two calls of
+its own. An incident is closed only from a complete listing: a run missing from a page
 that was cut is not taken for a run that ended.
 """
 
@@ -28,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.airflow import AirflowError, AirflowNotFound, Dag, DagPage, DagRun, RunPage
 from bot.airflow.models import DagImportError, ImportErrorPage, TaskInstance, TaskPage
-from bot.config import MIN_LONG_AFTER
+from bot.config import MIN_LONG_AFTER, Deadline
 from bot.core import deadlines
 from bot.core import format as fmt
 from bot.core.alerts import AlertButtons, to_message
@@ -55,6 +56,9 @@ log = logging.getLogger(__name__)
 LONG, QUEUED, LATE, IMPORT_ERRORS = "long", "queued", "late", "import_errors"
 CHECKED = "late:checked"  # a deadline looked at for a channel: never posted
 DETAIL_CALLS = 2  # calls a round may spend on the details of new trouble
+# How long before a deadline its DAGs are listed and those the store knows nothing of read,
+# with the rounds' spare calls (a DAG added meanwhile waits for the next deadline).
+PREPARE_SECONDS = 600.0
 PAGE = 100
 _WILDCARD = re.compile(r"[*?\[]")
 T = TypeVar("T")
@@ -84,6 +88,10 @@ class SilentAirflow(Protocol):
     ) -> DagPage: ...
 
     def latest_runs(self, dag_ids: Sequence[str]) -> dict[str, DagRun]: ...
+
+    def recent_successes(
+        self, dag_ids: Sequence[str], *, since: datetime, limit: int = ...
+    ) -> RunPage: ...
 
     def task_instances(
         self, dag_id: str, run_id: str, *, states: Sequence[str] | None = None
@@ -122,6 +130,18 @@ class _Round:
 
     def links(self, dag_id: str, run_id: str) -> Links:
         return Links(self.client.dag_url(dag_id), self.client.run_url(dag_id, run_id))
+
+
+@dataclass(frozen=True)
+class _Due:
+    """A ``late`` subscription whose deadline is due this round, its DAGs listed."""
+
+    watching: Watching
+    deadline: Deadline
+    at: datetime
+    start: datetime  # its window's start
+    mark: str
+    listing: _LateList
 
 
 @dataclass
@@ -462,49 +482,116 @@ class SilentWatch:
         lists = self._late_lists.setdefault(r.deployment, {})
         for key in [k for k in lists if k[1] < r.now - grace]:
             del lists[key]  # a listing a deadline left unfinished
+        due: list[_Due] = []
         for w in wanting:
             deadline = w.options.late
             if deadline is None:
                 continue
-            at = deadlines.due(deadline, r.now, since=w.starts_after)
-            if at is None:
-                continue
-            mark = f"late@{at.isoformat()}"
-            if self._store.has_event(w.channel_id, r.deployment, w.dag_glob, mark, CHECKED):
-                continue
-            listing = self._listing(r, w.dag_glob, at)
-            if not listing.done:
-                continue
-            history = self._store.dag_histories(r.deployment, listing.dags)
-            start = at - timedelta(seconds=deadline.window_seconds)
-            late = []
-            for dag_id in sorted(listing.dags):
-                known = history.get(dag_id)
-                # What the watch learned may lag Airflow by a round: a DAG that looks late is
-                # asked once (unless asked since the deadline). A success since the deadline
-                # (the bot was down at it) is not news any more.
-                if known is None or (not _won(known, start, r.now) and not _read_since(known, at)):
-                    known = self._read_history(r, dag_id, history)
-                if not _won(known, start, r.now):
-                    late.append((dag_id, known.last_success_end))
-            newest = r.detail(partial(r.client.latest_runs, [d for d, _ in late])) if late else {}
-            shown = deadlines.shown(deadline, at)
-            for dag_id, last in late:
-                now_doing = late_now(newest.get(dag_id), listing.dags[dag_id].is_paused)
+            with suppress(OutOfCalls):  # the next subscription's listing may be ready
+                at = deadlines.due(deadline, r.now, since=w.starts_after)
+                if at is None:
+                    soon = deadlines.ahead(deadline, r.now, lead=PREPARE_SECONDS)
+                    if soon is not None and (w.starts_after is None or soon > w.starts_after):
+                        self._prepare(r, w.dag_glob, soon)
+                    continue
+                mark = f"late@{at.isoformat()}"
+                if self._store.has_event(w.channel_id, r.deployment, w.dag_glob, mark, CHECKED):
+                    continue
+                listing = self._listing(r, w.dag_glob, at)
+                if listing.done:
+                    start = at - timedelta(seconds=deadline.window_seconds)
+                    due.append(_Due(w, deadline, at, start, mark, listing))
+        if due:
+            self._judge(r, due)
+
+    def _prepare(self, r: _Round, glob: str, at: datetime) -> None:
+        """Ahead of a deadline, with the round's spare calls: the DAGs ``glob`` covers listed,
+        and the last success of those the store knows nothing of read, so that at the
+        deadline itself two calls tell which are late."""
+        listing = self._listing(r, glob, at)
+        if not listing.done:
+            return
+        history = self._store.dag_histories(r.deployment, listing.dags)
+        for dag_id in sorted(set(listing.dags) - set(history)):
+            self._read_history(r, dag_id, history)
+
+    def _judge(self, r: _Round, due: list[_Due]) -> None:
+        """At the deadline: which DAGs are late, for every subscription due this round, in two
+        calls whatever their number: the successes since the earliest window began of the DAGs
+        not known to have one, then what the late ones do now. These two are the deadline's own,
+        outside the round's budget for details: a deadline comes once a day, and its alert is
+        news only at it."""
+        history = self._store.dag_histories(r.deployment, {d for x in due for d in x.listing.dags})
+        looking = sorted(
+            {d for x in due for d in x.listing.dags if not _known_won(history, d, x.start, r.now)}
+        )
+        page = (
+            r.client.recent_successes(looking, since=min(x.start for x in due), limit=PAGE)
+            if looking
+            else RunPage(runs=(), total=0)
+        )
+        won: dict[str, datetime] = {}
+        for run in page.runs:
+            if run.end_date is not None and run.dag_id not in won:
+                won[run.dag_id] = run.end_date
+        self._store.learn_successes(
+            r.deployment,
+            [Success(x.dag_id, x.end_date, x.duration_seconds) for x in page.runs if x.end_date],
+        )
+        # A full page may have left out a DAG's success: such a DAG is asked on its own.
+        complete = page.total <= len(page.runs)
+        judged: list[tuple[_Due, list[tuple[str, datetime | None]]]] = []
+        for x in due:
+            with suppress(OutOfCalls):  # asked again next round, the deadline still due
+                judged.append((x, self._late_dags(r, x, history, won, complete=complete)))
+        late = sorted({d for _, dags in judged for d, _ in dags})
+        newest = r.client.latest_runs(late) if late else {}
+        for x, dags in judged:
+            shown = deadlines.shown(x.deadline, x.at)
+            for dag_id, last in dags:
                 reply = late_alert(
                     r.deployment,
                     dag_id,
                     deadline=shown,
-                    window=_hours(deadline.window_seconds),
+                    window=_hours(x.deadline.window_seconds),
                     last_success=last,
-                    now_doing=now_doing,
+                    now_doing=late_now(newest.get(dag_id), x.listing.dags[dag_id].is_paused),
                     dag_url=r.client.dag_url(dag_id),
                 )
                 message = to_message(reply)
-                message["deadline"] = at.isoformat()
-                r.events.append(NewEvent(w.channel_id, dag_id, mark, LATE, message))
-            r.events.append(NewEvent(w.channel_id, w.dag_glob, mark, CHECKED, {}, marker=True))
-            del lists[(w.dag_glob, at)]
+                message["deadline"] = x.at.isoformat()
+                r.events.append(NewEvent(x.watching.channel_id, dag_id, x.mark, LATE, message))
+            checked = NewEvent(
+                x.watching.channel_id, x.watching.dag_glob, x.mark, CHECKED, {}, marker=True
+            )
+            r.events.append(checked)
+            self._late_lists[r.deployment].pop((x.watching.dag_glob, x.at), None)
+
+    def _late_dags(
+        self,
+        r: _Round,
+        x: _Due,
+        history: dict[str, DagHistory],
+        won: dict[str, datetime],
+        *,
+        complete: bool,
+    ) -> list[tuple[str, datetime | None]]:
+        """The DAGs of ``x`` with no success in its window, each with its last success."""
+        late: list[tuple[str, datetime | None]] = []
+        for dag_id in sorted(x.listing.dags):
+            if _known_won(history, dag_id, x.start, r.now):
+                continue
+            end = won.get(dag_id)
+            if end is not None and x.start <= end:
+                continue
+            known = history.get(dag_id)
+            if known is None or (not complete and end is None):
+                # Its last success (for the alert), or whether it had one the page left out.
+                known = self._read_history(r, dag_id, history)
+                if _won(known, x.start, r.now):
+                    continue
+            late.append((dag_id, end or known.last_success_end))
+        return late
 
     def _listing(self, r: _Round, glob: str, at: datetime) -> _LateList:
         """The DAGs ``glob`` covers, a page per call, kept across rounds until complete."""
@@ -589,8 +676,9 @@ def _won(history: DagHistory, start: datetime, end: datetime) -> bool:
     return last is not None and start <= last <= end
 
 
-def _read_since(history: DagHistory, at: datetime) -> bool:
-    return history.read_at is not None and history.read_at >= at
+def _known_won(history: dict[str, DagHistory], dag_id: str, start: datetime, end: datetime) -> bool:
+    known = history.get(dag_id)
+    return known is not None and _won(known, start, end)
 
 
 def _file_matches(error: DagImportError, watching: Watching) -> bool:

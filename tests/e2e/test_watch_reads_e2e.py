@@ -129,6 +129,27 @@ def test_successful_runs_are_the_latest_ended_first(airflow: AirflowServer) -> N
     assert all(r.state == "success" and r.end_date is not None for r in latest)
 
 
+def test_recent_successes_are_those_of_the_dags_asked_ended_since(
+    airflow: AirflowServer,
+) -> None:
+    client = admin(airflow)
+    tag = uuid.uuid4().hex[:8]
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    won = client.trigger("silent_never", run_id=f"recent_{tag}_won")
+    lost = client.trigger("silent_never", run_id=f"recent_{tag}_lost")
+    client.mark_run("silent_never", won.run_id, "success")
+    client.mark_run("silent_never", lost.run_id, "failed")
+
+    page = client.recent_successes(["silent_never", "silent_slow"], since=before)
+    # Other tests' runs may have ended in the same second: only this test's are looked at.
+    assert [r.run_id for r in page.runs if tag in r.run_id] == [won.run_id]
+    assert all(r.state == "success" and r.end_date and r.end_date >= before for r in page.runs)
+    assert page.total == len(page.runs)
+    assert client.recent_successes(["silent_slow"], since=before).runs == ()
+    later = client.recent_successes(["silent_never"], since=datetime.now(UTC) + timedelta(hours=1))
+    assert later.runs == ()
+
+
 def test_dag_details_give_max_active_runs(airflow: AirflowServer) -> None:
     client = admin(airflow)
     slow = client.dag_details("silent_slow")

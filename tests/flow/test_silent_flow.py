@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.core import silent
 from bot.core.watcher import Watcher
 from bot.store.schema import watch_event
 from testkit.conversation import visible_text
@@ -535,6 +536,48 @@ def test_a_late_pattern_over_more_dags_than_a_page_and_successes_learned(
     assert late == ["etl_103", "etl_daily"]  # etl_daily: the scripted Airflow's, never run
     assert calls_to(airflow, "etl_000/dagRuns") == 0
     assert calls_to(airflow, "etl_103/dagRuns") == 1
+
+
+def test_a_late_deadline_is_prepared_ahead_and_told_in_the_first_round_after_it(
+    start_flow: StartFlow, airflow: ScriptedAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for dag_id in ("etl_won", "etl_caught_up", "etl_idle"):
+        airflow.add_dag(dag_id)
+    airflow.add_past_run("etl_won", "scheduled__ok", state="success")
+    ahead = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%H:%M")  # 4-5 minutes ahead
+    flow = watching_only(
+        start_flow, airflow, f'dags: ["etl_*"], events: [late], late: {{at: "{ahead}"}}'
+    )
+    for _ in range(3):  # the listing, then the DAGs the store knows nothing of, two a round
+        round_(flow)
+    assert posts(flow) == []
+    # Each DAG the store knew nothing of asked for its last successes, ahead of the deadline.
+    read = sorted(
+        r.path.split("/")[4]
+        for r in airflow.http.requests
+        if r.path.endswith("/dagRuns") and "/etl_" in r.path
+    )
+    assert read == ["etl_caught_up", "etl_daily", "etl_idle", "etl_won"]
+    # A success the watch did not see ended (it ended an hour ago, before the watch's cursor).
+    caught_up = airflow.add_past_run("etl_caught_up", "manual__ok", state="success")
+    caught_up["end_date"] = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    before = len(airflow.http.requests)
+
+    class AfterTheDeadline(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> AfterTheDeadline:
+            moved = datetime.now(tz) + timedelta(minutes=6)
+            return cls.fromtimestamp(moved.timestamp(), tz)
+
+    monkeypatch.setattr(silent, "datetime", AfterTheDeadline)
+    round_(flow)  # the first round after the deadline tells it
+    late = sorted(visible_text(p).split("|")[1].split(">")[0] for p in posts(flow))
+    assert late == ["etl_daily", "etl_idle"]
+    asked = [r.path for r in airflow.http.requests[before:]]
+    # The deadline's two calls (who succeeded since the window began, what the late ones do),
+    # and no DAG asked on its own.
+    assert asked.count("/api/v2/dags/~/dagRuns/list") == 2, asked
+    assert not any("/dags/etl_" in path for path in asked), asked
 
 
 def test_a_dag_file_with_a_long_path_is_told_and_closed(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from bot.config import Deadline
-from bot.core.deadlines import GRACE_SECONDS, due, last_deadline, shown
+from bot.core.deadlines import GRACE_SECONDS, ahead, due, last_deadline, shown
 
 NINE_BERLIN = Deadline(at=time(9, 0), zone="Europe/Berlin")
 WEEKDAYS = frozenset(range(5))
@@ -75,3 +75,21 @@ def test_a_deadline_missed_by_a_bot_that_was_down_is_still_checked_for_an_hour()
     nine = utc(2026, 12, 7, 8, 0)
     assert due(NINE_BERLIN, nine + timedelta(hours=1), since=None) == nine
     assert due(NINE_BERLIN, nine + timedelta(hours=1, seconds=1), since=None) is None
+
+
+def test_the_next_deadline_is_seen_ahead_within_the_lead_only() -> None:
+    lead = 600.0
+    # 07:51 UTC is 08:51 in Berlin: 09:00 comes in 9 minutes, within the lead.
+    assert ahead(NINE_BERLIN, utc(2026, 12, 7, 7, 51), lead=lead) == utc(2026, 12, 7, 8, 0)
+    assert ahead(NINE_BERLIN, utc(2026, 12, 7, 7, 49), lead=lead) is None  # 11 minutes: not yet
+    # At the deadline and after it, the next is a day away.
+    assert ahead(NINE_BERLIN, utc(2026, 12, 7, 8, 0), lead=lead) is None
+    assert ahead(NINE_BERLIN, utc(2026, 12, 7, 8, 0), lead=86400) == utc(2026, 12, 8, 8, 0)
+
+
+def test_the_next_deadline_skips_the_days_it_does_not_apply() -> None:
+    weekdays = Deadline(at=time(9, 0), zone="Europe/Berlin", days=WEEKDAYS)
+    friday_after = utc(2026, 12, 4, 9, 0)  # 4 December 2026 is a Friday
+    assert ahead(weekdays, friday_after, lead=4 * 86400) == utc(2026, 12, 7, 8, 0)  # Monday's
+    assert ahead(weekdays, utc(2026, 12, 6, 7, 55), lead=600) is None  # Sunday: none
+    assert ahead(Deadline(at=time(9, 0), days=frozenset()), friday_after, lead=1e9) is None
