@@ -6,7 +6,7 @@ days the clocks change, on days it does not apply) are tested on their own.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import Deadline
@@ -26,9 +26,7 @@ def last_deadline(deadline: Deadline, now: datetime) -> datetime | None:
         day = today - timedelta(days=back)
         if day.weekday() not in deadline.days:
             continue
-        # A time inside a daylight-saving gap does not exist: fold=0 reads it with the offset
-        # before the change, so the deadline falls the moment the clocks jump.
-        at = datetime.combine(day, deadline.at, tzinfo=zone).astimezone(UTC)
+        at = _instant(deadline, day, zone)
         if at <= now:
             return at
     return None
@@ -43,7 +41,7 @@ def ahead(deadline: Deadline, now: datetime, *, lead: float) -> datetime | None:
         day = today + timedelta(days=forward)
         if day.weekday() not in deadline.days:
             continue
-        at = datetime.combine(day, deadline.at, tzinfo=zone).astimezone(UTC)
+        at = _instant(deadline, day, zone)
         if at > now:
             return at if (at - now).total_seconds() <= lead else None
     return None
@@ -63,3 +61,9 @@ def due(deadline: Deadline, now: datetime, *, since: datetime | None) -> datetim
 def shown(deadline: Deadline, at: datetime) -> str:
     """The deadline as its subscribers set it: ``09:00 Europe/Berlin``."""
     return f"{at.astimezone(ZoneInfo(deadline.zone)).strftime('%H:%M')} {deadline.zone}"
+
+
+def _instant(deadline: Deadline, day: date, zone: ZoneInfo) -> datetime:
+    """The deadline on ``day``, in UTC. A time inside a daylight-saving gap does not exist:
+    fold=0 reads it with the offset before the change, so it falls the moment the clocks jump."""
+    return datetime.combine(day, deadline.at, tzinfo=zone).astimezone(UTC)
