@@ -58,7 +58,11 @@ subscriptions:
 
 
 @pytest.fixture(scope="module")
-def late_at() -> str:
+def late_at(running_airflow: AirflowServer) -> str:
+    """The deadline of this Airflow's turn, set once ``quick_success`` has a success before it
+    (a run still queued at the deadline would make it late, and the test a race)."""
+    probe = AirflowProbe(running_airflow)
+    assert probe.wait_ended("quick_success", probe.trigger("quick_success"))["state"] == "success"
     return deadline_ahead()
 
 
@@ -69,8 +73,6 @@ def watching(
     late_at: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[BotProcess]:
-    probe = AirflowProbe(running_airflow)
-    probe.trigger("quick_success")  # a success well before the deadline
     slack.reset()  # the channels of the other Airflow's turn
     bot = BotProcess(
         workdir=tmp_path_factory.mktemp("silent"),
