@@ -90,6 +90,12 @@ UNIT_TESTS: dict[str, tuple[str, ...]] = {
         "tests/unit/test_journal_tokens.py",
         "tests/flow/test_journal_flow.py",
     ),
+    # The watch's silent trouble and the failures' incidents, through their flow tests.
+    "bot/core/silent.py": ("tests/flow/test_silent_flow.py",),
+    "bot/core/incidents.py": (
+        "tests/flow/test_incidents_flow.py",
+        "tests/flow/test_watch_flow.py",
+    ),
     # When a `late` deadline falls, and the config's times and zones it is made of.
     "bot/core/deadlines.py": ("tests/unit/test_deadlines.py",),
     "bot/config/times.py": ("tests/unit/test_times.py",),

@@ -580,6 +580,37 @@ def test_a_late_deadline_is_prepared_ahead_and_told_in_the_first_round_after_it(
     assert not any("/dags/etl_" in path for path in asked), asked
 
 
+def test_a_success_the_deadline_s_batch_page_left_out_is_asked_on_its_own(
+    start_flow: StartFlow, airflow: ScriptedAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(silent, "PAGE", 2)  # the deadline's batch read holds two successes
+    for dag_id in ("etl_a", "etl_b", "etl_c"):
+        airflow.add_dag(dag_id)
+    airflow.add_past_run("hr_payroll", "scheduled__ok", state="success")  # the watch's cursor
+    ahead = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%H:%M")
+    flow = watching_only(
+        start_flow, airflow, f'dags: ["etl_*"], events: [late], late: {{at: "{ahead}"}}'
+    )
+    for _ in range(4):  # the listing (two pages), then each DAG's history, ahead of it
+        round_(flow)
+    # Three successes the watch did not see end (an hour ago, before its cursor): more than
+    # the batch page holds.
+    for dag_id in ("etl_a", "etl_b", "etl_c"):
+        run = airflow.add_past_run(dag_id, "manual__ok", state="success")
+        run["end_date"] = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+
+    class AfterTheDeadline(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> AfterTheDeadline:
+            moved = datetime.now(tz) + timedelta(minutes=6)
+            return cls.fromtimestamp(moved.timestamp(), tz)
+
+    monkeypatch.setattr(silent, "datetime", AfterTheDeadline)
+    round_(flow)
+    late = sorted(visible_text(p).split("|")[1].split(">")[0] for p in posts(flow))
+    assert late == ["etl_daily"]  # the one left off the page was asked, and had succeeded
+
+
 def test_a_dag_file_with_a_long_path_is_told_and_closed(
     flow: FlowBot, airflow: ScriptedAirflow
 ) -> None:
