@@ -33,6 +33,7 @@ instant, then one more run a second later; how many are posted.
     .venv/bin/python -m bench.watch --interval 3 --intervals 8 --no-write   # a quick look
     .venv/bin/python -m bench.watch --scenario silent  # every event, about 6 minutes
     .venv/bin/python -m bench.watch --scenario many    # 50 deployments, about 5 minutes
+    .venv/bin/python -m bench.watch --scenario incident  # one DAG failing for an hour, a minute
 
 ``--scenario silent`` and ``--scenario many`` are in bench/watch_silent.py (their docstring
 says what they measure); they write bench/results/watch_silent.md and watch_many.md.
@@ -807,22 +808,24 @@ def chart(o: Outcome, f: Figures) -> None:
 
 
 def main() -> None:
-    from bench.watch_silent import run_many, run_silent, silent_args  # it imports this module
+    from bench.watch_incident import run_incident  # they import this module
+    from bench.watch_silent import run_many, run_silent, silent_args
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--scenario",
-        choices=("ended", "silent", "many"),
+        choices=("ended", "silent", "many", "incident"),
         default="ended",
         help="ended: runs ending (failed, success) and a burst; silent: every "
-        "event (bench/watch_silent.py); many: 50 deployments, some slow or hung",
+        "event (bench/watch_silent.py); many: 50 deployments, some slow or hung; "
+        "incident: one DAG failing every interval for an hour (bench/watch_incident.py)",
     )
     parser.add_argument("--interval", type=int, default=15, help="WATCH_INTERVAL_SECONDS")
     parser.add_argument(
         "--intervals",
         type=int,
         default=None,
-        help="intervals of steady endings (default 14; many: 10)",
+        help="intervals of steady endings (default 14; many: 10; incident: 240)",
     )
     parser.add_argument(
         "--rate",
@@ -841,6 +844,9 @@ def main() -> None:
     if args.scenario == "silent":
         args.intervals, args.rate = args.intervals or 14, args.rate or 4
         return run_silent(args)
+    if args.scenario == "incident":
+        args.intervals = args.intervals or 240
+        return run_incident(args)
     if args.scenario == "many":
         args.intervals, args.rate = args.intervals or 10, args.rate or 20
         return run_many(args)

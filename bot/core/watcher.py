@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.airflow import AirflowError, DagRun
@@ -37,11 +37,20 @@ from bot.core.alerts import (
 from bot.core.buttons import seal
 from bot.core.hitl import HitlButtons
 from bot.core.hitl_watch import HitlAirflow, HitlWatch, HitlWatchStore
+from bot.core.incidents import FAILED, REOPEN_SECONDS, group
 from bot.core.loop import After, Loop
 from bot.core.messenger import Messenger, Thread, Undelivered
 from bot.core.silent import SilentAirflow, SilentStore, SilentWatch
 from bot.core.subscriptions import SubscriptionBook, Watching
-from bot.store import ActionIssuer, NewEvent, OwedEvent, StoreError, WatchesTable, WatchState
+from bot.store import (
+    ActionIssuer,
+    IncidentRows,
+    NewEvent,
+    OwedEvent,
+    StoreError,
+    WatchesTable,
+    WatchState,
+)
 from bot.store.leases import ProcessOwner
 from bot.store.watches import PENDING
 
@@ -84,9 +93,9 @@ class WatchedAirflow(HitlAirflow, SilentAirflow, Protocol):
     def run_url(self, dag_id: str, run_id: str) -> str: ...
 
 
-class WatcherStore(WatchesTable, HitlWatchStore, SilentStore, ActionIssuer, Protocol):
-    """The watches, the waiting tasks' posts, the open incidents, what the watch learned of
-    each DAG, and the buttons of the alerts."""
+class WatcherStore(WatchesTable, IncidentRows, HitlWatchStore, SilentStore, ActionIssuer, Protocol):
+    """The watches, the failures' incidents, the waiting tasks' posts, the silent trouble's
+    incidents, what the watch learned of each DAG, and the buttons of the alerts."""
 
 
 class Watcher:
@@ -231,9 +240,8 @@ class Watcher:
         ended = _ended_since(client, state)
         if not ended:
             return
-        events: list[NewEvent] = []
-        for run in ended:
-            events += self._events(deployment, client, run, watching)
+        read = [(run, self._events(deployment, client, run, watching)) for run in ended]
+        events = self._incidents(deployment, read)
         self._silent.learn(deployment, ended, watching)
         mark = max(r.end_date for r in ended if r.end_date is not None)
         at_mark: set[str] = {_key(r) for r in ended if r.end_date == mark}
@@ -252,6 +260,11 @@ class Watcher:
         channels = sorted(
             {w.channel_id for w in watching if w.wants(run.dag_id, event, run.end_date)}
         )
+        if event == FAILED:
+            # Told already (this round read again after a crash): neither read nor counted
+            # in its incident again.
+            channels = [c for c in channels if not self._store.has_event(
+                c, deployment, run.dag_id, run.run_id, event)]  # fmt: skip
         if not channels:
             return []
         dag_url, run_url = client.dag_url(run.dag_id), client.run_url(run.dag_id, run.run_id)
@@ -262,6 +275,17 @@ class Watcher:
             reply = success_line(deployment, run, dag_url=dag_url, run_url=run_url)
         message = to_message(reply)
         return [NewEvent(c, run.dag_id, run.run_id, event, message) for c in channels]
+
+    def _incidents(
+        self, deployment: str, read: list[tuple[DagRun, list[NewEvent]]]
+    ) -> list[NewEvent]:
+        """The round's events, the failures grouped in incidents (bot/core/incidents.py):
+        the store is asked for the open ones only when a run failed or succeeded."""
+        if not any(events or run.state == "success" for run, events in read):
+            return []
+        now = datetime.now(UTC)
+        since = now - timedelta(seconds=REOPEN_SECONDS)
+        return group(read, self._store.incidents(deployment, FAILED, closed_since=since), now=now)
 
     # -- posting -----------------------------------------------------------------------------
 
@@ -279,25 +303,29 @@ class Watcher:
                 return
 
     def _post(self, owed: OwedEvent) -> None:
-        parent_ts: str | None = None
+        parent: OwedEvent | None = None
         if "thread_of" in owed.message:
-            parent_ts = self._parent_ts(owed)
-            if parent_ts is None:
+            parent = self._parent(owed)
+            if parent is None:
                 return
+        parent_ts = parent.message_ts if parent is not None else None
         reply = seal(from_message(owed.message), self._store, user_id="",
                      channel_id=owed.channel_id, thread_ts=parent_ts)  # fmt: skip
         try:
             # Keyed by its try: a round repeated after a crash records it once, and a retry
             # after a refusal is a new message.
             key = f"watch:{owed.id}:{owed.attempts}"
-            if parent_ts is None:
+            if parent is None or parent_ts is None:
                 ts = self._messenger.send(owed.channel_id, reply, key=key)
             else:
                 # The alert is put as it now stands first: replacing is idempotent, so a
                 # retry of the two does it again harmlessly, and the reply is never told
-                # under an alert that still offers buttons for what is over.
-                if "replace" in owed.message:
-                    after = from_message(owed.message["replace"])
+                # under an alert that still offers buttons for what is over. Only the reply
+                # that made the alert what it now is replaces it: a burst of failures
+                # updates it once, not once a reply.
+                if owed.message.get("replace") == parent.message:
+                    after = seal(from_message(parent.message), self._store, user_id="",
+                                 channel_id=owed.channel_id, thread_ts=None)  # fmt: skip
                     self._messenger.replace(owed.channel_id, parent_ts, after)
                 thread = Thread(owed.channel_id, parent_ts, header="")
                 ts = self._messenger.reply(thread, reply, key=key)
@@ -313,12 +341,13 @@ class Watcher:
             return
         self._store.event_posted(owed.id, ts)
 
-    def _parent_ts(self, owed: OwedEvent) -> str | None:
-        """The ts of the alert whose thread ``owed`` goes in; None (and ``owed`` dealt with)
+    def _parent(self, owed: OwedEvent) -> OwedEvent | None:
+        """The posted alert in whose thread ``owed`` goes; None (and ``owed`` dealt with)
         while the alert is not posted yet, or when it never will be."""
-        parent = self._store.event_by_id(int(owed.message["thread_of"]))
+        ref = owed.message["thread_of"]
+        parent = self._store.event_by_id(ref) if isinstance(ref, int) else None
         if parent is not None and parent.message_ts:
-            return parent.message_ts
+            return parent
         if parent is not None and parent.state == PENDING:
             # Its alert is still owed (Slack was out): this waits behind it.
             self._store.event_retry(owed.id, delay_seconds=self.interval, error="alert owed")

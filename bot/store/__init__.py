@@ -62,6 +62,7 @@ from bot.store.schema import MIGRATIONS, schema_version
 from bot.store.subscriptions import StoredSubscription, Subscriptions, SubscriptionsTable
 from bot.store.watches import (
     HitlEvents,
+    IncidentRows,
     Incidents,
     NewEvent,
     OwedEvent,
@@ -125,6 +126,7 @@ __all__ = [
     "FollowsTable",
     "HandedOver",
     "HitlEvents",
+    "IncidentRows",
     "Incidents",
     "JournaledRequest",
     "NewAction",

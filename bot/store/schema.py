@@ -26,6 +26,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    update,
 )
 from sqlalchemy.engine import Connection
 
@@ -350,6 +351,17 @@ def _watch_silent_trouble(conn: Connection) -> None:
     dag_history.create(conn)
 
 
+def _failed_alerts_as_incidents(conn: Connection) -> None:
+    # Failed alerts became incidents, open until the DAG's next success: those recorded before
+    # are closed (at their own time, so none counts as a recovery just now), so that the next
+    # failure of their DAG opens an incident of its own rather than going in an old thread.
+    conn.execute(
+        update(watch_event)
+        .where(watch_event.c.event == "failed", watch_event.c.closed_at.is_(None))
+        .values(closed_at=watch_event.c.created_at)
+    )
+
+
 # The schema's history: step N brings a database at version N-1 to version N. Append only;
 # a released step is never edited, since databases out there already ran it.
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
@@ -363,6 +375,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _create_journaled_request,
     _create_slack_identity,
     _watch_silent_trouble,
+    _failed_alerts_as_incidents,
 )
 
 

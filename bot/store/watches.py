@@ -24,8 +24,10 @@ from bot.store.schema import watch, watch_event
 PENDING, POSTED, UNDELIVERABLE, CLOSED = "pending", "posted", "undeliverable", "closed"
 # The events whose post stays open until what it tells of is over (bot/core/silent.py), and
 # the replies told in their threads.
-INCIDENT_EVENTS = ("long", "queued", "late", "import_errors")
+INCIDENT_EVENTS = ("failed", "long", "queued", "late", "import_errors")
 THREAD = "thread"
+# What a reply does to the incident it is told in (``NewEvent.then``).
+CLOSE, REOPEN = "close", "reopen"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,12 @@ class NewEvent:
     message: dict[str, Any]
     # Recorded only to say it was done (a deadline checked): never posted.
     marker: bool = False
+    # Recorded closed: a reply in an incident's thread, not an incident of its own.
+    closed: bool = False
+    # A reply (``message["thread_of"]``: the incident's id, or {"run_id", "event"} of one
+    # recorded in the same call) that closes or reopens the incident it is told in, in the
+    # same transaction; its ``message["replace"]``, if any, becomes the incident's message.
+    then: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,18 @@ class Incidents(HitlEvents, Protocol):
     ) -> None: ...
 
     def event_by_id(self, event_id: int) -> OwedEvent | None: ...
+
+    def has_event(
+        self, channel_id: str, deployment: str, dag_id: str, run_id: str, event: str
+    ) -> bool: ...
+
+
+class IncidentRows(Protocol):
+    """The failure incidents of a deployment, open or just closed (bot/core/incidents.py)."""
+
+    def incidents(
+        self, deployment: str, event: str, *, closed_since: datetime
+    ) -> list[OwedEvent]: ...
 
     def has_event(
         self, channel_id: str, deployment: str, dag_id: str, run_id: str, event: str
@@ -231,6 +251,22 @@ class Watches:
             ).mappings().all()  # fmt: skip
         return [_owed(row) for row in rows]
 
+    def incidents(self, deployment: str, event: str, *, closed_since: datetime) -> list[OwedEvent]:
+        """The ``event`` incidents of a deployment (not the replies in their threads) still
+        open, or closed since ``closed_since``, oldest first."""
+        with self._db.connect() as conn:
+            rows = conn.execute(
+                select(watch_event)
+                .where(
+                    watch_event.c.deployment == deployment,
+                    watch_event.c.event == event,
+                    watch_event.c.state.in_((PENDING, POSTED)),
+                    watch_event.c.closed_at.is_(None) | (watch_event.c.closed_at >= closed_since),
+                )
+                .order_by(watch_event.c.id)
+            ).mappings().all()  # fmt: skip
+        return [_owed(row) for row in rows if "thread_of" not in row["message"]]
+
     def event_closed(self, event_id: int) -> None:
         """What the event was about is over (a request answered): its post says so, or it is
         never posted."""
@@ -348,19 +384,52 @@ def _key(channel_id: str, deployment: str, dag_id: str, run_id: str, event: str)
 def _insert_events(conn: Any, deployment: str, events: Sequence[NewEvent], now: datetime) -> None:
     for event in events:
         key = _key(event.channel_id, deployment, event.dag_id, event.run_id, event.event)
-        if conn.execute(select(watch_event.c.id).where(*key)).first() is None:
-            conn.execute(
-                insert(watch_event).values(
-                    channel_id=event.channel_id,
-                    deployment=deployment,
-                    dag_id=event.dag_id,
-                    run_id=event.run_id,
-                    event=event.event,
-                    message=event.message,
-                    state=CLOSED if event.marker else PENDING,
-                    closed_at=now if event.marker else None,
-                    created_at=now,
-                    next_try_at=now,
-                    attempts=0,
-                )
+        if conn.execute(select(watch_event.c.id).where(*key)).first() is not None:
+            continue  # recorded already: a round read again after a crash
+        message = event.message
+        parent = _parent_id(conn, deployment, event)
+        if "thread_of" in message:
+            message = {**message, "thread_of": parent}
+        conn.execute(
+            insert(watch_event).values(
+                channel_id=event.channel_id,
+                deployment=deployment,
+                dag_id=event.dag_id,
+                run_id=event.run_id,
+                event=event.event,
+                message=message,
+                state=CLOSED if event.marker else PENDING,
+                closed_at=now if event.marker or event.closed else None,
+                created_at=now,
+                next_try_at=now,
+                attempts=0,
             )
+        )
+        if parent is not None:
+            _update_parent(conn, parent, event, now)
+
+
+def _parent_id(conn: Any, deployment: str, event: NewEvent) -> int | None:
+    """The id of the post ``event`` replies to: given, or that of an event recorded in the
+    same call (by its run_id and event, in the same channel and DAG)."""
+    ref = event.message.get("thread_of")
+    if ref is None or isinstance(ref, int):
+        return ref
+    key = _key(event.channel_id, deployment, event.dag_id, str(ref["run_id"]), str(ref["event"]))
+    found: int | None = conn.execute(select(watch_event.c.id).where(*key)).scalar()
+    return found
+
+
+def _update_parent(conn: Any, parent: int, event: NewEvent, now: datetime) -> None:
+    """What a reply newly recorded does to the post it replies to: its ``replace`` is the
+    post's message from now on (so a post still owed goes as it now reads), and its ``then``
+    closes or reopens the incident."""
+    values: dict[str, Any] = {}
+    if "replace" in event.message:
+        values["message"] = event.message["replace"]
+    if event.then == CLOSE:
+        values["closed_at"] = now
+    elif event.then == REOPEN:
+        values["closed_at"] = None
+    if values:
+        conn.execute(update(watch_event).where(watch_event.c.id == parent).values(values))

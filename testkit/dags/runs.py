@@ -31,6 +31,12 @@ def _explode() -> None:
     raise RuntimeError("always_fails: this task fails on purpose")
 
 
+def _fail_when_asked(dag_run: Any = None) -> None:
+    conf = (dag_run.conf or {}) if dag_run is not None else {}
+    if conf.get("fail"):
+        raise RuntimeError("fails_when_asked: asked to fail")
+
+
 def _echo_conf(dag_run: Any = None, params: Any = None) -> None:
     conf = dict(dag_run.conf or {}) if dag_run is not None else {}
     print("conf:", json.dumps(conf, sort_keys=True, default=str))
@@ -59,6 +65,17 @@ with DAG(
     PythonOperator(task_id="prepare", python_callable=_succeed) >> PythonOperator(
         task_id="explode", python_callable=_explode, retries=0
     )
+
+with DAG(
+    dag_id="fails_when_asked",
+    description='Fails when its conf says {"fail": true}, else succeeds (test DAG)',
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    tags=["test"],
+    default_args={"retries": 0},
+):
+    PythonOperator(task_id="maybe_fail", python_callable=_fail_when_asked, retries=0)
 
 with DAG(
     dag_id="manual_only",

@@ -12,7 +12,7 @@ from testkit.airflow_fixtures import scheduled_airflow
 from testkit.airflow_harness import AirflowServer
 
 # The DAGs whose runs the modules start (testkit/dags/).
-RUN_DAGS = ("quick_success", "always_fails", "logs_then_fails", "silent_slow")
+RUN_DAGS = ("quick_success", "always_fails", "logs_then_fails", "silent_slow", "fails_when_asked")
 
 
 @pytest.fixture(scope="package", params=[2, 3], ids=["airflow2", "airflow3"])

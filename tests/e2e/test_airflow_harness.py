@@ -25,6 +25,7 @@ TEST_DAGS = {
     "always_fails",
     "etl_daily",
     "etl_hourly",
+    "fails_when_asked",
     "logs_then_fails",
     "manual_only",
     "pause_target_a",

@@ -23,7 +23,7 @@ from testkit.conversation import visible_text
 from tests.conftest import E2E_ENV
 
 pytestmark = pytest.mark.airflow
-FAILURES, SUCCESSES = "C0WATCHF", "C0WATCHS"
+FAILURES, SUCCESSES, FLAPS = "C0WATCHF", "C0WATCHS", "C0FLAPS"
 ALICE, VIEWER = "U0ALICE", "U0VIEW"
 INTERVAL = 2  # seconds between watch rounds, for the tests
 
@@ -38,6 +38,7 @@ grants:
 subscriptions:
   - {{channel: {FAILURES}, deployment: af, dags: ["always_*"]}}
   - {{channel: {SUCCESSES}, deployment: af, dags: ["quick_*"], events: [success]}}
+  - {{channel: {FLAPS}, deployment: af, dags: [fails_when_asked]}}
 """
 
 
@@ -45,6 +46,7 @@ subscriptions:
 def watching(
     running_airflow: AirflowServer, slack: SlackStandin, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BotProcess]:
+    slack.reset()  # the channels of the other Airflow's turn
     bot = BotProcess(
         workdir=tmp_path_factory.mktemp("watch"),
         config=config(running_airflow),
@@ -62,6 +64,16 @@ def posts_about(slack: SlackStandin, channel: str, run_id: str) -> list[dict[str
         m
         for m in slack.messages.get(channel, [])
         if "thread_ts" not in m and run_id in visible_text(m)
+    ]
+
+
+def alert_of(slack: SlackStandin, channel: str, run_id: str) -> list[dict[str, Any]]:
+    """The failure alert of ``run_id`` itself: the incident's message if this run opened it,
+    else the reply in its thread (the message's count line names the newest run too)."""
+    return [
+        m
+        for m in slack.messages.get(channel, [])
+        if m.get("blocks") and run_id in visible_text({"blocks": m["blocks"][:1]})
     ]
 
 
@@ -102,7 +114,7 @@ def test_clear_from_the_alert_clears_and_is_refused_to_a_viewer(
 ) -> None:
     probe = AirflowProbe(running_airflow)
     run_id = probe.trigger("always_fails")
-    [alert] = wait(lambda: posts_about(slack, FAILURES, run_id))
+    [alert] = wait(lambda: alert_of(slack, FAILURES, run_id))
     tries = _tries(probe, run_id)
     denied = click(watching, slack, alert, "clear", VIEWER)
     assert "None of your grants allows `clear`" in _said_through(slack, denied)
@@ -113,8 +125,31 @@ def test_clear_from_the_alert_clears_and_is_refused_to_a_viewer(
     while _tries(probe, run_id) == tries:
         assert time.monotonic() < deadline, "the failed task was not run again"
         time.sleep(0.5)
-    replies = [visible_text(m) for m in slack.thread(FAILURES, alert["ts"])]
+    thread = alert.get("thread_ts", alert["ts"])  # the incident's, whichever the alert is
+    replies = [visible_text(m) for m in slack.thread(FAILURES, thread)]
     assert any("Cleared `explode`" in r for r in replies), replies
+
+
+def test_three_failures_and_a_success_are_one_message_and_its_thread(
+    watching: BotProcess, slack: SlackStandin, running_airflow: AirflowServer
+) -> None:
+    probe = AirflowProbe(running_airflow)
+    failed = [probe.trigger("fails_when_asked", conf={"fail": True}) for _ in range(3)]
+    for run_id in failed:
+        assert probe.wait_ended("fails_when_asked", run_id)["state"] == "failed"
+    [incident] = wait(lambda: [m for m in slack.messages.get(FLAPS, []) if "Failed 3 times"
+                               in visible_text(m)])  # fmt: skip
+    success = probe.trigger("fails_when_asked")
+    assert probe.wait_ended("fails_when_asked", success)["state"] == "success"
+    wait(lambda: [r for r in slack.thread(FLAPS, incident["ts"]) if "Recovered" in visible_text(r)])
+    [incident] = [m for m in slack.messages.get(FLAPS, []) if "thread_ts" not in m]
+    replies = [visible_text(m) for m in slack.thread(FLAPS, incident["ts"])]
+    assert len(replies) == 3 and f"run `{success}` succeeded" in replies[-1]
+    told = {
+        run_id for run_id in failed for r in [*replies[:2], visible_text(incident)] if run_id in r
+    }
+    assert told == set(failed)  # each failure told once: the first on top, two in the thread
+    assert "Recovered" in visible_text(incident) and "Failed 3 times" in visible_text(incident)
 
 
 def click(bot: BotProcess, slack: SlackStandin, message: dict[str, Any], action: str,

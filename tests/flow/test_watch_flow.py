@@ -203,9 +203,13 @@ def test_more_runs_ending_at_one_instant_than_a_round_reads_hold_up_nothing(
     round_(flow)
     airflow.add_run("etl_daily", state="failed", dag_run_id="after__the_burst")
     round_(flow)
-    ids = [m["text"] for m in posts(flow)]
-    assert len(ids) == 202
-    assert any("after__the_burst" in text for text in ids)
+    # One DAG failing: one incident, every run of it told in its thread, none missed.
+    [incident] = posts(flow)
+    told = [m["text"] for m in flow.slack.thread(ALERTS, incident["ts"])]
+    assert len(told) == 201 and "after__the_burst" in told[-1]
+    runs = {t.split()[1] for t in [incident["text"], *told]}  # "Run <run_id> of ..."
+    assert len(runs) == 202  # each run once
+    assert "Failed 202 times" in incident["text"] and "after__the_burst" in visible_text(incident)
 
 
 def test_an_alert_refused_once_is_tried_again_not_taken_for_posted(

@@ -23,6 +23,7 @@ from bot.store import (
     DagHistories,
     FollowsTable,
     HitlEvents,
+    IncidentRows,
     Incidents,
     Pruner,
     Store,
@@ -34,10 +35,11 @@ from bot.store import (
 
 def _each_protocol_is_met_by(store: Store) -> tuple[
     ActionClaims, ActionDecisions, ActionIssuer, ActionLookup, AuditWriter, DagHistories,
-    FollowsTable, HitlEvents, Incidents, Pruner, SubscriptionsTable, WatchesTable, WatchStates,
+    FollowsTable, HitlEvents, IncidentRows, Incidents, Pruner, SubscriptionsTable,
+    WatchesTable, WatchStates,
     ApprovalStore, FollowerStore, HitlWatchStore, SilentStore, SubscriptionStore, WatcherStore,
 ]:  # fmt: skip
-    return (store,) * 19  # type-checked by mypy against each protocol in turn
+    return (store,) * 20  # type-checked by mypy against each protocol in turn
 
 
 PROTOCOLS = [
@@ -48,7 +50,7 @@ PROTOCOLS = [
 
 
 def test_every_protocol_of_the_store_names_methods_the_store_has() -> None:
-    assert len(PROTOCOLS) == 13
+    assert len(PROTOCOLS) == 14
     for protocol in PROTOCOLS:
         names = {n for k in protocol.__mro__ if k.__module__.startswith("bot.") for n in vars(k)
                  if not n.startswith("_")}  # fmt: skip

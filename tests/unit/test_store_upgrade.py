@@ -63,3 +63,41 @@ def test_a_version_9_store_gains_the_subscription_options(tmp_path: Path) -> Non
     db.close()
     assert "closed_at" in columns
     assert stored == '{"long_after": 1800.0, "late": {"at": "09:00", "zone": "Europe/Berlin"}}'
+
+
+def test_failed_alerts_of_an_earlier_release_are_not_taken_for_open_incidents(
+    tmp_path: Path,
+) -> None:
+    # Before incidents, every failed alert stayed "open" (closed_at NULL) for good: the next
+    # failure of its DAG must open an incident of its own, not reply under a days-old alert.
+    path = tmp_path / "chatops.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        schema_version.create(conn)
+        for version, step in enumerate(MIGRATIONS[:10], start=1):
+            step(conn)
+            conn.execute(
+                insert(schema_version).values(version=version, applied_at=datetime.now(UTC))
+            )
+    engine.dispose()
+    with sqlite3.connect(path) as db:
+        for event in ("failed", "long"):
+            db.execute(
+                "INSERT INTO watch_event (channel_id, deployment, dag_id, run_id, event, message,"
+                " state, created_at, next_try_at, attempts, message_ts) VALUES ('C0A', 'prod',"
+                " 'etl', 'r1', ?, '{}', 'posted', '2026-01-01 12:00:00.000000',"
+                " '2026-01-01 12:00:00.000000', 0, '1.1')",
+                (event,),
+            )
+    db.close()
+    store = Store(f"sqlite:///{path}")
+    try:
+        assert store.migrate() == len(MIGRATIONS)
+        since = datetime(2026, 1, 1, 11, tzinfo=UTC)
+        assert store.incidents("prod", "failed", closed_since=datetime.now(UTC)) == []
+        [old] = store.incidents("prod", "failed", closed_since=since)
+        assert old.closed_at == datetime(2026, 1, 1, 12, tzinfo=UTC)  # closed at its own time
+        [long] = store.open_events("prod", "long")  # the silent trouble's stay as they were
+        assert long.run_id == "r1"
+    finally:
+        store.close()

@@ -1,0 +1,144 @@
+"""Failed runs spoken as incidents: one message per DAG and channel from its first failure to
+its next success, the failures between told in that message's thread.
+
+The first failure is posted as the failure alert it always was, the incident's count in its
+data. A later failure while the incident is open is a reply in its thread (that run's own
+alert, with its own buttons), and the message gains a line saying how many and since when,
+naming the newest run, so the channel gains no message. The DAG's next success closes it: the
+thread says how, the message loses its buttons. A failure within ``REOPEN_SECONDS`` of a
+recovery reopens the incident in its thread rather than posting again: a flapping DAG gets one
+message per ten minutes at most.
+
+All of it is computed from the runs the watch read this round and the incidents in the store:
+no Airflow call of its own. The store records each reply, and what it does to its incident
+(the message replaced, closed, reopened), in the transaction that moves the watermark
+(bot/store/watches.py), so a crash neither loses a count nor makes one twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.airflow import DagRun
+from bot.core import format as fmt
+from bot.core.reply import code, context, escape, section
+from bot.core.silent_alerts import resolved
+from bot.store import NewEvent, OwedEvent
+from bot.store.watches import CLOSE, REOPEN, THREAD
+
+FAILED = "failed"
+REOPEN_SECONDS = 600.0  # a failure this soon after a recovery reopens the incident
+COUNT_BLOCK = "incident-count"  # the block of the message that says how many and since when
+END_BLOCK = "incident-end"  # the block of a closed incident's message that says how it ended
+
+# What stands for an incident in a reply: its id in the store, or, for one opened in the
+# same round (no id yet), the run_id and event of the alert that opened it.
+Ref = int | dict[str, str]
+
+
+@dataclass
+class _Incident:
+    ref: Ref
+    message: dict[str, Any]  # its message as it now stands
+    closed_at: datetime | None  # None: open
+
+
+def group(
+    ended: Sequence[tuple[DagRun, Sequence[NewEvent]]],
+    incidents: Sequence[OwedEvent],
+    *,
+    now: datetime,
+) -> list[NewEvent]:
+    """The round's events with the failures spoken as incidents. ``ended``: the runs read this
+    round, oldest first, each with the events rendered for it (a failure alert per channel
+    that wants it, or a success line); ``incidents``: those of the deployment open, or closed
+    within ``REOPEN_SECONDS``, oldest first."""
+    current = {(i.channel_id, i.dag_id): _Incident(i.id, i.message, i.closed_at) for i in incidents}
+    out: list[NewEvent] = []
+    for run, events in ended:
+        if run.state == FAILED:
+            out += (_failure(e, run, current, now) for e in events)
+        else:
+            out += events
+            out += _recoveries(run, current, now)
+    return out
+
+
+def _failure(
+    event: NewEvent, run: DagRun, current: dict[tuple[str, str], _Incident], now: datetime
+) -> NewEvent:
+    key = (event.channel_id, event.dag_id)
+    ended = run.end_date or now
+    was = current.get(key)
+    if was is None or (
+        was.closed_at is not None and (now - was.closed_at).total_seconds() >= REOPEN_SECONDS
+    ):
+        count = {"count": 1, "since": ended.isoformat(), "last": ended.isoformat(),
+                 "last_run": event.run_id, "text": event.message["text"]}  # fmt: skip
+        message = {**event.message, "incident": count}
+        current[key] = _Incident({"run_id": event.run_id, "event": event.event}, message, None)
+        return dataclasses.replace(event, message=message)
+    before = was.message.get("incident") or {"count": 1, "since": ended.isoformat()}
+    count = {**before, "count": int(before["count"]) + 1, "last": ended.isoformat(),
+             "last_run": event.run_id}  # fmt: skip
+    reply: dict[str, Any] = {**event.message, "thread_of": was.ref}
+    then = None
+    if was.closed_at is not None:
+        again = fmt.duration((now - was.closed_at).total_seconds())
+        reply["blocks"] = [
+            context(f":repeat: Failing again {again} after it recovered: open again."),
+            *reply["blocks"],
+        ]
+        then = REOPEN
+    reply["replace"] = counted(was.message, count)
+    was.message, was.closed_at = reply["replace"], None
+    return dataclasses.replace(event, message=reply, closed=True, then=then)
+
+
+def counted(message: dict[str, Any], count: dict[str, Any]) -> dict[str, Any]:
+    """The incident's message with how many failures and since when under its first block,
+    the newest named (its alert is in the thread), and no longer saying how it ended."""
+    n = int(count["count"])
+    since, last = datetime.fromisoformat(count["since"]), datetime.fromisoformat(count["last"])
+    line = (
+        f"Failed {n} times since {fmt.when(since)}, last at {fmt.when(last)}: "
+        f"run {code(str(count.get('last_run', '')))}, in the thread."
+    )
+    block = {**context(f":repeat: {line}"), "block_id": COUNT_BLOCK}
+    blocks = [b for b in message["blocks"] if b.get("block_id") not in (COUNT_BLOCK, END_BLOCK)]
+    text = str(count.get("text") or message["text"])
+    return {
+        **message,
+        "text": f"{text} Failed {n} times since {fmt.when(since)}.",
+        "blocks": [*blocks[:1], block, *blocks[1:]],
+        "incident": {**count, "text": text},
+    }
+
+
+def _recoveries(
+    run: DagRun, current: dict[tuple[str, str], _Incident], now: datetime
+) -> Iterator[NewEvent]:
+    """The open incidents of ``run``'s DAG closed by its success, each told in its thread."""
+    ended = run.end_date or now
+    for (channel, dag_id), incident in current.items():
+        if dag_id != run.dag_id or incident.closed_at is not None:
+            continue
+        count = incident.message.get("incident") or {"since": ended.isoformat()}
+        after = (ended - datetime.fromisoformat(count["since"])).total_seconds()
+        line = (
+            f"Recovered: run {code(run.run_id)} succeeded at {fmt.when(ended)}, "
+            f"{fmt.duration(after)} after the first failure."
+        )
+        closed = {**resolved(incident.message, line), "incident": count}
+        closed["text"] = f"Recovered: {count.get('text') or incident.message['text']}"
+        closed["blocks"][-1] = {**closed["blocks"][-1], "block_id": END_BLOCK}
+        plain = f"{escape(dag_id)} recovered: run {escape(run.run_id)} succeeded."
+        reply = {"text": plain, "blocks": [section(f":white_check_mark: {line}")], "intents": [],
+                 "thread_of": incident.ref, "replace": closed}  # fmt: skip
+        incident.message, incident.closed_at = closed, now
+        yield NewEvent(channel, dag_id, f"recovered:{run.run_id}", THREAD, reply,
+                       closed=True, then=CLOSE)  # fmt: skip

@@ -1,0 +1,233 @@
+"""Failures spoken as incidents: one message per DAG and channel from its first failure to its
+next success, the failures between in that message's thread, the message counting them, the
+recovery told; a flapping DAG reopened in its thread; once across two processes, a restart and
+a Slack outage.
+
+The watcher is run one round at a time against the scripted Airflow, as in test_watch_flow."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.core import incidents
+from testkit.conversation import visible_text
+from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
+from testkit.scripted_tasks import ScriptedTask
+
+ALICE = "U0ALICE"
+ALERTS, OTHER = "C0ALERTS", "C0OTHER"
+
+
+@pytest.fixture
+def config(airflow: ScriptedAirflow) -> str:
+    return f"""
+deployments:
+  prod: {deployment(airflow)}
+grants:
+  - {{role: operator, users: [{ALICE}]}}
+subscriptions:
+  - {{channel: {ALERTS}, deployment: prod, dags: ["etl_*"]}}
+  - {{channel: {OTHER}, deployment: prod, dags: ["etl_daily"]}}
+"""
+
+
+@pytest.fixture
+def flow(start_flow: StartFlow, config: str) -> Iterator[FlowBot]:
+    bot = start_flow(config, {"WATCH_INTERVAL_SECONDS": "3600"})
+    bot.local.bot.watcher.stop()
+    bot.local.bot.watcher.tick()  # the first round: the watch starts from now
+    yield bot
+
+
+def fail(airflow: ScriptedAirflow, dag_id: str = "etl_daily") -> str:
+    run_id = f"scheduled__{uuid.uuid4().hex[:8]}"
+    tasks = [ScriptedTask("extract", "failed", log=["ValueError: bad row"])]
+    airflow.add_past_run(dag_id, run_id, tasks=tasks)
+    return run_id
+
+
+def succeed(airflow: ScriptedAirflow, dag_id: str = "etl_daily") -> str:
+    run_id = f"scheduled__{uuid.uuid4().hex[:8]}"
+    airflow.add_past_run(dag_id, run_id, state="success")
+    return run_id
+
+
+def round_(flow: FlowBot) -> None:
+    flow.local.bot.watcher.tick()
+    flow.settle()
+
+
+def posts(flow: FlowBot, channel: str = ALERTS) -> list[dict[str, Any]]:
+    return [m for m in flow.said(channel) if "thread_ts" not in m]
+
+
+def thread(flow: FlowBot, parent: dict[str, Any], channel: str = ALERTS) -> list[str]:
+    return [visible_text(m) for m in flow.slack.thread(channel, parent["ts"])]
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    return [e["action_id"] for b in message["blocks"] for e in b.get("elements", [])
+            if "action_id" in e]  # fmt: skip
+
+
+def test_five_failures_and_a_success_are_one_message_and_its_thread(
+    flow: FlowBot, airflow: ScriptedAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = []
+    for _ in range(5):
+        runs.append(fail(airflow))
+        round_(flow)
+    [incident] = posts(flow)
+    text = visible_text(incident)
+    assert "Failed 5 times since" in text and runs[-1] in text  # the newest failure named
+    assert incident["text"].count("times since") == 1  # the fallback text said once, not 5 times
+    assert buttons(incident) == ["logs", "clear", "mark", "open_link"]
+    told = thread(flow, incident)
+    assert len(told) == 4 and [r for t, r in zip(told, runs[1:], strict=True) if r in t] == runs[1:]
+    recovered = succeed(airflow)
+    round_(flow)
+    [incident] = posts(flow)
+    assert f"Recovered: run `{recovered}` succeeded" in thread(flow, incident)[-1]
+    assert "after the first failure" in thread(flow, incident)[-1]
+    assert "Recovered" in visible_text(incident) and buttons(incident) == ["open_link"]
+    # The next failure, once the ten minutes of a flapping DAG are over, is a new incident.
+    monkeypatch.setattr(incidents, "REOPEN_SECONDS", 0.0)
+    again = fail(airflow)
+    round_(flow)
+    first, second = posts(flow)
+    assert again in visible_text(second) and "times since" not in visible_text(second)
+    assert len(thread(flow, first)) == 5 and thread(flow, second) == []
+
+
+def test_each_channel_has_its_own_incident_and_its_own_recovery(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    fail(airflow)
+    round_(flow)
+    airflow.add_dag("etl_hourly")
+    fail(airflow)
+    fail(airflow, "etl_hourly")  # another DAG: another incident, in ALERTS only
+    round_(flow)
+    assert len(posts(flow, ALERTS)) == 2 and len(posts(flow, OTHER)) == 1
+    succeed(airflow)
+    round_(flow)
+    daily, hourly = posts(flow, ALERTS)
+    [other] = posts(flow, OTHER)
+    assert "Recovered" in thread(flow, daily)[-1] and "Recovered" in thread(flow, other, OTHER)[-1]
+    assert thread(flow, hourly) == [] and "Recovered" not in visible_text(hourly)
+
+
+def test_failures_and_the_success_read_in_one_round_make_one_incident(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    runs = [fail(airflow), fail(airflow), fail(airflow)]
+    succeed(airflow)
+    round_(flow)
+    [incident] = posts(flow, OTHER)
+    told = thread(flow, incident, OTHER)
+    assert len(told) == 3 and runs[1] in told[0] and runs[2] in told[1]
+    assert "Recovered" in told[2]
+    assert "Failed 3 times" in visible_text(incident) and "Recovered" in visible_text(incident)
+    rows = [r for r in flow.local.bot.store.watch_events() if r["channel_id"] == OTHER]
+    assert all(r["closed_at"] is not None for r in rows)  # nothing left open
+
+
+def test_a_recovery_and_a_failure_again_read_in_one_round_leave_the_incident_open(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    fail(airflow)
+    round_(flow)
+    succeed(airflow)
+    succeed(airflow)  # recovered once, not twice
+    again = fail(airflow)
+    round_(flow)
+    [incident] = posts(flow, OTHER)
+    told = thread(flow, incident, OTHER)
+    assert len(told) == 2 and "Recovered" in told[0]
+    assert "Failing again" in told[1] and again in told[1]
+    rows = flow.local.bot.store.incidents("prod", "failed", closed_since=datetime.now(UTC))
+    assert sorted(r.channel_id for r in rows if r.closed_at is None) == [ALERTS, OTHER]
+
+
+def test_a_failure_soon_after_a_recovery_reopens_the_incident_in_its_thread(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    fail(airflow)
+    round_(flow)
+    succeed(airflow)
+    round_(flow)
+    again = fail(airflow)
+    round_(flow)
+    [incident] = posts(flow, OTHER)
+    told = thread(flow, incident, OTHER)
+    assert "Recovered" in told[0] and "Failing again" in told[1] and again in told[1]
+    text = visible_text(incident)
+    assert "Failed 2 times" in text and again in text and "Recovered" not in text
+    assert "clear" in buttons(flow.slack.thread(OTHER, incident["ts"])[-1])
+    succeed(airflow)
+    round_(flow)
+    assert "Recovered" in thread(flow, incident, OTHER)[-1]
+    assert len(posts(flow, OTHER)) == 1
+
+
+def test_the_message_acts_on_the_first_run_and_each_reply_on_its_own(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    first = fail(airflow)
+    round_(flow)
+    newest = fail(airflow)
+    round_(flow)
+    [incident] = posts(flow, OTHER)
+    [reply] = flow.slack.thread(OTHER, incident["ts"])
+    flow.click(incident, "clear", user=ALICE, channel=OTHER)
+    flow.click(reply, "clear", user=ALICE, channel=OTHER)
+    cleared = [w.json()["dag_run_id"] for w in airflow.writes()]
+    assert cleared == [first, newest]
+
+
+def test_two_processes_and_a_restart_keep_one_incident(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    second = flow.another_process()
+    second.local.bot.watcher.stop()
+    for _ in range(3):
+        fail(airflow)
+        second.local.bot.watcher.tick()
+        round_(flow)
+    second.local.bot.watcher.stop()
+    flow.local.bot.watcher.stop()  # both stopped: their watches handed over
+    again = flow.another_process()  # a restart: the incident lives in the store
+    again.local.bot.watcher.stop()
+    fail(airflow)
+    round_(again)
+    succeed(airflow)
+    round_(again)
+    [incident] = posts(again, OTHER)
+    told = thread(again, incident, OTHER)
+    assert len(told) == 4 and "Recovered" in told[-1]
+    assert "Failed 4 times" in visible_text(incident)
+
+
+def test_failures_while_slack_is_out_are_posted_as_one_message_once_it_is_back(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    flow.slack.server_error_next("chat.postMessage", status=503, times=100)
+    for _ in range(3):
+        fail(airflow)
+        round_(flow)
+    assert posts(flow, OTHER) == []
+    flow.slack.server_error_next("chat.postMessage", status=503, times=0)
+    while flow.deliver_owed():
+        pass
+    for _ in range(3):
+        round_(flow)
+        while flow.deliver_owed():
+            pass
+    [incident] = posts(flow, OTHER)
+    assert "Failed 3 times" in visible_text(incident)
+    assert len(thread(flow, incident, OTHER)) == 2
