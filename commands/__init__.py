@@ -8,6 +8,7 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.verbs import Registry, Verb
 from commands import (
+    ack,
     clear,
     deployments,
     help,
@@ -46,6 +47,7 @@ REGISTRY = Registry(
         subscriptions.VERB,
         clear.VERB,
         mark.VERB,
+        ack.VERB,
         respond.VERB,
         inbox.VERB,
     ),

@@ -162,6 +162,7 @@ def create_bot(
         clients=clients,
         subscriptions=book,
         claims=AnswerClaims(store, verb=REGISTRY.offered(Offer.ANSWER)),
+        acks=store,
     )
     audit = Audit(store, messenger=messenger, channel=config.audit_channel)
     follower = Follower(

@@ -54,6 +54,7 @@ class AlertButtons:
     logs: str
     clear: str
     mark: str
+    ack: str | None = None  # Acknowledge, on an incident's message (bot/core/incidents.py)
 
     @classmethod
     def offered_by(cls, verbs: Registry) -> AlertButtons:
@@ -61,6 +62,7 @@ class AlertButtons:
             logs=verbs.offered(Offer.LOGS),
             clear=verbs.offered(Offer.CLEAR),
             mark=verbs.offered(Offer.MARK),
+            ack=verbs.offered(Offer.ACK),
         )
 
 

@@ -13,6 +13,7 @@ from bot.core.parser import Command
 from bot.core.permissions import Access, Permissions
 from bot.core.subscriptions import SubscriptionBook
 from bot.core.verbs import Registry
+from bot.store import IncidentAcks
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,19 @@ class Context:
     origin: str = "slack"  # or "console": asked in ``python -m bot console`` (bot/core/audit.py)
     subscriptions: SubscriptionBook | None = None  # the channels' subscriptions
     claims: AnswerClaims | None = None  # respond: the claim that makes many clicks one answer
+    acks: IncidentAcks | None = None  # ack: who is on an incident
 
     @property
     def book(self) -> SubscriptionBook:
         if self.subscriptions is None:
             raise RuntimeError(f"`{self.command.verb}` was dispatched without the subscriptions")
         return self.subscriptions
+
+    @property
+    def incident_acks(self) -> IncidentAcks:
+        if self.acks is None:
+            raise RuntimeError(f"`{self.command.verb}` was dispatched without the incidents")
+        return self.acks
 
     @property
     def answer_claims(self) -> AnswerClaims:
@@ -96,9 +104,11 @@ class Contexts:
         clients: Mapping[str, AirflowClient],
         subscriptions: SubscriptionBook | None = None,
         claims: AnswerClaims | None = None,
+        acks: IncidentAcks | None = None,
     ) -> None:
         self.subscriptions = subscriptions
         self.claims = claims
+        self.acks = acks
         self.config = config
         self.verbs = verbs
         self.permissions = permissions
@@ -125,4 +135,5 @@ class Contexts:
             origin=origin,
             subscriptions=self.subscriptions,
             claims=self.claims,
+            acks=self.acks,
         )

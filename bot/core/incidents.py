@@ -7,7 +7,8 @@ alert, with its own buttons), and the message gains a line saying how many and s
 naming the newest run, so the channel gains no message. The DAG's next success closes it: the
 thread says how, the message loses its buttons. A failure within ``REOPEN_SECONDS`` of a
 recovery reopens the incident in its thread rather than posting again: a flapping DAG gets one
-message per ten minutes at most.
+message per ten minutes at most. **Acknowledge** on the message (commands/ack.py) says in it who
+is on it, and since when (``shown``); the store keeps that through the message's later updates.
 
 All of it is computed from the runs the watch read this round and the incidents in the store:
 no Airflow call of its own. The store records each reply, and what it does to its incident
@@ -28,12 +29,13 @@ from bot.core import format as fmt
 from bot.core.reply import code, context, escape, section
 from bot.core.silent_alerts import resolved
 from bot.store import NewEvent, OwedEvent
-from bot.store.watches import CLOSE, REOPEN, THREAD
+from bot.store.watches import ACK, CLOSE, REOPEN, THREAD
 
 FAILED = "failed"
 REOPEN_SECONDS = 600.0  # a failure this soon after a recovery reopens the incident
 COUNT_BLOCK = "incident-count"  # the block of the message that says how many and since when
 END_BLOCK = "incident-end"  # the block of a closed incident's message that says how it ended
+ACK_BLOCK = "incident-ack"  # the block that says who is on it
 
 # What stands for an incident in a reply: its id in the store, or, for one opened in the
 # same round (no id yet), the run_id and event of the alert that opened it.
@@ -47,31 +49,78 @@ class _Incident:
     closed_at: datetime | None  # None: open
 
 
+@dataclass(frozen=True)
+class _Round:
+    deployment: str
+    ack: str | None  # the Acknowledge button's action id (None: not offered)
+    now: datetime
+
+
 def group(
     ended: Sequence[tuple[DagRun, Sequence[NewEvent]]],
     incidents: Sequence[OwedEvent],
     *,
+    deployment: str,
+    ack: str | None,
     now: datetime,
 ) -> list[NewEvent]:
     """The round's events with the failures spoken as incidents. ``ended``: the runs read this
     round, oldest first, each with the events rendered for it (a failure alert per channel
     that wants it, or a success line); ``incidents``: those of the deployment open, or closed
-    within ``REOPEN_SECONDS``, oldest first."""
+    within ``REOPEN_SECONDS``, oldest first. ``ack``: the action id of the Acknowledge button
+    each incident's message carries while it is open."""
     current = {(i.channel_id, i.dag_id): _Incident(i.id, i.message, i.closed_at) for i in incidents}
+    r = _Round(deployment, ack, now)
     out: list[NewEvent] = []
     for run, events in ended:
         if run.state == FAILED:
-            out += (_failure(e, run, current, now) for e in events)
+            out += (_failure(r, e, run, current) for e in events)
         else:
             out += events
             out += _recoveries(run, current, now)
     return out
 
 
+def shown(message: dict[str, Any]) -> dict[str, Any]:
+    """The message as Slack shows it: who is on it said under its count, if anyone is."""
+    blocks = [b for b in message.get("blocks") or [] if b.get("block_id") != ACK_BLOCK]
+    ack = message.get(ACK)
+    if not ack:
+        return {**message, "blocks": blocks}
+    line = f":eyes: <@{escape(str(ack['by']))}> is on it (acknowledged at "
+    line += f"{fmt.when(datetime.fromisoformat(str(ack['at'])))})."
+    at = next((i + 1 for i, b in enumerate(blocks) if b.get("block_id") == COUNT_BLOCK), 1)
+    block = {**context(line), "block_id": ACK_BLOCK}
+    return {**message, "blocks": [*blocks[:at], block, *blocks[at:]]}
+
+
+def _with_ack(message: dict[str, Any], r: _Round, dag_id: str) -> dict[str, Any]:
+    """The message with an Acknowledge button among its actions (one it has already: kept)."""
+    if r.ack is None:
+        return message
+    intents = list(message.get("intents") or [])
+    if any(i.get("verb") == r.ack for i in intents):
+        return message
+    button = {"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"},
+              "action_id": r.ack, "value": f"intent:{len(intents)}"}  # fmt: skip
+    blocks = list(message["blocks"])
+    bars = [i for i, b in enumerate(blocks) if b.get("type") == "actions"]
+    if bars:
+        bar = blocks[bars[-1]]
+        elements = list(bar.get("elements", []))
+        links = [e for e in elements if e.get("url")]  # Open in Airflow stays last
+        elements = [e for e in elements if not e.get("url")]
+        blocks[bars[-1]] = {**bar, "elements": [*elements, button, *links]}
+    else:
+        blocks.append({"type": "actions", "elements": [button]})
+    intent = {"verb": r.ack, "deployment": r.deployment, "dag_id": dag_id, "args": {}}
+    return {**message, "blocks": blocks, "intents": [*intents, intent]}
+
+
 def _failure(
-    event: NewEvent, run: DagRun, current: dict[tuple[str, str], _Incident], now: datetime
+    r: _Round, event: NewEvent, run: DagRun, current: dict[tuple[str, str], _Incident]
 ) -> NewEvent:
-    key = (event.channel_id, event.dag_id)
+    key, now = (event.channel_id, event.dag_id), r.now
     ended = run.end_date or now
     was = current.get(key)
     if was is None or (
@@ -79,7 +128,7 @@ def _failure(
     ):
         count = {"count": 1, "since": ended.isoformat(), "last": ended.isoformat(),
                  "last_run": event.run_id, "text": event.message["text"]}  # fmt: skip
-        message = {**event.message, "incident": count}
+        message = {**_with_ack(event.message, r, event.dag_id), "incident": count}
         current[key] = _Incident({"run_id": event.run_id, "event": event.event}, message, None)
         return dataclasses.replace(event, message=message)
     before = was.message.get("incident") or {"count": 1, "since": ended.isoformat()}
@@ -94,7 +143,7 @@ def _failure(
             *reply["blocks"],
         ]
         then = REOPEN
-    reply["replace"] = counted(was.message, count)
+    reply["replace"] = _with_ack(counted(was.message, count), r, event.dag_id)
     was.message, was.closed_at = reply["replace"], None
     return dataclasses.replace(event, message=reply, closed=True, then=then)
 

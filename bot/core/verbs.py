@@ -48,6 +48,7 @@ class Offer(Enum):
     MARK = "mark a run successful (a failure alert) or failed (a long-running run's alert)"
     ANSWER = "an option of a task waiting for a person, under its post"
     ANSWER_FORM = "the form of a task waiting for a person, under its post"
+    ACK = "acknowledge an incident, on its message"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class Verb:
     needs_deployment: bool = True
     private: bool = False  # answered only to the asker, never in the channel
     writes: bool = False  # changes Airflow: confirm/approvers, the audit channel
+    # The verb whose grant it takes, where not its own (Acknowledge takes ``status``'s).
+    granted_as: str | None = None
     typed: bool = True  # False: only from a button (not in help or the grammar)
     follows_run: bool = False  # the run in its reply is followed in the thread to its end
     names_run: bool = False  # takes the run id the bot picks, so Airflow refuses a second

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.airflow import AirflowError, DagRun
 from bot.airflow.models import RunPage, TaskInstance
@@ -37,7 +37,7 @@ from bot.core.alerts import (
 from bot.core.buttons import seal
 from bot.core.hitl import HitlButtons
 from bot.core.hitl_watch import HitlAirflow, HitlWatch, HitlWatchStore
-from bot.core.incidents import FAILED, REOPEN_SECONDS, group
+from bot.core.incidents import FAILED, REOPEN_SECONDS, group, shown
 from bot.core.loop import After, Loop
 from bot.core.messenger import Messenger, Thread, Undelivered
 from bot.core.silent import SilentAirflow, SilentStore, SilentWatch
@@ -52,7 +52,7 @@ from bot.store import (
     WatchState,
 )
 from bot.store.leases import ProcessOwner
-from bot.store.watches import PENDING
+from bot.store.watches import ACK, PENDING
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,8 @@ class Watcher:
             return []
         now = datetime.now(UTC)
         since = now - timedelta(seconds=REOPEN_SECONDS)
-        return group(read, self._store.incidents(deployment, FAILED, closed_since=since), now=now)
+        rows = self._store.incidents(deployment, FAILED, closed_since=since)
+        return group(read, rows, deployment=deployment, ack=self._buttons.ack, now=now)
 
     # -- posting -----------------------------------------------------------------------------
 
@@ -309,7 +310,7 @@ class Watcher:
             if parent is None:
                 return
         parent_ts = parent.message_ts if parent is not None else None
-        reply = seal(from_message(owed.message), self._store, user_id="",
+        reply = seal(from_message(shown(owed.message)), self._store, user_id="",
                      channel_id=owed.channel_id, thread_ts=parent_ts)  # fmt: skip
         try:
             # Keyed by its try: a round repeated after a crash records it once, and a retry
@@ -323,8 +324,9 @@ class Watcher:
                 # under an alert that still offers buttons for what is over. Only the reply
                 # that made the alert what it now is replaces it: a burst of failures
                 # updates it once, not once a reply.
-                if owed.message.get("replace") == parent.message:
-                    after = seal(from_message(parent.message), self._store, user_id="",
+                replace = owed.message.get("replace")
+                if replace is not None and _unacked(replace) == _unacked(parent.message):
+                    after = seal(from_message(shown(parent.message)), self._store, user_id="",
                                  channel_id=owed.channel_id, thread_ts=None)  # fmt: skip
                     self._messenger.replace(owed.channel_id, parent_ts, after)
                 thread = Thread(owed.channel_id, parent_ts, header="")
@@ -354,6 +356,12 @@ class Watcher:
         else:
             self._store.event_undeliverable(owed.id, "its alert was never posted")
         return None
+
+
+def _unacked(message: dict[str, Any]) -> dict[str, Any]:
+    """An incident's message without who acknowledged it, which the store keeps apart from
+    what the watch renders (bot/store/watches.py)."""
+    return {k: v for k, v in message.items() if k != ACK}
 
 
 def _newest(client: WatchedAirflow) -> tuple[datetime, frozenset[str]]:

@@ -91,8 +91,10 @@ class Pipeline:
         and the denial is audited."""
         ctx = self.context(req)
         cmd = ctx.command
+        verb = ctx.verbs.get(cmd.verb)
+        granted_as = (verb.granted_as if verb is not None else None) or cmd.verb
         decision = ctx.access.check(
-            channel_id=req.channel_id, verb=cmd.verb, deployment=cmd.deployment, dag_id=cmd.dag_id
+            channel_id=req.channel_id, verb=granted_as, deployment=cmd.deployment, dag_id=cmd.dag_id
         )
         if decision.allowed:
             return ctx

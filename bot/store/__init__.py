@@ -62,6 +62,7 @@ from bot.store.schema import MIGRATIONS, schema_version
 from bot.store.subscriptions import StoredSubscription, Subscriptions, SubscriptionsTable
 from bot.store.watches import (
     HitlEvents,
+    IncidentAcks,
     IncidentRows,
     Incidents,
     NewEvent,
@@ -126,6 +127,7 @@ __all__ = [
     "FollowsTable",
     "HandedOver",
     "HitlEvents",
+    "IncidentAcks",
     "IncidentRows",
     "Incidents",
     "JournaledRequest",

@@ -28,6 +28,9 @@ INCIDENT_EVENTS = ("failed", "long", "queued", "late", "import_errors")
 THREAD = "thread"
 # What a reply does to the incident it is told in (``NewEvent.then``).
 CLOSE, REOPEN = "close", "reopen"
+# The key of an incident's message that says who acknowledged it: kept when a reply replaces
+# the message, since the reply was rendered without knowing of it.
+ACK = "ack"
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,14 @@ class IncidentRows(Protocol):
     def has_event(
         self, channel_id: str, deployment: str, dag_id: str, run_id: str, event: str
     ) -> bool: ...
+
+
+class IncidentAcks(Protocol):
+    """Who is on an open failure incident (commands/ack.py)."""
+
+    def acknowledge_incident(
+        self, channel_id: str, deployment: str, dag_id: str, *, by: str, at: datetime
+    ) -> OwedEvent | None: ...
 
 
 class WatchStates(Protocol):
@@ -267,6 +278,30 @@ class Watches:
             ).mappings().all()  # fmt: skip
         return [_owed(row) for row in rows if "thread_of" not in row["message"]]
 
+    def acknowledge_incident(
+        self, channel_id: str, deployment: str, dag_id: str, *, by: str, at: datetime
+    ) -> OwedEvent | None:
+        """Say in the open failure incident of ``dag_id`` in that channel who is on it, and
+        since when; returns it as it now stands, or None when none is open (it recovered)."""
+        with self._db.begin() as conn:
+            rows = conn.execute(
+                select(watch_event)
+                .where(
+                    *_key_but_run(channel_id, deployment, dag_id, "failed"),
+                    watch_event.c.state.in_((PENDING, POSTED)),
+                    watch_event.c.closed_at.is_(None),
+                )
+                .order_by(watch_event.c.id.desc())
+            ).mappings().all()  # fmt: skip
+            found = next((r for r in rows if "thread_of" not in r["message"]), None)
+            if found is None:
+                return None
+            message = {**found["message"], ACK: {"by": by, "at": at.isoformat()}}
+            conn.execute(
+                update(watch_event).where(watch_event.c.id == found["id"]).values(message=message)
+            )
+        return _owed({**found, "message": message})
+
     def event_closed(self, event_id: int) -> None:
         """What the event was about is over (a request answered): its post says so, or it is
         never posted."""
@@ -381,6 +416,15 @@ def _key(channel_id: str, deployment: str, dag_id: str, run_id: str, event: str)
     )
 
 
+def _key_but_run(channel_id: str, deployment: str, dag_id: str, event: str) -> Any:
+    return (
+        watch_event.c.channel_id == channel_id,
+        watch_event.c.deployment == deployment,
+        watch_event.c.dag_id == dag_id,
+        watch_event.c.event == event,
+    )
+
+
 def _insert_events(conn: Any, deployment: str, events: Sequence[NewEvent], now: datetime) -> None:
     for event in events:
         key = _key(event.channel_id, deployment, event.dag_id, event.run_id, event.event)
@@ -426,7 +470,9 @@ def _update_parent(conn: Any, parent: int, event: NewEvent, now: datetime) -> No
     closes or reopens the incident."""
     values: dict[str, Any] = {}
     if "replace" in event.message:
-        values["message"] = event.message["replace"]
+        now_reads = conn.execute(select(watch_event.c.message).where(watch_event.c.id == parent))
+        ack = (now_reads.scalar() or {}).get(ACK)
+        values["message"] = {**event.message["replace"], **({ACK: ack} if ack else {})}
     if event.then == CLOSE:
         values["closed_at"] = now
     elif event.then == REOPEN:

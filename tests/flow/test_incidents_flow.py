@@ -7,6 +7,7 @@ The watcher is run one round at a time against the scripted Airflow, as in test_
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from testkit.conversation import visible_text
 from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 from testkit.scripted_tasks import ScriptedTask
 
-ALICE = "U0ALICE"
+ALICE, VIEWER, STRANGER = "U0ALICE", "U0VIEW", "U0STRANGER"
 ALERTS, OTHER = "C0ALERTS", "C0OTHER"
 
 
@@ -30,6 +31,8 @@ deployments:
   prod: {deployment(airflow)}
 grants:
   - {{role: operator, users: [{ALICE}]}}
+  - {{role: viewer, users: [{VIEWER}], dags: ["etl_*"]}}
+  - {{role: viewer, users: [{STRANGER}], dags: ["hr_*"]}}
 subscriptions:
   - {{channel: {ALERTS}, deployment: prod, dags: ["etl_*"]}}
   - {{channel: {OTHER}, deployment: prod, dags: ["etl_daily"]}}
@@ -86,7 +89,7 @@ def test_five_failures_and_a_success_are_one_message_and_its_thread(
     text = visible_text(incident)
     assert "Failed 5 times since" in text and runs[-1] in text  # the newest failure named
     assert incident["text"].count("times since") == 1  # the fallback text said once, not 5 times
-    assert buttons(incident) == ["logs", "clear", "mark", "open_link"]
+    assert buttons(incident) == ["logs", "clear", "mark", "ack", "open_link"]
     told = thread(flow, incident)
     assert len(told) == 4 and [r for t, r in zip(told, runs[1:], strict=True) if r in t] == runs[1:]
     recovered = succeed(airflow)
@@ -231,3 +234,39 @@ def test_failures_while_slack_is_out_are_posted_as_one_message_once_it_is_back(
     [incident] = posts(flow, OTHER)
     assert "Failed 3 times" in visible_text(incident)
     assert len(thread(flow, incident, OTHER)) == 2
+
+
+def test_acknowledge_says_who_is_on_it_until_the_incident_is_over(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    fail(airflow)
+    round_(flow)
+    [incident] = posts(flow, OTHER)
+    mark = len(flow.slack.calls)
+    flow.click(incident, "ack", user=STRANGER, channel=OTHER)  # may not see this DAG
+    assert "You may `status` on `prod` only DAGs matching `hr_*`" in flow.told_privately_since(mark)
+    assert "is on it" not in visible_text(posts(flow, OTHER)[0])
+    flow.click(incident, "ack", user=VIEWER, channel=OTHER)  # status is enough
+    [incident] = posts(flow, OTHER)
+    assert f"<@{VIEWER}> is on it (acknowledged at" in visible_text(incident)
+    assert buttons(incident) == ["logs", "clear", "mark", "ack", "open_link"]
+    [entry] = [e for e in flow.audit() if e.verb == "ack" and e.allowed]
+    assert (entry.user_id, entry.dag_id, entry.ok) == (VIEWER, "etl_daily", True)
+    # Counted by the next failure, the message still says who is on it.
+    fail(airflow)
+    round_(flow)
+    [incident] = posts(flow, OTHER)
+    assert "Failed 2 times" in visible_text(incident) and "is on it" in visible_text(incident)
+    flow.click(incident, "clear", user=ALICE, channel=OTHER)  # its buttons still work
+    assert len(airflow.writes()) == 1
+    before = copy.deepcopy(incident)
+    succeed(airflow)
+    round_(flow)
+    [incident] = posts(flow, OTHER)
+    assert "Recovered" in visible_text(incident) and "is on it" in visible_text(incident)
+    assert buttons(incident) == ["open_link"]
+    # A click on the button of the message as it was before (a stale client): nothing open.
+    mark = len(flow.slack.calls)
+    flow.click(before, "ack", user=VIEWER, channel=OTHER)
+    assert "no open incident here" in flow.told_privately_since(mark)
+    assert "Recovered" in visible_text(posts(flow, OTHER)[0])  # left as it is

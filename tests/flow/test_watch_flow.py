@@ -82,7 +82,7 @@ def test_a_failed_run_is_posted_once_with_its_tasks_log_and_buttons(
     assert "Reading orders" in text
     assert "&lt;!channel&gt; &amp; &lt;@U0BOSS&gt;" in str(alert["blocks"])  # escaped
     actions = [e.get("action_id") for b in alert["blocks"] for e in b.get("elements", [])]
-    assert actions == ["logs", "clear", "mark", "open_link"]
+    assert actions == ["logs", "clear", "mark", "ack", "open_link"]
     round_(flow)
     round_(flow)
     assert len(posts(flow)) == 1

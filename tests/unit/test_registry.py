@@ -10,12 +10,12 @@ import pytest
 from bot.core.alerts import AlertButtons
 from bot.core.hitl import HitlButtons
 from bot.core.verbs import Button, Offer, Registry, Verb
-from commands import REGISTRY, clear, logs, mark, respond
+from commands import REGISTRY, ack, clear, logs, mark, respond
 
 
 def test_every_place_the_core_offers_a_button_is_a_verbs_button() -> None:
     assert AlertButtons.offered_by(REGISTRY) == AlertButtons(
-        logs=logs.LOGS, clear=clear.BUTTON, mark=mark.BUTTON
+        logs=logs.LOGS, clear=clear.BUTTON, mark=mark.BUTTON, ack=ack.BUTTON
     )
     assert HitlButtons.offered_by(REGISTRY) == respond.BUTTONS
     for offer in Offer:

@@ -23,6 +23,7 @@ from bot.store import (
     DagHistories,
     FollowsTable,
     HitlEvents,
+    IncidentAcks,
     IncidentRows,
     Incidents,
     Pruner,
@@ -35,11 +36,11 @@ from bot.store import (
 
 def _each_protocol_is_met_by(store: Store) -> tuple[
     ActionClaims, ActionDecisions, ActionIssuer, ActionLookup, AuditWriter, DagHistories,
-    FollowsTable, HitlEvents, IncidentRows, Incidents, Pruner, SubscriptionsTable,
+    FollowsTable, HitlEvents, IncidentAcks, IncidentRows, Incidents, Pruner, SubscriptionsTable,
     WatchesTable, WatchStates,
     ApprovalStore, FollowerStore, HitlWatchStore, SilentStore, SubscriptionStore, WatcherStore,
 ]:  # fmt: skip
-    return (store,) * 20  # type-checked by mypy against each protocol in turn
+    return (store,) * 21  # type-checked by mypy against each protocol in turn
 
 
 PROTOCOLS = [
@@ -50,7 +51,7 @@ PROTOCOLS = [
 
 
 def test_every_protocol_of_the_store_names_methods_the_store_has() -> None:
-    assert len(PROTOCOLS) == 14
+    assert len(PROTOCOLS) == 15
     for protocol in PROTOCOLS:
         names = {n for k in protocol.__mro__ if k.__module__.startswith("bot.") for n in vars(k)
                  if not n.startswith("_")}  # fmt: skip
