@@ -249,51 +249,29 @@ class Watches:
 
     def open_events(self, deployment: str, event: str) -> list[OwedEvent]:
         """The ``event`` rows of a deployment still pending or posted, and not resolved."""
+        where = (watch_event.c.deployment == deployment, watch_event.c.event == event)
         with self._db.connect() as conn:
-            rows = conn.execute(
-                select(watch_event)
-                .where(
-                    watch_event.c.deployment == deployment,
-                    watch_event.c.event == event,
-                    watch_event.c.state.in_((PENDING, POSTED)),
-                    watch_event.c.closed_at.is_(None),
-                )
-                .order_by(watch_event.c.id)
-            ).mappings().all()  # fmt: skip
-        return [_owed(row) for row in rows]
+            rows = conn.execute(_alive(*where, watch_event.c.closed_at.is_(None))).mappings()
+            return [_owed(row) for row in rows.all()]
 
     def incidents(self, deployment: str, event: str, *, closed_since: datetime) -> list[OwedEvent]:
         """The ``event`` incidents of a deployment (not the replies in their threads) still
         open, or closed since ``closed_since``, oldest first."""
+        where = (watch_event.c.deployment == deployment, watch_event.c.event == event)
+        recent = watch_event.c.closed_at.is_(None) | (watch_event.c.closed_at >= closed_since)
         with self._db.connect() as conn:
-            rows = conn.execute(
-                select(watch_event)
-                .where(
-                    watch_event.c.deployment == deployment,
-                    watch_event.c.event == event,
-                    watch_event.c.state.in_((PENDING, POSTED)),
-                    watch_event.c.closed_at.is_(None) | (watch_event.c.closed_at >= closed_since),
-                )
-                .order_by(watch_event.c.id)
-            ).mappings().all()  # fmt: skip
-        return [_owed(row) for row in rows if "thread_of" not in row["message"]]
+            rows = conn.execute(_alive(*where, recent)).mappings().all()
+        return [_owed(row) for row in rows if _is_incident(row)]
 
     def acknowledge_incident(
         self, channel_id: str, deployment: str, dag_id: str, *, by: str, at: datetime
     ) -> OwedEvent | None:
         """Say in the open failure incident of ``dag_id`` in that channel who is on it, and
         since when; returns it as it now stands, or None when none is open (it recovered)."""
+        where = _key_but_run(channel_id, deployment, dag_id, "failed")
         with self._db.begin() as conn:
-            rows = conn.execute(
-                select(watch_event)
-                .where(
-                    *_key_but_run(channel_id, deployment, dag_id, "failed"),
-                    watch_event.c.state.in_((PENDING, POSTED)),
-                    watch_event.c.closed_at.is_(None),
-                )
-                .order_by(watch_event.c.id.desc())
-            ).mappings().all()  # fmt: skip
-            found = next((r for r in rows if "thread_of" not in r["message"]), None)
+            rows = conn.execute(_alive(*where, watch_event.c.closed_at.is_(None))).mappings()
+            found = next((r for r in reversed(rows.all()) if _is_incident(r)), None)
             if found is None:
                 return None
             message = {**found["message"], ACK: {"by": by, "at": at.isoformat()}}
@@ -407,13 +385,7 @@ def _owed(row: Any) -> OwedEvent:
 
 
 def _key(channel_id: str, deployment: str, dag_id: str, run_id: str, event: str) -> Any:
-    return (
-        watch_event.c.channel_id == channel_id,
-        watch_event.c.deployment == deployment,
-        watch_event.c.dag_id == dag_id,
-        watch_event.c.run_id == run_id,
-        watch_event.c.event == event,
-    )
+    return (*_key_but_run(channel_id, deployment, dag_id, event), watch_event.c.run_id == run_id)
 
 
 def _key_but_run(channel_id: str, deployment: str, dag_id: str, event: str) -> Any:
@@ -423,6 +395,20 @@ def _key_but_run(channel_id: str, deployment: str, dag_id: str, event: str) -> A
         watch_event.c.dag_id == dag_id,
         watch_event.c.event == event,
     )
+
+
+def _alive(*where: Any) -> Any:
+    """The rows still pending or posted that match ``where``, oldest first."""
+    return (
+        select(watch_event)
+        .where(watch_event.c.state.in_((PENDING, POSTED)), *where)
+        .order_by(watch_event.c.id)
+    )
+
+
+def _is_incident(row: Any) -> bool:
+    """An incident's own post, not a reply in its thread."""
+    return "thread_of" not in row["message"]
 
 
 def _insert_events(conn: Any, deployment: str, events: Sequence[NewEvent], now: datetime) -> None:

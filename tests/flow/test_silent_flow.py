@@ -538,6 +538,18 @@ def test_a_late_pattern_over_more_dags_than_a_page_and_successes_learned(
     assert calls_to(airflow, "etl_103/dagRuns") == 1
 
 
+def after_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watch's clock six minutes on: past a deadline set five minutes ahead."""
+
+    class AfterTheDeadline(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> AfterTheDeadline:
+            moved = datetime.now(tz) + timedelta(minutes=6)
+            return cls.fromtimestamp(moved.timestamp(), tz)
+
+    monkeypatch.setattr(silent, "datetime", AfterTheDeadline)
+
+
 def test_a_late_deadline_is_prepared_ahead_and_told_in_the_first_round_after_it(
     start_flow: StartFlow, airflow: ScriptedAirflow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -562,14 +574,7 @@ def test_a_late_deadline_is_prepared_ahead_and_told_in_the_first_round_after_it(
     caught_up = airflow.add_past_run("etl_caught_up", "manual__ok", state="success")
     caught_up["end_date"] = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     before = len(airflow.http.requests)
-
-    class AfterTheDeadline(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> AfterTheDeadline:
-            moved = datetime.now(tz) + timedelta(minutes=6)
-            return cls.fromtimestamp(moved.timestamp(), tz)
-
-    monkeypatch.setattr(silent, "datetime", AfterTheDeadline)
+    after_the_deadline(monkeypatch)
     round_(flow)  # the first round after the deadline tells it
     late = sorted(visible_text(p).split("|")[1].split(">")[0] for p in posts(flow))
     assert late == ["etl_daily", "etl_idle"]
@@ -598,14 +603,7 @@ def test_a_success_the_deadline_s_batch_page_left_out_is_asked_on_its_own(
     for dag_id in ("etl_a", "etl_b", "etl_c"):
         run = airflow.add_past_run(dag_id, "manual__ok", state="success")
         run["end_date"] = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-
-    class AfterTheDeadline(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> AfterTheDeadline:
-            moved = datetime.now(tz) + timedelta(minutes=6)
-            return cls.fromtimestamp(moved.timestamp(), tz)
-
-    monkeypatch.setattr(silent, "datetime", AfterTheDeadline)
+    after_the_deadline(monkeypatch)
     round_(flow)
     late = sorted(visible_text(p).split("|")[1].split(">")[0] for p in posts(flow))
     assert late == ["etl_daily"]  # the one left off the page was asked, and had succeeded
