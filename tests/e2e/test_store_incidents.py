@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, inspect
@@ -17,6 +18,7 @@ from bot.config import Deadline, WatchOptions
 from bot.store import MIGRATIONS, NewEvent, Retention, Store, Success
 from bot.store.dag_history import KEPT
 from bot.store.schema import schema_version
+from bot.store.watches import CLOSE, REOPEN
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 MARK = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -251,6 +253,50 @@ def test_an_alert_undeliverable_is_not_open_and_one_resolved_quietly_has_no_repl
     assert len(store.watch_events()) == 2 and store.open_events("prod", "long") == []
     assert store.event_by_id(quiet).closed_at is not None  # type: ignore[union-attr]
     assert store.event_by_id(quiet + lost + 1000) is None
+
+
+def _failure(run_id: str, **message: Any) -> NewEvent:
+    return NewEvent("C0ALERTS", "etl", run_id, "failed",
+                    {"text": f"{run_id} failed", "blocks": [], **message})  # fmt: skip
+
+
+def test_a_failure_incident_is_counted_closed_and_reopened_by_the_replies_recorded_with_it(
+    store: Store,
+) -> None:
+    store.take_watch("prod", OWNER, lease_seconds=60)
+    opened = _failure("r1", incident={"count": 1})
+    counted = {"text": "counted 2", "blocks": []}
+    again = NewEvent("C0ALERTS", "etl", "r2", "failed", {"text": "r2 failed", "blocks": [],
+                     "thread_of": {"run_id": "r1", "event": "failed"}, "replace": counted},
+                     closed=True)  # fmt: skip
+    # Both in one call: the reply names the incident recorded just before it.
+    assert store.advance_watch("prod", OWNER, watermark=MARK, at_watermark=frozenset(),
+                               events=[opened, again])  # fmt: skip
+    [incident] = store.incidents("prod", "failed", closed_since=MARK)
+    assert incident.message == counted and incident.closed_at is None
+    [reply] = [e for e in store.watch_events() if e["run_id"] == "r2"]
+    assert reply["message"]["thread_of"] == incident.id and reply["closed_at"] is not None
+    acked = store.acknowledge_incident("C0ALERTS", "prod", "etl", by="U0ADA", at=MARK)
+    assert acked is not None and acked.message["ack"] == {"by": "U0ADA", "at": MARK.isoformat()}
+    assert store.acknowledge_incident("C0OTHER", "prod", "etl", by="U0ADA", at=MARK) is None
+    over = {"text": "recovered", "blocks": []}
+    told = {"text": "ok", "blocks": [], "thread_of": incident.id, "replace": over}
+    closing = NewEvent("C0ALERTS", "etl", "recovered:r3", "thread", told, closed=True, then=CLOSE)
+    for _ in range(2):  # the round read again after a crash: recorded once
+        store.advance_watch("prod", OWNER, watermark=MARK, at_watermark=frozenset(),
+                            events=[closing])  # fmt: skip
+    assert store.incidents("prod", "failed", closed_since=datetime.now(UTC)) == []
+    [closed] = store.incidents("prod", "failed", closed_since=MARK)  # closed just now
+    assert closed.closed_at is not None
+    assert closed.message == {**over, "ack": {"by": "U0ADA", "at": MARK.isoformat()}}  # kept
+    assert store.acknowledge_incident("C0ALERTS", "prod", "etl", by="U0BEN", at=MARK) is None
+    reopening = NewEvent("C0ALERTS", "etl", "r4", "failed", {"text": "r4 failed", "blocks": [],
+                         "thread_of": incident.id, "replace": counted}, closed=True,
+                         then=REOPEN)  # fmt: skip
+    store.advance_watch("prod", OWNER, watermark=MARK, at_watermark=frozenset(),
+                        events=[reopening])  # fmt: skip
+    [reopened] = store.incidents("prod", "failed", closed_since=datetime.now(UTC))
+    assert reopened.id == incident.id and reopened.closed_at is None
 
 
 def test_a_marker_is_recorded_done_and_never_posted(store: Store) -> None:
