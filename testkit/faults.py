@@ -7,7 +7,8 @@ The bot runs as a host runs it (the Procfile's web line, testkit/bot_process.py)
 PostgreSQL, against the Slack stand-in (bot/tools/localslack, its faults) and a scripted Airflow
 (testkit/flow.py: 50 DAGs, answering in 0.1 s unless a case says otherwise). A command's answer
 is its threaded reply under its parent, or a message to its response_url; an alert is the post
-of a failed run in the subscribed channel. ``scale`` shrinks the outages and windows.
+of a failed run in the subscribed channel (the message of its DAG's incident, or a reply in that
+message's thread). ``scale`` shrinks the outages and windows.
 
 Two run them: the benchmark (``python -m bench.faults``, bench/faults.py, at full scale) and the
 tests (tests/e2e/test_outbox_faults_e2e.py, at 0.1), each through :func:`world` or fixtures of
@@ -179,9 +180,12 @@ subscriptions:
         return len(replies) + self.slack.response_url_uses(sent.response_url) + told
 
     def alert_posts(self, run_id: str) -> int:
+        """The alerts of ``run_id``: the message that opened its DAG's incident, or the reply
+        in that incident's thread. Each names its own run in its first block (the message's
+        count line, under it, names the newest run of the incident too)."""
         return sum(
-            1 for m in self.slack.messages.get(ALERTS, []) if "thread_ts" not in m
-            and run_id in m["text"] + str(m.get("blocks"))
+            1 for m in self.slack.messages.get(ALERTS, [])
+            if m.get("blocks") and run_id in str(m["blocks"][0])
         )  # fmt: skip
 
     def settled(self, sent: Sequence[Sent]) -> bool:

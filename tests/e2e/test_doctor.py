@@ -97,8 +97,8 @@ def test_a_good_setup_passes_every_check(tmp_path: Path, slack: SlackStandin, bo
     assert any(line.startswith("ok    deployment af3: Airflow 3.3.2 at ") for line in lines)
     assert "ok    deployment af2: credentials accepted (user admin)" in lines
     assert "ok    deployment af3: credentials accepted (user admin)" in lines
-    # Ten: Airflow 3 also lists approval_gate and approval_form (human-in-the-loop, 3.1+).
-    assert any(line.startswith("ok    deployment af3: 13 DAG(s) listed (") for line in lines), [
+    # Airflow 3 also lists approval_gate and approval_form (human-in-the-loop, 3.1+).
+    assert any(line.startswith("ok    deployment af3: 14 DAG(s) listed (") for line in lines), [
         line for line in lines if "DAG" in line
     ]
     assert "ok    deployment af3 clock: within 2 s of the server's" in lines

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import insert, inspect
 
 from bot.config import Deadline, WatchOptions
-from bot.store import MIGRATIONS, NewEvent, Retention, Store, Success
+from bot.store import MIGRATIONS, NewEvent, Retention, Store, Success, clock
 from bot.store.dag_history import KEPT
 from bot.store.schema import schema_version
 from bot.store.watches import CLOSE, REOPEN
@@ -322,18 +322,18 @@ def test_pruning_keeps_an_open_incident_until_it_is_resolved(
     start = datetime.now(UTC)
     today = {"now": start}
     monkeypatch.setattr("bot.store.clock.now", lambda: today["now"])
-    incident, failed, pending, _marker = _recorded(
+    incident, line, pending, _marker = _recorded(
         store,
         _alert("hanging", "long"),
-        _alert("r9", "failed"),
+        _alert("r9", "success"),
         _alert("broken", "import_errors"),
         NewEvent("C0ALERTS", "etl_*", "late@x", "checked", {}, marker=True),
     )
     store.event_posted(incident, "1.1")
-    store.event_posted(failed, "1.2")
+    store.event_posted(line, "1.2")
     rules = Retention()
     assert store.prune(rules, now=start + timedelta(days=6))["watch_event"] == 0
-    # Ten days on: the failure's post and the marker are gone; the run hanging for ten days
+    # Ten days on: the success line and the marker are gone; the run hanging for ten days
     # is still an incident (its thread is where its end is told), the unposted one still owed.
     today["now"] = start + timedelta(days=10)
     assert store.prune(rules)["watch_event"] == 2
@@ -389,7 +389,7 @@ def test_a_version_9_store_gains_the_columns_and_the_history_table(store_url: st
         before = inspect(store._engine)
         assert not before.has_table("dag_history")
         assert "closed_at" not in {c["name"] for c in before.get_columns("watch_event")}
-        assert store.migrate() == len(MIGRATIONS) == VERSION_9 + 1
+        assert store.migrate() == len(MIGRATIONS) and len(MIGRATIONS) > VERSION_9
         after = inspect(store._engine)
         assert {c["name"] for c in after.get_columns("dag_history")} == {
             "deployment", "dag_id", "durations", "last_success_end", "read_at", "updated_at",
@@ -401,11 +401,13 @@ def test_a_version_9_store_gains_the_columns_and_the_history_table(store_url: st
         [closed_at] = [c for c in after.get_columns("watch_event") if c["name"] == "closed_at"]
         if store._engine.dialect.name == "postgresql":  # as a new database has it
             assert closed_at["type"].timezone  # type: ignore[attr-defined]
-        # What the older bot wrote reads as it did: no limits, an alert not resolved.
+        # What the older bot wrote reads as it did: no limits; its failed alert kept, closed
+        # at its own time (failures became incidents: it is no open one).
         [old] = store.subscriptions()
         assert (old.events, old.options) == (frozenset({"failed", "success"}), WatchOptions())
         [alert] = store.watch_events()
-        assert alert["closed_at"] is None and alert["message"] == {"text": "r1 failed"}
+        assert alert["message"] == {"text": "r1 failed"}
+        assert clock.utc(alert["closed_at"]) == clock.utc(alert["created_at"])
         # And the new columns and table take what the watch writes.
         limits = WatchOptions(long_after=1800.0, late=Deadline(at=time(9, 0), zone="Europe/Berlin"))
         args = {"channel_id": "C0A", "deployment": "prod", "dag_glob": "etl_*", "user_id": "U0B"}
