@@ -96,6 +96,7 @@ UNIT_TESTS: dict[str, tuple[str, ...]] = {
         "tests/flow/test_incidents_flow.py",
         "tests/flow/test_watch_flow.py",
     ),
+    "bot/core/changes.py": ("tests/unit/test_changes.py",),
     # When a `late` deadline falls, and the config's times and zones it is made of.
     "bot/core/deadlines.py": ("tests/unit/test_deadlines.py",),
     "bot/config/times.py": ("tests/unit/test_times.py",),

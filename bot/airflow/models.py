@@ -48,6 +48,10 @@ class DagRun:
     conf: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
     queued_at: datetime | None = None
+    # Airflow 3: the DAG's version the run ran with (the last of its ``dag_versions``), and
+    # its bundle's version (a git commit, for a git bundle); None on Airflow 2.
+    dag_version: int | None = None
+    bundle_version: str | None = None
 
     @property
     def finished(self) -> bool:

@@ -88,6 +88,11 @@ def _timedelta_text(interval: dict[str, Any]) -> str:
 
 def run_from_json(raw: dict[str, Any]) -> DagRun:
     conf = raw.get("conf")
+    versions = raw.get("dag_versions")
+    last = versions[-1] if isinstance(versions, list) and versions else None
+    version = last if isinstance(last, dict) else {}
+    number = version.get("version_number")
+    bundle = raw.get("bundle_version") or version.get("bundle_version")
     return DagRun(
         dag_id=str(raw.get("dag_id", "")),
         run_id=str(raw.get("dag_run_id", "")),
@@ -99,6 +104,8 @@ def run_from_json(raw: dict[str, Any]) -> DagRun:
         conf=conf if isinstance(conf, dict) else {},
         note=raw.get("note"),
         queued_at=parse_time(raw.get("queued_at")),
+        dag_version=number if isinstance(number, int) else None,
+        bundle_version=str(bundle) if bundle else None,
     )
 
 

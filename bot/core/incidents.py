@@ -19,13 +19,14 @@ no Airflow call of its own. The store records each reply, and what it does to it
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.airflow import DagRun
 from bot.core import format as fmt
+from bot.core.changes import facts, since_it_worked
 from bot.core.reply import code, context, escape, section
 from bot.core.silent_alerts import resolved
 from bot.store import NewEvent, OwedEvent
@@ -36,6 +37,7 @@ REOPEN_SECONDS = 600.0  # a failure this soon after a recovery reopens the incid
 COUNT_BLOCK = "incident-count"  # the block of the message that says how many and since when
 END_BLOCK = "incident-end"  # the block of a closed incident's message that says how it ended
 ACK_BLOCK = "incident-ack"  # the block that says who is on it
+CHANGES_BLOCK = "changes"  # the block that says what changed since the DAG last worked
 
 # What stands for an incident in a reply: its id in the store, or, for one opened in the
 # same round (no id yet), the run_id and event of the alert that opened it.
@@ -54,6 +56,7 @@ class _Round:
     deployment: str
     ack: str | None  # the Acknowledge button's action id (None: not offered)
     now: datetime
+    last_success: Mapping[str, dict[str, Any] | None]  # read for the DAGs opening incidents
 
 
 def group(
@@ -63,14 +66,17 @@ def group(
     deployment: str,
     ack: str | None,
     now: datetime,
+    last_success: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> list[NewEvent]:
     """The round's events with the failures spoken as incidents. ``ended``: the runs read this
     round, oldest first, each with the events rendered for it (a failure alert per channel
     that wants it, or a success line); ``incidents``: those of the deployment open, or closed
     within ``REOPEN_SECONDS``, oldest first. ``ack``: the action id of the Acknowledge button
-    each incident's message carries while it is open."""
+    each incident's message carries while it is open. ``last_success``: for the DAGs whose
+    failure may open an incident, the ``changes.facts`` of their last success (None: none),
+    kept in the incident so that each of its failures says what changed since."""
     current = {(i.channel_id, i.dag_id): _Incident(i.id, i.message, i.closed_at) for i in incidents}
-    r = _Round(deployment, ack, now)
+    r = _Round(deployment, ack, now, last_success or {})
     out: list[NewEvent] = []
     for run, events in ended:
         if run.state == FAILED:
@@ -126,15 +132,19 @@ def _failure(
     if was is None or (
         was.closed_at is not None and (now - was.closed_at).total_seconds() >= REOPEN_SECONDS
     ):
-        count = {"count": 1, "since": ended.isoformat(), "last": ended.isoformat(),
-                 "last_run": event.run_id, "text": event.message["text"]}  # fmt: skip
-        message = {**_with_ack(event.message, r, event.dag_id), "incident": count}
+        at = ended.isoformat()
+        count: dict[str, Any] = {"count": 1, "since": at, "last": at, "last_run": event.run_id,
+                                 "text": event.message["text"]}  # fmt: skip
+        if event.dag_id in r.last_success:
+            count["last_success"] = r.last_success[event.dag_id]
+        alert = _with_changes(event.message, run, count)
+        message = {**_with_ack(alert, r, event.dag_id), "incident": count}
         current[key] = _Incident({"run_id": event.run_id, "event": event.event}, message, None)
         return dataclasses.replace(event, message=message)
     before = was.message.get("incident") or {"count": 1, "since": ended.isoformat()}
     count = {**before, "count": int(before["count"]) + 1, "last": ended.isoformat(),
              "last_run": event.run_id}  # fmt: skip
-    reply: dict[str, Any] = {**event.message, "thread_of": was.ref}
+    reply: dict[str, Any] = {**_with_changes(event.message, run, before), "thread_of": was.ref}
     then = None
     if was.closed_at is not None:
         again = fmt.duration((now - was.closed_at).total_seconds())
@@ -146,6 +156,17 @@ def _failure(
     reply["replace"] = _with_ack(counted(was.message, count), r, event.dag_id)
     was.message, was.closed_at = reply["replace"], None
     return dataclasses.replace(event, message=reply, closed=True, then=then)
+
+
+def _with_changes(alert: dict[str, Any], run: DagRun, count: dict[str, Any]) -> dict[str, Any]:
+    """The failure alert with what changed since the DAG last worked under its first block,
+    where the incident knows its last success (or that it had none)."""
+    if "last_success" not in count:
+        return alert
+    line = since_it_worked(facts(run), count["last_success"])
+    block = {**context(f":mag: {line}"), "block_id": CHANGES_BLOCK}
+    blocks = list(alert["blocks"])
+    return {**alert, "blocks": [*blocks[:1], block, *blocks[1:]]}
 
 
 def counted(message: dict[str, Any], count: dict[str, Any]) -> dict[str, Any]:
@@ -182,7 +203,9 @@ def _recoveries(
             f"Recovered: run {code(run.run_id)} succeeded at {fmt.when(ended)}, "
             f"{fmt.duration(after)} after the first failure."
         )
-        closed = {**resolved(incident.message, line), "incident": count}
+        # What a failure soon after is compared with: this success.
+        closed = {**resolved(incident.message, line),
+                  "incident": {**count, "last_success": facts(run)}}  # fmt: skip
         closed["text"] = f"Recovered: {count.get('text') or incident.message['text']}"
         closed["blocks"][-1] = {**closed["blocks"][-1], "block_id": END_BLOCK}
         plain = f"{escape(dag_id)} recovered: run {escape(run.run_id)} succeeded."

@@ -35,6 +35,7 @@ from bot.core.alerts import (
     to_message,
 )
 from bot.core.buttons import seal
+from bot.core.changes import facts
 from bot.core.hitl import HitlButtons
 from bot.core.hitl_watch import HitlAirflow, HitlWatch, HitlWatchStore
 from bot.core.incidents import FAILED, REOPEN_SECONDS, group, shown
@@ -241,7 +242,7 @@ class Watcher:
         if not ended:
             return
         read = [(run, self._events(deployment, client, run, watching)) for run in ended]
-        events = self._incidents(deployment, read)
+        events = self._incidents(deployment, client, read)
         self._silent.learn(deployment, ended, watching)
         mark = max(r.end_date for r in ended if r.end_date is not None)
         at_mark: set[str] = {_key(r) for r in ended if r.end_date == mark}
@@ -277,16 +278,30 @@ class Watcher:
         return [NewEvent(c, run.dag_id, run.run_id, event, message) for c in channels]
 
     def _incidents(
-        self, deployment: str, read: list[tuple[DagRun, list[NewEvent]]]
+        self, deployment: str, client: WatchedAirflow, read: list[tuple[DagRun, list[NewEvent]]]
     ) -> list[NewEvent]:
         """The round's events, the failures grouped in incidents (bot/core/incidents.py):
-        the store is asked for the open ones only when a run failed or succeeded."""
+        the store is asked for the open ones only when a run failed or succeeded. A DAG whose
+        failure opens an incident has its last success read (once a round), for what changed
+        since; grouping itself asks Airflow nothing."""
         if not any(events or run.state == "success" for run, events in read):
             return []
         now = datetime.now(UTC)
         since = now - timedelta(seconds=REOPEN_SECONDS)
         rows = self._store.incidents(deployment, FAILED, closed_since=since)
-        return group(read, rows, deployment=deployment, ack=self._buttons.ack, now=now)
+        known = {(row.channel_id, row.dag_id) for row in rows}
+        opening = sorted({e.dag_id for run, events in read if run.state == FAILED
+                          for e in events if (e.channel_id, e.dag_id) not in known})  # fmt: skip
+        last_success = {}
+        for dag_id in opening:
+            try:
+                wins = client.successful_runs(dag_id, limit=1)
+            except AirflowError as exc:
+                log.info("the last success of %s on %s: %s", dag_id, deployment, exc.message)
+                continue  # the alert goes without what changed
+            last_success[dag_id] = facts(wins[0]) if wins else None
+        return group(read, rows, deployment=deployment, ack=self._buttons.ack, now=now,
+                     last_success=last_success)  # fmt: skip
 
     # -- posting -----------------------------------------------------------------------------
 

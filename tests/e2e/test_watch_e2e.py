@@ -134,6 +134,8 @@ def test_three_failures_and_a_success_are_one_message_and_its_thread(
     watching: BotProcess, slack: SlackStandin, running_airflow: AirflowServer
 ) -> None:
     probe = AirflowProbe(running_airflow)
+    worked = probe.trigger("fails_when_asked")
+    assert probe.wait_ended("fails_when_asked", worked)["state"] == "success"
     failed = [probe.trigger("fails_when_asked", conf={"fail": True}) for _ in range(3)]
     for run_id in failed:
         assert probe.wait_ended("fails_when_asked", run_id)["state"] == "failed"
@@ -150,6 +152,8 @@ def test_three_failures_and_a_success_are_one_message_and_its_thread(
     }
     assert told == set(failed)  # each failure told once: the first on top, two in the thread
     assert "Recovered" in visible_text(incident) and "Failed 3 times" in visible_text(incident)
+    # What changed since it last worked: the conf, read from Airflow's own runs.
+    assert f"run `{worked}`): conf differs in `fail`." in visible_text(incident)
 
 
 def click(bot: BotProcess, slack: SlackStandin, message: dict[str, Any], action: str,

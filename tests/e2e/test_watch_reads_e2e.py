@@ -150,6 +150,17 @@ def test_recent_successes_are_those_of_the_dags_asked_ended_since(
     assert later.runs == ()
 
 
+def test_a_run_says_the_dag_version_it_ran_with_on_airflow_3(airflow: AirflowServer) -> None:
+    client = admin(airflow)
+    run = client.trigger("silent_never", run_id=f"version_{uuid.uuid4().hex[:8]}")
+    [read] = [r for r in client.list_runs("silent_never", limit=20) if r.run_id == run.run_id]
+    if airflow.major == 2:
+        assert (read.dag_version, read.bundle_version) == (None, None)  # Airflow 2 has none
+    else:
+        assert isinstance(read.dag_version, int) and read.dag_version >= 1
+        assert read.bundle_version is None  # the local DAGs folder's bundle has no versions
+
+
 def test_dag_details_give_max_active_runs(airflow: AirflowServer) -> None:
     client = admin(airflow)
     slow = client.dag_details("silent_slow")

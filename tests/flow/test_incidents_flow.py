@@ -270,3 +270,47 @@ def test_acknowledge_says_who_is_on_it_until_the_incident_is_over(
     flow.click(before, "ack", user=VIEWER, channel=OTHER)
     assert "no open incident here" in flow.told_privately_since(mark)
     assert "Recovered" in visible_text(posts(flow, OTHER)[0])  # left as it is
+
+
+def test_each_failure_says_what_changed_since_the_dag_last_worked(
+    flow: FlowBot, airflow: ScriptedAirflow
+) -> None:
+    worked = airflow.add_past_run("etl_daily", "scheduled__ok", state="success")
+    worked.update(dag_versions=[{"version_number": 4, "bundle_version": "a1b2c3"}],
+                  bundle_version="a1b2c3", conf={"region": "eu", "token": "s3cret"})  # fmt: skip
+    round_(flow)
+    run_id = fail(airflow)
+    airflow.dags["etl_daily"].runs[run_id].update(
+        dag_versions=[{"version_number": 5, "bundle_version": "d4e5f6"}],
+        bundle_version="d4e5f6", run_type="manual", conf={"region": "us", "token": "s3cret"},
+    )  # fmt: skip
+    before = len(airflow.http.requests)
+    round_(flow)
+    [incident] = posts(flow, OTHER)
+    text = visible_text(incident)
+    assert "Since it last worked (" in text and "run `scheduled__ok`" in text
+    assert "DAG version 4 → 5" in text and "bundle `a1b2c3` → `d4e5f6`" in text
+    assert "a manual run (it last worked in a scheduled one)" in text
+    assert "conf differs in `region`" in text and "token" not in text  # keys, never values
+    assert "eu" not in text.split("Since it last worked")[1].split("\n")[0]
+    # One read of the last success for both channels' new incidents.
+    asked = [r.path for r in airflow.http.requests[before:] if r.query.get("state") == ["success"]]
+    assert asked == ["/api/v2/dags/etl_daily/dagRuns"]
+    # A later failure, like the first: compared with the same success, with no more reads.
+    again = fail(airflow)
+    airflow.dags["etl_daily"].runs[again].update(
+        dag_versions=[{"version_number": 4, "bundle_version": "a1b2c3"}], bundle_version="a1b2c3",
+        conf={"region": "eu", "token": "s3cret"},
+    )  # fmt: skip
+    before = len(airflow.http.requests)
+    round_(flow)
+    [reply] = thread(flow, incident, OTHER)
+    assert "the same DAG version, run type and conf" in reply
+    assert not [r for r in airflow.http.requests[before:] if r.query.get("state") == ["success"]]
+
+
+def test_a_dag_that_never_worked_says_so(flow: FlowBot, airflow: ScriptedAirflow) -> None:
+    fail(airflow)
+    round_(flow)
+    [incident] = posts(flow, OTHER)
+    assert "No successful run of it to compare with" in visible_text(incident)
