@@ -356,11 +356,13 @@ def end_run(
 def posts_of(
     flow: FlowBot, wall_minus_mono: float
 ) -> tuple[dict[tuple[str, str], list[float]], int]:
-    """Each (channel, run id) posted to, with the wall-clock times its posts reached Slack."""
+    """Each (channel, run id) posted to, with the wall-clock times its posts reached Slack.
+    The recovery told in an incident's thread names the successful run too: it is not that
+    run's post (a channel may have its success line as well), so it is left out."""
     found: dict[tuple[str, str], list[float]] = {}
     unparsed = 0
     for call in list(flow.slack.calls):
-        if call.method != "chat.postMessage":
+        if call.method != "chat.postMessage" or " recovered: run " in str(call.params.get("text")):
             continue
         ids = set(RUN_ID.findall(str(call.params.get("text", ""))))
         if len(ids) != 1:
