@@ -61,6 +61,7 @@ PAGE = 100
 PAGES_PER_ROUND = 2  # the calls one round may make to learn what ended
 OWED_PAGE = 50  # posts read from the store at a time
 ROUND_THREADS = 16  # deployments read at once by one process
+CHANGES_READS_PER_ROUND = 10  # last successes read for what changed, at most, in a round
 STOP_WAIT_SECONDS = 3.0  # how long stopping waits for the rounds under way (a hung one: no more)
 EVENT_OF_STATE = {"failed": "failed", "success": "success"}
 FAILED_STATES = ("failed", "upstream_failed")
@@ -293,7 +294,9 @@ class Watcher:
         opening = sorted({e.dag_id for run, events in read if run.state == FAILED
                           for e in events if (e.channel_id, e.dag_id) not in known})  # fmt: skip
         last_success = {}
-        for dag_id in opening:
+        # A burst of failures across many DAGs would otherwise hold the round (and its
+        # alerts) behind as many reads: past the first few, an incident opens without the line.
+        for dag_id in opening[:CHANGES_READS_PER_ROUND]:
             try:
                 wins = client.successful_runs(dag_id, limit=1)
             except AirflowError as exc:

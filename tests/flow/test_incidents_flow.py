@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import incidents
+from bot.core import incidents, watcher
 from testkit.conversation import visible_text
 from testkit.flow import FlowBot, ScriptedAirflow, StartFlow, deployment
 from testkit.scripted_tasks import ScriptedTask
@@ -314,3 +314,18 @@ def test_a_dag_that_never_worked_says_so(flow: FlowBot, airflow: ScriptedAirflow
     round_(flow)
     [incident] = posts(flow, OTHER)
     assert "No successful run of it to compare with" in visible_text(incident)
+
+
+def test_a_burst_of_new_incidents_reads_a_bounded_number_of_last_successes(
+    flow: FlowBot, airflow: ScriptedAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watcher, "CHANGES_READS_PER_ROUND", 1)
+    airflow.add_dag("etl_hourly")
+    fail(airflow)
+    fail(airflow, "etl_hourly")
+    before = len(airflow.http.requests)
+    round_(flow)
+    asked = [r for r in airflow.http.requests[before:] if r.query.get("state") == ["success"]]
+    assert len(asked) == 1
+    told = ["No successful run of it" in visible_text(p) for p in posts(flow, ALERTS)]
+    assert sorted(told) == [False, True]  # both posted; one without the line
