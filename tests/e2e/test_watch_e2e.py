@@ -133,6 +133,10 @@ def test_clear_from_the_alert_clears_and_is_refused_to_a_viewer(
 def test_three_failures_and_a_success_are_one_message_and_its_thread(
     watching: BotProcess, slack: SlackStandin, running_airflow: AirflowServer
 ) -> None:
+    if running_airflow.major == 2:
+        # Five runs one after the other cost Airflow 2's one-task-at-a-time scheduler minutes;
+        # the incident is the bot's, the same on both, and Airflow 2's reads are the others'.
+        pytest.skip("run on Airflow 3, which the incidents' e2e names")
     probe = AirflowProbe(running_airflow)
     worked = probe.trigger("fails_when_asked")
     assert probe.wait_ended("fails_when_asked", worked)["state"] == "success"
