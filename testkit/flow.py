@@ -730,6 +730,20 @@ class FlowBot:
         """Every message in ``channel``, as it now stands (parents and thread replies)."""
         return self.slack.messages.get(channel, [])
 
+    def watch_round(self) -> None:
+        """One round of the watch, run by the test (its background loop stopped), and what
+        it posted settled."""
+        self.local.bot.watcher.tick()
+        self.settle()
+
+    def top_level(self, channel: str) -> list[dict[str, Any]]:
+        """The messages in ``channel`` that are not replies in a thread."""
+        return [m for m in self.said(channel) if "thread_ts" not in m]
+
+    def thread_texts(self, channel: str, parent: Mapping[str, Any]) -> list[str]:
+        """What the replies in ``parent``'s thread say, in order."""
+        return [visible_text(m) for m in self.slack.thread(channel, parent["ts"])]
+
     def with_button(self, action_id: str, channel: str = CHANNEL) -> list[dict[str, Any]]:
         """The messages in ``channel`` that now carry a button ``action_id``, oldest first."""
         return [

@@ -154,11 +154,29 @@ def to_message(reply: Reply) -> dict[str, Any]:
     return {
         "text": reply.text,
         "blocks": reply.blocks,
-        "intents": [
-            {"verb": i.verb, "deployment": i.deployment, "dag_id": i.dag_id, "args": i.args}
-            for i in reply.intents
-        ],
+        "intents": [_intent(i) for i in reply.intents],
     }
+
+
+def _intent(i: Intent) -> dict[str, Any]:
+    return {"verb": i.verb, "deployment": i.deployment, "dag_id": i.dag_id, "args": i.args}
+
+
+def with_button(message: dict[str, Any], text: str, intent: Intent) -> dict[str, Any]:
+    """A kept message with one more button, in its last actions bar before its links (Open in
+    Airflow stays last), or in a bar of its own."""
+    intents = list(message.get("intents") or [])
+    button = Buttons(after=len(intents)).button(text, intent)
+    blocks = list(message["blocks"])
+    bars = [i for i, b in enumerate(blocks) if b.get("type") == "actions"]
+    if bars:
+        elements = list(blocks[bars[-1]].get("elements", []))
+        links = [e for e in elements if e.get("url")]
+        kept = [e for e in elements if not e.get("url")]
+        blocks[bars[-1]] = {**blocks[bars[-1]], "elements": [*kept, button, *links]}
+    else:
+        blocks.append(actions(button))
+    return {**message, "blocks": blocks, "intents": [*intents, _intent(intent)]}
 
 
 def from_message(message: dict[str, Any]) -> Reply:

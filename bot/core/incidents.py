@@ -26,8 +26,9 @@ from typing import Any
 
 from bot.airflow import DagRun
 from bot.core import format as fmt
+from bot.core.alerts import with_button
 from bot.core.changes import facts, since_it_worked
-from bot.core.reply import code, context, escape, section
+from bot.core.reply import Intent, code, context, escape, section
 from bot.core.silent_alerts import resolved
 from bot.store import NewEvent, OwedEvent
 from bot.store.watches import ACK, CLOSE, REOPEN, THREAD
@@ -102,25 +103,9 @@ def shown(message: dict[str, Any]) -> dict[str, Any]:
 
 def _with_ack(message: dict[str, Any], r: _Round, dag_id: str) -> dict[str, Any]:
     """The message with an Acknowledge button among its actions (one it has already: kept)."""
-    if r.ack is None:
+    if r.ack is None or any(i.get("verb") == r.ack for i in message.get("intents") or []):
         return message
-    intents = list(message.get("intents") or [])
-    if any(i.get("verb") == r.ack for i in intents):
-        return message
-    button = {"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"},
-              "action_id": r.ack, "value": f"intent:{len(intents)}"}  # fmt: skip
-    blocks = list(message["blocks"])
-    bars = [i for i, b in enumerate(blocks) if b.get("type") == "actions"]
-    if bars:
-        bar = blocks[bars[-1]]
-        elements = list(bar.get("elements", []))
-        links = [e for e in elements if e.get("url")]  # Open in Airflow stays last
-        elements = [e for e in elements if not e.get("url")]
-        blocks[bars[-1]] = {**bar, "elements": [*elements, button, *links]}
-    else:
-        blocks.append({"type": "actions", "elements": [button]})
-    intent = {"verb": r.ack, "deployment": r.deployment, "dag_id": dag_id, "args": {}}
-    return {**message, "blocks": blocks, "intents": [*intents, intent]}
+    return with_button(message, "Acknowledge", Intent(r.ack, r.deployment, dag_id))
 
 
 def _failure(

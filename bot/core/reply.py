@@ -36,10 +36,12 @@ class Intent:
 
 
 class Buttons:
-    """Collects a reply's buttons and the intents behind them."""
+    """Collects a reply's buttons and the intents behind them. ``after``: the intents the
+    message already has, for a button added to a rendered one (numbered after them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, after: int = 0) -> None:
         self.intents: list[Intent] = []
+        self._after = after
 
     def button(self, text: str, intent: Intent, *, style: str | None = None) -> Block:
         self.intents.append(intent)
@@ -47,7 +49,7 @@ class Buttons:
             "type": "button",
             "text": {"type": "plain_text", "text": text[:75]},
             "action_id": intent.verb,
-            "value": f"intent:{len(self.intents) - 1}",
+            "value": f"intent:{self._after + len(self.intents) - 1}",
         }
         if style:
             element["style"] = style

@@ -60,19 +60,6 @@ def succeed(airflow: ScriptedAirflow, dag_id: str = "etl_daily") -> str:
     return run_id
 
 
-def round_(flow: FlowBot) -> None:
-    flow.local.bot.watcher.tick()
-    flow.settle()
-
-
-def posts(flow: FlowBot, channel: str = ALERTS) -> list[dict[str, Any]]:
-    return [m for m in flow.said(channel) if "thread_ts" not in m]
-
-
-def thread(flow: FlowBot, parent: dict[str, Any], channel: str = ALERTS) -> list[str]:
-    return [visible_text(m) for m in flow.slack.thread(channel, parent["ts"])]
-
-
 def buttons(message: dict[str, Any]) -> list[str]:
     return [e["action_id"] for b in message["blocks"] for e in b.get("elements", [])
             if "action_id" in e]  # fmt: skip
@@ -84,45 +71,48 @@ def test_five_failures_and_a_success_are_one_message_and_its_thread(
     runs = []
     for _ in range(5):
         runs.append(fail(airflow))
-        round_(flow)
-    [incident] = posts(flow)
+        flow.watch_round()
+    [incident] = flow.top_level(ALERTS)
     text = visible_text(incident)
     assert "Failed 5 times since" in text and runs[-1] in text  # the newest failure named
     assert incident["text"].count("times since") == 1  # the fallback text said once, not 5 times
     assert buttons(incident) == ["logs", "clear", "mark", "ack", "open_link"]
-    told = thread(flow, incident)
+    told = flow.thread_texts(ALERTS, incident)
     assert len(told) == 4 and [r for t, r in zip(told, runs[1:], strict=True) if r in t] == runs[1:]
     recovered = succeed(airflow)
-    round_(flow)
-    [incident] = posts(flow)
-    assert f"Recovered: run `{recovered}` succeeded" in thread(flow, incident)[-1]
-    assert "after the first failure" in thread(flow, incident)[-1]
+    flow.watch_round()
+    [incident] = flow.top_level(ALERTS)
+    assert f"Recovered: run `{recovered}` succeeded" in flow.thread_texts(ALERTS, incident)[-1]
+    assert "after the first failure" in flow.thread_texts(ALERTS, incident)[-1]
     assert "Recovered" in visible_text(incident) and buttons(incident) == ["open_link"]
     # The next failure, once the ten minutes of a flapping DAG are over, is a new incident.
     monkeypatch.setattr(incidents, "REOPEN_SECONDS", 0.0)
     again = fail(airflow)
-    round_(flow)
-    first, second = posts(flow)
+    flow.watch_round()
+    first, second = flow.top_level(ALERTS)
     assert again in visible_text(second) and "times since" not in visible_text(second)
-    assert len(thread(flow, first)) == 5 and thread(flow, second) == []
+    assert len(flow.thread_texts(ALERTS, first)) == 5 and flow.thread_texts(ALERTS, second) == []
 
 
 def test_each_channel_has_its_own_incident_and_its_own_recovery(
     flow: FlowBot, airflow: ScriptedAirflow
 ) -> None:
     fail(airflow)
-    round_(flow)
+    flow.watch_round()
     airflow.add_dag("etl_hourly")
     fail(airflow)
     fail(airflow, "etl_hourly")  # another DAG: another incident, in ALERTS only
-    round_(flow)
-    assert len(posts(flow, ALERTS)) == 2 and len(posts(flow, OTHER)) == 1
+    flow.watch_round()
+    assert len(flow.top_level(ALERTS)) == 2 and len(flow.top_level(OTHER)) == 1
     succeed(airflow)
-    round_(flow)
-    daily, hourly = posts(flow, ALERTS)
-    [other] = posts(flow, OTHER)
-    assert "Recovered" in thread(flow, daily)[-1] and "Recovered" in thread(flow, other, OTHER)[-1]
-    assert thread(flow, hourly) == [] and "Recovered" not in visible_text(hourly)
+    flow.watch_round()
+    daily, hourly = flow.top_level(ALERTS)
+    [other] = flow.top_level(OTHER)
+    assert (
+        "Recovered" in flow.thread_texts(ALERTS, daily)[-1]
+        and "Recovered" in flow.thread_texts(OTHER, other)[-1]
+    )
+    assert flow.thread_texts(ALERTS, hourly) == [] and "Recovered" not in visible_text(hourly)
 
 
 def test_failures_and_the_success_read_in_one_round_make_one_incident(
@@ -130,9 +120,9 @@ def test_failures_and_the_success_read_in_one_round_make_one_incident(
 ) -> None:
     runs = [fail(airflow), fail(airflow), fail(airflow)]
     succeed(airflow)
-    round_(flow)
-    [incident] = posts(flow, OTHER)
-    told = thread(flow, incident, OTHER)
+    flow.watch_round()
+    [incident] = flow.top_level(OTHER)
+    told = flow.thread_texts(OTHER, incident)
     assert len(told) == 3 and runs[1] in told[0] and runs[2] in told[1]
     assert "Recovered" in told[2]
     assert "Failed 3 times" in visible_text(incident) and "Recovered" in visible_text(incident)
@@ -144,13 +134,13 @@ def test_a_recovery_and_a_failure_again_read_in_one_round_leave_the_incident_ope
     flow: FlowBot, airflow: ScriptedAirflow
 ) -> None:
     fail(airflow)
-    round_(flow)
+    flow.watch_round()
     succeed(airflow)
     succeed(airflow)  # recovered once, not twice
     again = fail(airflow)
-    round_(flow)
-    [incident] = posts(flow, OTHER)
-    told = thread(flow, incident, OTHER)
+    flow.watch_round()
+    [incident] = flow.top_level(OTHER)
+    told = flow.thread_texts(OTHER, incident)
     assert len(told) == 2 and "Recovered" in told[0]
     assert "Failing again" in told[1] and again in told[1]
     rows = flow.local.bot.store.incidents("prod", "failed", closed_since=datetime.now(UTC))
@@ -161,31 +151,31 @@ def test_a_failure_soon_after_a_recovery_reopens_the_incident_in_its_thread(
     flow: FlowBot, airflow: ScriptedAirflow
 ) -> None:
     fail(airflow)
-    round_(flow)
+    flow.watch_round()
     succeed(airflow)
-    round_(flow)
+    flow.watch_round()
     again = fail(airflow)
-    round_(flow)
-    [incident] = posts(flow, OTHER)
-    told = thread(flow, incident, OTHER)
+    flow.watch_round()
+    [incident] = flow.top_level(OTHER)
+    told = flow.thread_texts(OTHER, incident)
     assert "Recovered" in told[0] and "Failing again" in told[1] and again in told[1]
     text = visible_text(incident)
     assert "Failed 2 times" in text and again in text and "Recovered" not in text
     assert "clear" in buttons(flow.slack.thread(OTHER, incident["ts"])[-1])
     succeed(airflow)
-    round_(flow)
-    assert "Recovered" in thread(flow, incident, OTHER)[-1]
-    assert len(posts(flow, OTHER)) == 1
+    flow.watch_round()
+    assert "Recovered" in flow.thread_texts(OTHER, incident)[-1]
+    assert len(flow.top_level(OTHER)) == 1
 
 
 def test_the_message_acts_on_the_first_run_and_each_reply_on_its_own(
     flow: FlowBot, airflow: ScriptedAirflow
 ) -> None:
     first = fail(airflow)
-    round_(flow)
+    flow.watch_round()
     newest = fail(airflow)
-    round_(flow)
-    [incident] = posts(flow, OTHER)
+    flow.watch_round()
+    [incident] = flow.top_level(OTHER)
     [reply] = flow.slack.thread(OTHER, incident["ts"])
     flow.click(incident, "clear", user=ALICE, channel=OTHER)
     flow.click(reply, "clear", user=ALICE, channel=OTHER)
@@ -201,17 +191,17 @@ def test_two_processes_and_a_restart_keep_one_incident(
     for _ in range(3):
         fail(airflow)
         second.local.bot.watcher.tick()
-        round_(flow)
+        flow.watch_round()
     second.local.bot.watcher.stop()
     flow.local.bot.watcher.stop()  # both stopped: their watches handed over
     again = flow.another_process()  # a restart: the incident lives in the store
     again.local.bot.watcher.stop()
     fail(airflow)
-    round_(again)
+    again.watch_round()
     succeed(airflow)
-    round_(again)
-    [incident] = posts(again, OTHER)
-    told = thread(again, incident, OTHER)
+    again.watch_round()
+    [incident] = again.top_level(OTHER)
+    told = again.thread_texts(OTHER, incident)
     assert len(told) == 4 and "Recovered" in told[-1]
     assert "Failed 4 times" in visible_text(incident)
 
@@ -222,54 +212,54 @@ def test_failures_while_slack_is_out_are_posted_as_one_message_once_it_is_back(
     flow.slack.server_error_next("chat.postMessage", status=503, times=100)
     for _ in range(3):
         fail(airflow)
-        round_(flow)
-    assert posts(flow, OTHER) == []
+        flow.watch_round()
+    assert flow.top_level(OTHER) == []
     flow.slack.server_error_next("chat.postMessage", status=503, times=0)
     while flow.deliver_owed():
         pass
     for _ in range(3):
-        round_(flow)
+        flow.watch_round()
         while flow.deliver_owed():
             pass
-    [incident] = posts(flow, OTHER)
+    [incident] = flow.top_level(OTHER)
     assert "Failed 3 times" in visible_text(incident)
-    assert len(thread(flow, incident, OTHER)) == 2
+    assert len(flow.thread_texts(OTHER, incident)) == 2
 
 
 def test_acknowledge_says_who_is_on_it_until_the_incident_is_over(
     flow: FlowBot, airflow: ScriptedAirflow
 ) -> None:
     fail(airflow)
-    round_(flow)
-    [incident] = posts(flow, OTHER)
+    flow.watch_round()
+    [incident] = flow.top_level(OTHER)
     mark = len(flow.slack.calls)
     flow.click(incident, "ack", user=STRANGER, channel=OTHER)  # may not see this DAG
     assert "You may `status` on `prod` only DAGs matching `hr_*`" in flow.told_privately_since(mark)
-    assert "is on it" not in visible_text(posts(flow, OTHER)[0])
+    assert "is on it" not in visible_text(flow.top_level(OTHER)[0])
     flow.click(incident, "ack", user=VIEWER, channel=OTHER)  # status is enough
-    [incident] = posts(flow, OTHER)
+    [incident] = flow.top_level(OTHER)
     assert f"<@{VIEWER}> is on it (acknowledged at" in visible_text(incident)
     assert buttons(incident) == ["logs", "clear", "mark", "ack", "open_link"]
     [entry] = [e for e in flow.audit() if e.verb == "ack" and e.allowed]
     assert (entry.user_id, entry.dag_id, entry.ok) == (VIEWER, "etl_daily", True)
     # Counted by the next failure, the message still says who is on it.
     fail(airflow)
-    round_(flow)
-    [incident] = posts(flow, OTHER)
+    flow.watch_round()
+    [incident] = flow.top_level(OTHER)
     assert "Failed 2 times" in visible_text(incident) and "is on it" in visible_text(incident)
     flow.click(incident, "clear", user=ALICE, channel=OTHER)  # its buttons still work
     assert len(airflow.writes()) == 1
     before = copy.deepcopy(incident)
     succeed(airflow)
-    round_(flow)
-    [incident] = posts(flow, OTHER)
+    flow.watch_round()
+    [incident] = flow.top_level(OTHER)
     assert "Recovered" in visible_text(incident) and "is on it" in visible_text(incident)
     assert buttons(incident) == ["open_link"]
     # A click on the button of the message as it was before (a stale client): nothing open.
     mark = len(flow.slack.calls)
     flow.click(before, "ack", user=VIEWER, channel=OTHER)
     assert "no open incident here" in flow.told_privately_since(mark)
-    assert "Recovered" in visible_text(posts(flow, OTHER)[0])  # left as it is
+    assert "Recovered" in visible_text(flow.top_level(OTHER)[0])  # left as it is
 
 
 def test_each_failure_says_what_changed_since_the_dag_last_worked(
@@ -278,15 +268,15 @@ def test_each_failure_says_what_changed_since_the_dag_last_worked(
     worked = airflow.add_past_run("etl_daily", "scheduled__ok", state="success")
     worked.update(dag_versions=[{"version_number": 4, "bundle_version": "a1b2c3"}],
                   bundle_version="a1b2c3", conf={"region": "eu", "token": "s3cret"})  # fmt: skip
-    round_(flow)
+    flow.watch_round()
     run_id = fail(airflow)
     airflow.dags["etl_daily"].runs[run_id].update(
         dag_versions=[{"version_number": 5, "bundle_version": "d4e5f6"}],
         bundle_version="d4e5f6", run_type="manual", conf={"region": "us", "token": "s3cret"},
     )  # fmt: skip
     before = len(airflow.http.requests)
-    round_(flow)
-    [incident] = posts(flow, OTHER)
+    flow.watch_round()
+    [incident] = flow.top_level(OTHER)
     text = visible_text(incident)
     assert "Since it last worked (" in text and "run `scheduled__ok`" in text
     assert "DAG version 4 → 5" in text and "bundle `a1b2c3` → `d4e5f6`" in text
@@ -303,16 +293,16 @@ def test_each_failure_says_what_changed_since_the_dag_last_worked(
         conf={"region": "eu", "token": "s3cret"},
     )  # fmt: skip
     before = len(airflow.http.requests)
-    round_(flow)
-    [reply] = thread(flow, incident, OTHER)
+    flow.watch_round()
+    [reply] = flow.thread_texts(OTHER, incident)
     assert "the same DAG version, run type and conf" in reply
     assert not [r for r in airflow.http.requests[before:] if r.query.get("state") == ["success"]]
 
 
 def test_a_dag_that_never_worked_says_so(flow: FlowBot, airflow: ScriptedAirflow) -> None:
     fail(airflow)
-    round_(flow)
-    [incident] = posts(flow, OTHER)
+    flow.watch_round()
+    [incident] = flow.top_level(OTHER)
     assert "No successful run of it to compare with" in visible_text(incident)
 
 
@@ -324,8 +314,8 @@ def test_a_burst_of_new_incidents_reads_a_bounded_number_of_last_successes(
     fail(airflow)
     fail(airflow, "etl_hourly")
     before = len(airflow.http.requests)
-    round_(flow)
+    flow.watch_round()
     asked = [r for r in airflow.http.requests[before:] if r.query.get("state") == ["success"]]
     assert len(asked) == 1
-    told = ["No successful run of it" in visible_text(p) for p in posts(flow, ALERTS)]
+    told = ["No successful run of it" in visible_text(p) for p in flow.top_level(ALERTS)]
     assert sorted(told) == [False, True]  # both posted; one without the line
